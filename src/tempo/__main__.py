@@ -1,0 +1,3 @@
+from tempo.cli import main
+
+main()

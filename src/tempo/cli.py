@@ -1,0 +1,227 @@
+"""`tempo …`: the command line, calling the same services as the API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tempo.csv_input import CsvError
+from tempo.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="tempo",
+    help="Tempo: CSV pipelines with Polars, PostgreSQL, and a fast leaderboard API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL; default: DATABASE_URL, else the embedded database in ./.tempo/",
+        show_default=False,
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        fail(f"invalid settings: {problems}")
+
+
+def _configure_cli_logging(settings: Settings) -> None:
+    from tempo.logs import configure_logging
+
+    # The CLI speaks through its own printed lines; logs stay for warnings and up.
+    configure_logging("WARNING", settings.resolved_log_format)
+
+
+@app.command()
+def aggregate(
+    messages_path: Annotated[Path, typer.Argument(help="messages.csv (author_id or user_id)")],
+    users_path: Annotated[Path, typer.Argument(help="users.csv (user_id or id, names)")],
+    output_path: Annotated[Path, typer.Argument(help="Directory for pipeline_result.csv")],
+) -> None:
+    """Rank users by message count into OUTPUT_PATH/pipeline_result.csv."""
+    from tempo.leaderboard.pipeline import aggregate as run_aggregate
+
+    try:
+        summary = run_aggregate(messages_path, users_path, output_path)
+    except CsvError as exc:
+        fail(str(exc))
+    typer.echo(summary.line())
+
+
+@app.command()
+def feed(
+    csv_path: Annotated[Path, typer.Argument(metavar="CSV", help="A pipeline_result.csv")],
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Load a pipeline_result.csv into the leaderboard, replacing it atomically (COPY)."""
+    from tempo.leaderboard.feed import feed_file
+
+    settings = load_settings(database_url=database_url)
+    _configure_cli_logging(settings)
+
+    async def run() -> str:
+        async with cli_engine(settings) as engine:
+            return (await feed_file(engine, csv_path)).line()
+
+    typer.echo(run_with_database(run()))
+
+
+@app.command()
+def migrate(database_url: DatabaseUrlOption = None) -> None:
+    """Upgrade the database schema to the newest version."""
+    settings = load_settings(database_url=database_url)
+    _configure_cli_logging(settings)
+    from tempo.db import head_revisions
+    from tempo.db import migrate as run_migrate
+
+    async def run() -> None:
+        async with cli_engine(settings, migrate_embedded=False) as engine:
+            await run_migrate(engine)
+
+    run_with_database(run())
+    typer.echo(f"database schema at revision {', '.join(sorted(head_revisions()))}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Run the HTTP API (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    settings = load_settings()
+    _configure_cli_logging(settings)
+    url = run_with_database(_prepare_database(settings))
+    # Workers are separate processes: hand them the resolved URL so they join this
+    # process's embedded database instead of starting their own.
+    os.environ["DATABASE_URL"] = url
+    typer.echo(f"Tempo on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "tempo.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def sample(
+    output_dir: Annotated[Path, typer.Argument(help="Directory for messages.csv and users.csv")],
+    messages: Annotated[int, typer.Option(min=0, help="Messages to write")] = 1000,
+    users: Annotated[int, typer.Option(min=1, help="Users to write")] = 100,
+    orphan_every: Annotated[
+        int, typer.Option(min=0, help="Every n-th message from an unknown user (0: none)")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files")] = 42,
+) -> None:
+    """Write synthetic messages.csv and users.csv (demo data, benchmark inputs)."""
+    from tempo.leaderboard.sample import write_messages, write_users
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_users(output_dir / "users.csv", users)
+
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"\rmessages: {done:,}/{total:,}", nl=False, err=True)
+
+    write_messages(
+        output_dir / "messages.csv",
+        messages,
+        users,
+        seed=seed,
+        orphan_every=orphan_every,
+        progress=progress if messages >= 1_000_000 else None,
+    )
+    if messages >= 1_000_000:
+        typer.echo("", err=True)
+    typer.echo(f"wrote {messages:,} messages and {users:,} users to {output_dir}")
+
+
+@asynccontextmanager
+async def cli_engine(settings: Settings, *, migrate_embedded: bool = True) -> AsyncIterator[AsyncEngine]:
+    """An engine for one command; the embedded database is migrated first."""
+    from tempo.db import create_engine, database_url, migrate
+
+    engine = create_engine(database_url(settings), pool_size=2)
+    try:
+        if migrate_embedded and settings.uses_embedded_database:
+            await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def run_with_database(work: Coroutine[Any, Any, T]) -> T:
+    from tempo.errors import SCHEMA_MISSING_MESSAGE, is_database_unavailable, is_schema_missing
+
+    try:
+        return asyncio.run(work)
+    except CsvError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        if is_schema_missing(exc):
+            fail(SCHEMA_MISSING_MESSAGE)
+        if is_database_unavailable(exc):
+            fail(f"cannot reach the database: {exc}")
+        raise
+
+
+async def _prepare_database(settings: Settings) -> str:
+    """Resolve the database, migrate the embedded one, seed demo data in development."""
+    from tempo.db import create_engine, database_url, migrate
+    from tempo.leaderboard.demo import seed_demo_leaderboard
+
+    url = database_url(settings)
+    engine = create_engine(url, pool_size=1)
+    try:
+        if settings.uses_embedded_database:
+            await migrate(engine)
+        if settings.environment == "development" and settings.seed_demo_data:
+            seeded = await seed_demo_leaderboard(engine, settings.data_dir)
+            if seeded:
+                typer.echo(seeded)
+    finally:
+        await engine.dispose()
+    return url
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,203 @@
+"""Reading CSV input with Polars and turning every way it can be wrong into a precise error.
+
+Polars says *that* a file is malformed but rarely *where*; when it refuses a file, the
+standard library's csv module walks it once more to find the record and line at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ROW = "__row"  # 1-based data row number (the header is not counted)
+
+
+@dataclass(frozen=True)
+class CsvProblem:
+    file: str
+    message: str
+    column: str | None = None
+    row: int | None = None
+    value: str | None = None
+
+
+class CsvError(Exception):
+    """A CSV input that cannot be used, with the file, column and row at fault."""
+
+    def __init__(
+        self,
+        file: str | Path,
+        message: str,
+        *,
+        column: str | None = None,
+        row: int | None = None,
+        value: str | None = None,
+    ) -> None:
+        self.problem = CsvProblem(str(file), message, column, row, value)
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        p = self.problem
+        where = [p.file]
+        if p.row is not None:
+            where.append(f"row {p.row}")
+        if p.column is not None:
+            where.append(f"column {p.column!r}")
+        text = f"{', '.join(where)}: {p.message}"
+        if p.value is not None:
+            text += f" (value {p.value[:80]!r})"
+        return text
+
+    def details(self) -> dict[str, Any]:
+        p = self.problem
+        return {"file": p.file, "column": p.column, "row": p.row, "value": p.value}
+
+    def renamed(self, file: str) -> CsvError:
+        """The same error, naming the file as the client knows it."""
+        p = self.problem
+        return CsvError(file, p.message, column=p.column, row=p.row, value=p.value)
+
+
+def scan_text(path: Path) -> pl.LazyFrame:
+    """A lazy scan with every column as text, so type problems are ours to report."""
+    _check_readable(path)
+    return pl.scan_csv(
+        path,
+        infer_schema=False,
+        encoding="utf8",
+        row_index_name=ROW,
+        row_index_offset=1,
+    )
+
+
+def header(path: Path) -> list[str]:
+    try:
+        names = scan_text(path).collect_schema().names()
+    except pl.exceptions.NoDataError:
+        raise CsvError(path, "the file is empty; expected a header row") from None
+    except pl.exceptions.PolarsError as exc:
+        raise malformed(path, exc) from None
+    return [name for name in names if name != ROW]
+
+
+def pick_column(path: Path, names: Sequence[str], candidates: Sequence[str]) -> str:
+    for candidate in candidates:
+        if candidate in names:
+            return candidate
+    wanted = " or ".join(repr(c) for c in candidates)
+    raise CsvError(
+        path,
+        f"missing column {wanted}; the header has {', '.join(repr(n) for n in names)}",
+        column=candidates[0],
+    )
+
+
+def collect(path: Path, frame: pl.LazyFrame) -> pl.DataFrame:
+    """Collect on the streaming engine, translating Polars' parse errors."""
+    try:
+        return frame.collect(engine="streaming")
+    except pl.exceptions.NoDataError:
+        raise CsvError(path, "the file is empty; expected a header row") from None
+    except (pl.exceptions.ComputeError, pl.exceptions.ShapeError) as exc:
+        raise malformed(path, exc) from None
+
+
+def as_int(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().cast(pl.Int64, strict=False)
+
+
+def first_non_integer(frame: pl.LazyFrame, column: str) -> tuple[int, str | None] | None:
+    """The first row whose `column` is not an integer, with its raw value."""
+    bad = (
+        frame.filter(as_int(column).is_null())
+        .select(ROW, pl.col(column))
+        .head(1)
+        .collect(engine="streaming")
+    )
+    if bad.is_empty():
+        return None
+    row, value = bad.row(0)
+    return int(row), value
+
+
+def require_integers(path: Path, frame: pl.LazyFrame, columns: Iterable[str]) -> None:
+    for column in columns:
+        found = first_non_integer(frame, column)
+        if found is not None:
+            row, value = found
+            message = "empty value; expected an integer" if value is None else "not an integer"
+            raise CsvError(path, message, column=column, row=row, value=value)
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise CsvError(path, "file not found")
+    if path.is_dir():
+        raise CsvError(path, "is a directory, not a CSV file")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise CsvError(path, f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def malformed(path: Path, exc: Exception) -> CsvError:
+    """Locate the record Polars refused; fall back to Polars' own words."""
+    located = locate_malformed_record(path)
+    if located is not None:
+        return located
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return CsvError(path, f"malformed CSV: {first_line}")
+
+
+def locate_malformed_record(path: Path) -> CsvError | None:
+    bad_byte = first_invalid_utf8(path)
+    if bad_byte is not None:
+        offset, line = bad_byte
+        return CsvError(path, f"not valid UTF-8 text (byte {offset}, line {line})")
+    row_number = 0
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            head = next(reader)
+            for row_number, record in enumerate(reader, start=1):  # noqa: B007 - read after
+                if record and len(record) != len(head):
+                    return CsvError(
+                        path,
+                        f"malformed CSV: {len(record)} fields where the header has "
+                        f"{len(head)} (record ending on line {reader.line_num})",
+                        row=row_number,
+                    )
+        except StopIteration:
+            return CsvError(path, "the file is empty; expected a header row")
+        except csv.Error as exc:
+            return CsvError(
+                path,
+                f"malformed CSV near line {reader.line_num}: {exc}; "
+                "is a quoted field missing its closing quote?",
+                row=row_number + 1,
+            )
+    return None
+
+
+def first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """Byte offset and line number of the first byte that is not UTF-8, if any."""
+    offset, line, carry = 0, 1, b""
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            data, carry = carry + chunk, b""
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                truncated = exc.reason == "unexpected end of data" and exc.end == len(data)
+                if not truncated:
+                    return offset + exc.start, line + data[: exc.start].count(b"\n")
+                data, carry = data[: exc.start], data[exc.start :]
+            line += data.count(b"\n")
+            offset += len(data)
+    return (offset, line) if carry else None

@@ -1,0 +1,84 @@
+"""Database plumbing: where the database is, the async engine, and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tempo.embedded import embedded_database_url
+from tempo.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# pg_advisory_lock keys, one per kind of exclusive job across every process and replica.
+MIGRATION_LOCK = 7_401_001
+
+
+def normalize_url(url: str) -> str:
+    """Accept the usual PostgreSQL URL spellings and select the asyncpg driver."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got {parsed.drivername!r}")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return normalize_url(settings.database_url.get_secret_value())
+    return embedded_database_url(settings.embedded_db_dir)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"timeout": 5, "command_timeout": 60},
+    )
+
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _current_revisions(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Upgrade to the newest schema; safe when several processes start at once."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            await conn.run_sync(_upgrade)
+            await conn.commit()
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            await conn.commit()
+
+
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def pending_migrations(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        current = await conn.run_sync(_current_revisions)
+    return current != head_revisions()

@@ -1,0 +1,156 @@
+"""One error shape for every client-visible failure: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tempo.csv_input import CsvError
+from tempo.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the error shape for the given statuses."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+
+# What a lost or unreachable database raises, through SQLAlchemy or straight from asyncpg.
+DATABASE_DOWN_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
+SCHEMA_MISSING_MESSAGE = "the database schema is missing or behind; run `tempo migrate`"
+
+
+def is_schema_missing(exc: BaseException) -> bool:
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    cause = getattr(original, "__cause__", None)
+    return any(
+        isinstance(e, asyncpg.exceptions.UndefinedTableError | asyncpg.exceptions.UndefinedColumnError)
+        for e in (original, cause)
+    )
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, DATABASE_DOWN_ERRORS)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(CsvError)
+    async def _csv_error(_: Request, exc: CsvError) -> JSONResponse:
+        return error_response(422, "invalid_csv", str(exc), exc.details())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(part) for part in err["loc"]),
+                "message": err["msg"],
+                "type": err["type"],
+            }
+            for err in exc.errors()
+        ]
+        fields = ", ".join(e["field"] for e in errors)
+        return error_response(422, "invalid_request", f"invalid request: {fields}", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, str(exc.detail), None, headers)
+
+    async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+        if is_schema_missing(exc):
+            log.error("database_schema_missing", detail=str(exc).splitlines()[0])
+            return error_response(503, "schema_missing", SCHEMA_MISSING_MESSAGE)
+        if not is_database_unavailable(exc):
+            return await _unexpected(_, exc)
+        log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc))
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is unreachable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+
+    # Registered per class (not as a 500 handler) so Starlette answers them without re-raising.
+    for exc_class in (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS):
+        app.add_exception_handler(exc_class, _database_error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", exc_info=exc)
+        return error_response(500, "internal_error", "internal server error")

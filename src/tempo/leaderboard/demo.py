@@ -1,0 +1,31 @@
+"""A demo leaderboard for a fresh development database, so `make run` shows data at once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tempo.leaderboard.feed import feed_file
+from tempo.leaderboard.pipeline import aggregate
+from tempo.leaderboard.sample import write_messages, write_users
+
+DEMO_MESSAGES = 2_000
+DEMO_USERS = 60
+
+
+async def seed_demo_leaderboard(engine: AsyncEngine, data_dir: Path) -> str | None:
+    """Aggregate and feed demo CSVs unless a leaderboard was ever fed; say what was done."""
+    async with engine.connect() as conn:
+        if (await conn.execute(text("SELECT EXISTS (SELECT 1 FROM leaderboard_feed)"))).scalar():
+            return None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    messages, users = data_dir / "messages.csv", data_dir / "users.csv"
+    if not messages.exists() or not users.exists():
+        write_users(users, DEMO_USERS)
+        write_messages(messages, DEMO_MESSAGES, DEMO_USERS, orphan_every=250)
+    summary = await asyncio.to_thread(aggregate, messages, users, data_dir)
+    fed = await feed_file(engine, summary.output, source="pipeline_result.csv")
+    return f"demo data: {summary.line()}\ndemo data: {fed.line()}"

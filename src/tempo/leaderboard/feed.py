@@ -1,0 +1,92 @@
+"""Loading a ranking into PostgreSQL with COPY, replacing the served one atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tempo.csv_input import CsvError
+from tempo.leaderboard.pipeline import RESULT_COLUMNS
+from tempo.leaderboard.result_csv import read_result
+
+FEED_LOCK = 7_401_002  # pg_advisory_xact_lock key: one feed at a time, everywhere
+NOTIFY_CHANNEL = "tempo_leaderboard"
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    feed_id: int
+    rows: int
+    seconds: float
+    loaded_at: datetime
+    source: str
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+    def line(self) -> str:
+        return (
+            f"fed {self.rows:,} rows from {self.source} in {self.seconds:.2f} s "
+            f"({self.rows_per_second:,.0f} rows/s), feed #{self.feed_id}"
+        )
+
+
+def _prepare(path: Path) -> tuple[bytes, int, str]:
+    frame = read_result(path)
+    payload = frame.select(RESULT_COLUMNS).write_csv(include_header=False).encode()
+    return payload, frame.height, hashlib.sha256(payload).hexdigest()
+
+
+async def feed_file(engine: AsyncEngine, path: Path, *, source: str | None = None) -> FeedResult:
+    """Validate `path`, then swap it in as the leaderboard in one transaction.
+
+    Readers keep seeing the previous ranking (MVCC) until the commit; a file that fails
+    validation, or a COPY that fails, changes nothing.
+    """
+    started = time.perf_counter()
+    label = source or str(path)
+    try:
+        payload, rows, digest = await asyncio.to_thread(_prepare, path)
+    except CsvError as exc:
+        raise exc.renamed(label) from None
+
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK})
+        await conn.execute(text("DELETE FROM leaderboard"))
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
+            "leaderboard",
+            source=io.BytesIO(payload),
+            columns=list(RESULT_COLUMNS),
+            format="csv",
+        )
+        feed = (
+            await conn.execute(
+                text(
+                    "INSERT INTO leaderboard_feed (source, rows, sha256) "
+                    "VALUES (:source, :rows, :sha256) RETURNING id, loaded_at"
+                ),
+                {"source": label, "rows": rows, "sha256": digest},
+            )
+        ).one()
+        # Delivered on commit only, so listeners never hear of a feed that rolled back.
+        await conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": str(feed.id)},
+        )
+    return FeedResult(
+        feed_id=feed.id,
+        rows=rows,
+        seconds=time.perf_counter() - started,
+        loaded_at=feed.loaded_at,
+        source=label,
+    )

@@ -1,0 +1,172 @@
+"""Aggregation: raw messages + users CSVs → the ranked `pipeline_result.csv`.
+
+Messages are only ever scanned and grouped on the streaming engine, so their size is not
+bounded by memory; what is held in memory is one row per distinct user.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tempo.csv_input import (
+    ROW,
+    CsvError,
+    as_int,
+    collect,
+    header,
+    pick_column,
+    require_integers,
+    scan_text,
+)
+
+RESULT_FILE = "pipeline_result.csv"
+RESULT_COLUMNS = ("rank", "user_id", "name", "messages")
+MESSAGE_AUTHOR_COLUMNS = ("author_id", "user_id")
+USER_ID_COLUMNS = ("user_id", "id")
+
+
+@dataclass(frozen=True)
+class AggregateSummary:
+    messages: int
+    users: int
+    ranked_users: int
+    orphan_messages: int
+    orphan_users: int
+    seconds: float
+    output: Path
+
+    @property
+    def rows_read(self) -> int:
+        return self.messages + self.users
+
+    def line(self) -> str:
+        return (
+            f"read {self.rows_read:,} rows ({self.messages:,} messages, {self.users:,} users) → "
+            f"{self.ranked_users:,} ranked users, {self.orphan_messages:,} orphan messages "
+            f"from {self.orphan_users:,} unknown users, in {self.seconds:.2f} s → {self.output}"
+        )
+
+
+def competition_rank(messages: pl.Expr) -> pl.Expr:
+    """1 = most messages; ties share a rank and the next rank skips (1, 2, 2, 4)."""
+    return messages.rank(method="min", descending=True).cast(pl.Int64)
+
+
+def count_messages(path: Path) -> pl.DataFrame:
+    """user_id → messages, validated: every author id must be an integer."""
+    author = pick_column(path, header(path), MESSAGE_AUTHOR_COLUMNS)
+    scan = scan_text(path)
+    per_raw_id = collect(
+        path, scan.group_by(pl.col(author).alias("raw")).agg(pl.len().alias("messages"))
+    )
+    typed = per_raw_id.with_columns(as_int("raw").alias("user_id"))
+    if typed["user_id"].null_count():
+        # Only now pay for a second pass, to name the row at fault.
+        require_integers(path, scan, [author])
+    return (
+        typed.group_by("user_id")
+        .agg(pl.col("messages").sum().cast(pl.Int64))
+        .sort("user_id")
+    )
+
+
+def read_users(path: Path) -> pl.DataFrame:
+    """user_id → name, validated: integer ids, each id once."""
+    names = header(path)
+    id_column = pick_column(path, names, USER_ID_COLUMNS)
+    if "first_name" in names or "last_name" in names:
+        first = pick_column(path, names, ("first_name",))
+        last = pick_column(path, names, ("last_name",))
+        name = pl.concat_str(
+            [pl.col(first).str.strip_chars(), pl.col(last).str.strip_chars()],
+            separator=" ",
+            ignore_nulls=True,
+        )
+    elif "name" in names:
+        name = pl.col("name").str.strip_chars()
+    else:
+        raise CsvError(
+            path,
+            "missing name columns: expected 'first_name' and 'last_name', or 'name'; "
+            f"the header has {', '.join(repr(n) for n in names)}",
+            column="name",
+        )
+
+    scan = scan_text(path)
+    users = collect(
+        path,
+        scan.select(
+            pl.col(ROW), as_int(id_column).alias("user_id"), pl.col(id_column).alias("raw"), name.alias("name")
+        ),
+    )
+    bad = users.filter(pl.col("user_id").is_null())
+    if not bad.is_empty():
+        row, raw = bad.select(ROW, "raw").row(0)
+        message = "empty value; expected an integer" if raw is None else "not an integer"
+        raise CsvError(path, message, column=id_column, row=row, value=raw)
+    duplicates = users.filter(pl.col("user_id").is_duplicated()).sort(ROW)
+    if not duplicates.is_empty():
+        first_row, user_id = duplicates.select(ROW, "user_id").row(0)
+        again = duplicates.filter(pl.col("user_id") == user_id)[ROW][1]
+        raise CsvError(
+            path,
+            f"duplicate user id {user_id}: rows {first_row} and {again}",
+            column=id_column,
+            row=again,
+            value=str(user_id),
+        )
+    return users.select("user_id", pl.col("name").fill_null(""))
+
+
+def rank(counts: pl.DataFrame, users: pl.DataFrame) -> pl.DataFrame:
+    """Every user from either side; unknown authors keep their id with an empty name."""
+    joined = users.join(counts, on="user_id", how="full", coalesce=True)
+    return (
+        joined.with_columns(
+            pl.col("name").fill_null(""),
+            pl.col("messages").fill_null(0).cast(pl.Int64),
+        )
+        .with_columns(competition_rank(pl.col("messages")).alias("rank"))
+        .select(RESULT_COLUMNS)
+        .sort("rank", "user_id")
+    )
+
+
+def write_atomically(frame: pl.DataFrame, target: Path) -> None:
+    """Readers of `target` see the old file or the complete new one, never a partial write."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            frame.write_csv(handle)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def aggregate(messages_path: Path, users_path: Path, output_dir: Path) -> AggregateSummary:
+    started = time.perf_counter()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise CsvError(output_dir, "the output path must be a directory")
+    counts = count_messages(messages_path)
+    users = read_users(users_path)
+    result = rank(counts, users)
+    orphans = counts.join(users, on="user_id", how="anti")
+    output = output_dir / RESULT_FILE
+    write_atomically(result, output)
+    return AggregateSummary(
+        messages=int(counts["messages"].sum()),
+        users=users.height,
+        ranked_users=result.height,
+        orphan_messages=int(orphans["messages"].sum()),
+        orphan_users=orphans.height,
+        seconds=time.perf_counter() - started,
+        output=output,
+    )

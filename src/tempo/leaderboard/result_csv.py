@@ -1,0 +1,55 @@
+"""Reading and checking a `pipeline_result.csv` before it may replace the served ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from tempo.csv_input import ROW, CsvError, as_int, collect, header, require_integers, scan_text
+from tempo.leaderboard.pipeline import RESULT_COLUMNS, competition_rank
+
+INTEGER_COLUMNS = ("rank", "user_id", "messages")
+
+
+def read_result(path: Path) -> pl.DataFrame:
+    """The validated ranking, typed and sorted by (rank, user_id), or a CsvError saying where."""
+    names = header(path)
+    missing = [c for c in RESULT_COLUMNS if c not in names]
+    if missing:
+        raise CsvError(
+            path,
+            f"missing column {', '.join(repr(c) for c in missing)}; expected the header "
+            f"{','.join(RESULT_COLUMNS)} but found {','.join(names)}",
+            column=missing[0],
+        )
+    scan = scan_text(path).select(ROW, *RESULT_COLUMNS)
+    raw = collect(path, scan)
+    typed = raw.with_columns(*(as_int(c) for c in INTEGER_COLUMNS))
+    for column in INTEGER_COLUMNS:
+        if typed[column].null_count():
+            require_integers(path, raw.lazy(), [column])
+
+    _first_violation(path, typed, pl.col("messages") < 0, "messages", "must not be negative")
+    _first_violation(path, typed, pl.col("user_id").is_duplicated(), "user_id", "duplicate user id")
+    expected = competition_rank(pl.col("messages"))
+    _first_violation(
+        path,
+        typed,
+        pl.col("rank") != expected,
+        "rank",
+        "does not match the competition ranking of 'messages' (1 = most messages, ties share "
+        "a rank)",
+    )
+    return typed.select(
+        "rank", "user_id", pl.col("name").fill_null(""), "messages"
+    ).sort("rank", "user_id")
+
+
+def _first_violation(
+    path: Path, frame: pl.DataFrame, condition: pl.Expr, column: str, message: str
+) -> None:
+    bad = frame.filter(condition).sort(ROW)
+    if not bad.is_empty():
+        row, value = bad.select(ROW, column).row(0)
+        raise CsvError(path, message, column=column, row=row, value=str(value))

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LeaderboardRow(BaseModel):
+    rank: int = Field(description="1 = most messages; ties share a rank (1, 2, 2, 4)")
+    user_id: int
+    name: str = Field(description="Empty for messages from a user missing from users.csv")
+    messages: int
+
+
+class LeaderboardPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "leaderboard": [
+                        {"rank": 1, "user_id": 1, "name": "Matthew Meyer", "messages": 2},
+                        {"rank": 1, "user_id": 2, "name": "Edward Kelly", "messages": 2},
+                        {"rank": 3, "user_id": 3, "name": "Arthur Hamilton", "messages": 1},
+                    ],
+                    "total": 10,
+                    "updated_at": "2026-11-22T09:30:00Z",
+                }
+            ]
+        }
+    )
+
+    leaderboard: list[LeaderboardRow]
+    total: int = Field(description="Ranked users in the whole leaderboard")
+    updated_at: datetime | None = Field(description="When the served ranking was fed; null if never")
+
+
+class FeedRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"data_path": "pipeline_result.csv"}]}
+    )
+
+    data_path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="A pipeline_result.csv inside the data directory (relative to it)",
+    )
+
+
+class FeedResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "feed_id": 7,
+                    "rows": 10,
+                    "seconds": 0.012,
+                    "rows_per_second": 833.3,
+                    "source": "pipeline_result.csv",
+                    "loaded_at": "2026-11-22T09:30:00Z",
+                }
+            ]
+        }
+    )
+
+    feed_id: int
+    rows: int
+    seconds: float
+    rows_per_second: float
+    source: str
+    loaded_at: datetime

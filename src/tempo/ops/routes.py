@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from tempo.db import pending_migrations
+from tempo.dependencies import EngineDep
+from tempo.errors import ApiError, error_responses, is_database_unavailable
+from tempo.ops.schemas import Health, Readiness
+
+router = APIRouter(tags=["ops"])
+
+READINESS_TIMEOUT_SECONDS = 3.0
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+async def healthz() -> Health:
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="The database answers and its schema is current",
+    responses=error_responses(503),
+)
+async def readyz(engine: EngineDep) -> Readiness:
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            pending = await pending_migrations(engine)
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise ApiError(
+                503, "database_unavailable", f"the database is unreachable: {type(exc).__name__}"
+            ) from exc
+        raise
+    if pending:
+        raise ApiError(503, "migrations_pending", "the database schema is behind; run `tempo migrate`")
+    return Readiness()

@@ -1,0 +1,61 @@
+"""API token checks and confinement of client-given paths to the data directory."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from tempo.dependencies import SettingsDep
+from tempo.errors import ApiError
+
+_bearer = HTTPBearer(auto_error=False, description="The service's API_TOKEN")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def require_token(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    if credentials is None:
+        raise ApiError(
+            401, "unauthorized", "missing 'Authorization: Bearer <token>' header", headers=_CHALLENGE
+        )
+    expected = settings.api_token.get_secret_value().encode()
+    if not secrets.compare_digest(credentials.credentials.encode(), expected):
+        raise ApiError(403, "forbidden", "the API token is not valid", headers=_CHALLENGE)
+
+
+Authorized = Depends(require_token)
+
+
+def resolve_data_path(data_dir: Path, requested: str) -> Path:
+    """The file `requested` names inside `data_dir`, refusing anything that leads outside.
+
+    Relative paths are taken from the data directory; an absolute path is accepted only if
+    it lies inside it. `..` is refused outright, and symlinks are resolved before the check.
+    """
+    if "\x00" in requested:
+        raise ApiError(400, "invalid_path", "the path contains a NUL byte")
+    parts = PurePosixPath(requested).parts + PureWindowsPath(requested).parts
+    if ".." in parts:
+        raise ApiError(400, "invalid_path", "'..' is not allowed in data paths", {"path": requested})
+    root = data_dir.resolve()
+    candidate = Path(requested)
+    candidate = candidate if candidate.is_absolute() else root / candidate
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(root):
+        raise ApiError(
+            403,
+            "outside_data_dir",
+            "the path is outside the data directory",
+            {"path": requested},
+        )
+    if not resolved.exists():
+        raise ApiError(404, "file_not_found", f"no such file in the data directory: {requested}")
+    if not resolved.is_file():
+        raise ApiError(400, "not_a_file", f"not a regular file: {requested}")
+    return resolved
