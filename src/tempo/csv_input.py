@@ -97,10 +97,15 @@ def pick_column(path: Path, names: Sequence[str], candidates: Sequence[str]) -> 
     )
 
 
+# Without projection pushdown Polars parses every field of every record, so a record with
+# too many fields is refused even when the query only needs one column.
+STRICT = pl.QueryOptFlags(projection_pushdown=False)
+
+
 def collect(path: Path, frame: pl.LazyFrame) -> pl.DataFrame:
     """Collect on the streaming engine, translating Polars' parse errors."""
     try:
-        return frame.collect(engine="streaming")
+        return frame.collect(engine="streaming", optimizations=STRICT)
     except pl.exceptions.NoDataError:
         raise CsvError(path, "the file is empty; expected a header row") from None
     except (pl.exceptions.ComputeError, pl.exceptions.ShapeError) as exc:

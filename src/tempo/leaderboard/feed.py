@@ -26,6 +26,8 @@ class FeedResult:
     feed_id: int
     rows: int
     seconds: float
+    validate_seconds: float  # reading and checking the file
+    load_seconds: float  # the transaction: DELETE, COPY, feed record, commit
     loaded_at: datetime
     source: str
 
@@ -34,9 +36,12 @@ class FeedResult:
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
     def line(self) -> str:
+        load_rate = self.rows / self.load_seconds if self.load_seconds > 0 else float("inf")
         return (
             f"fed {self.rows:,} rows from {self.source} in {self.seconds:.2f} s "
-            f"({self.rows_per_second:,.0f} rows/s), feed #{self.feed_id}"
+            f"({self.rows_per_second:,.0f} rows/s; validate {self.validate_seconds:.2f} s, "
+            f"COPY and swap {self.load_seconds:.2f} s = {load_rate:,.0f} rows/s), "
+            f"feed #{self.feed_id}"
         )
 
 
@@ -59,6 +64,7 @@ async def feed_file(engine: AsyncEngine, path: Path, *, source: str | None = Non
     except CsvError as exc:
         raise exc.renamed(label) from None
 
+    validated = time.perf_counter()
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK})
         await conn.execute(text("DELETE FROM leaderboard"))
@@ -83,10 +89,13 @@ async def feed_file(engine: AsyncEngine, path: Path, *, source: str | None = Non
             text("SELECT pg_notify(:channel, :payload)"),
             {"channel": NOTIFY_CHANNEL, "payload": str(feed.id)},
         )
+    finished = time.perf_counter()
     return FeedResult(
         feed_id=feed.id,
         rows=rows,
-        seconds=time.perf_counter() - started,
+        seconds=finished - started,
+        validate_seconds=validated - started,
+        load_seconds=finished - validated,
         loaded_at=feed.loaded_at,
         source=label,
     )

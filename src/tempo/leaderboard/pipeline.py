@@ -110,6 +110,12 @@ def read_users(path: Path) -> pl.DataFrame:
         row, raw = bad.select(ROW, "raw").row(0)
         message = "empty value; expected an integer" if raw is None else "not an integer"
         raise CsvError(path, message, column=id_column, row=row, value=raw)
+    nul = users.filter(pl.col("name").str.contains("\x00", literal=True))
+    if not nul.is_empty():
+        raise CsvError(
+            path, "contains a NUL character, which PostgreSQL cannot store",
+            column="name", row=nul[ROW][0],
+        )  # fmt: skip
     duplicates = users.filter(pl.col("user_id").is_duplicated()).sort(ROW)
     if not duplicates.is_empty():
         first_row, user_id = duplicates.select(ROW, "user_id").row(0)

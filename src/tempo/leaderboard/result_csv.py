@@ -31,7 +31,13 @@ def read_result(path: Path) -> pl.DataFrame:
             require_integers(path, raw.lazy(), [column])
 
     _first_violation(path, typed, pl.col("messages") < 0, "messages", "must not be negative")
-    _first_violation(path, typed, pl.col("user_id").is_duplicated(), "user_id", "duplicate user id")
+    _first_violation(
+        path, typed, pl.col("name").str.contains("\x00", literal=True), "name",
+        "contains a NUL character, which PostgreSQL cannot store",
+    )  # fmt: skip
+    _first_violation(
+        path, typed, ~pl.col("user_id").is_first_distinct(), "user_id", "duplicate user id"
+    )
     expected = competition_rank(pl.col("messages"))
     _first_violation(
         path,

@@ -1,0 +1,49 @@
+# Two commands for a fresh machine with Python 3.11+:  `make run`  and  `make test`.
+# uv is used if it is on PATH, else bootstrapped with pip into .tempo/uv (no curl | sh).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BOOTSTRAP_UV := .tempo/uv/bin/uv
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(BOOTSTRAP_UV))
+PYTHON ?= python3
+# Never fetch an interpreter from outside the package registries: use the machine's Python.
+export UV_PYTHON_DOWNLOADS := never
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint format typecheck check bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BOOTSTRAP_UV):
+	$(PYTHON) -m venv .tempo/uv
+	.tempo/uv/bin/python -m pip install --quiet uv
+
+install: $(if $(filter $(BOOTSTRAP_UV),$(UV)),$(BOOTSTRAP_UV)) ## Install Tempo and its tools into .venv (locked versions)
+	$(UV) sync --locked
+
+run: install ## Install, then serve on http://127.0.0.1:8000 (embedded PostgreSQL + demo data)
+	$(UV) run --locked tempo serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: install lint ## Install, lint, type-check and run the whole test suite
+	$(UV) run --locked pytest $(PYTEST_ARGS)
+
+lint: install ## ruff lint + format check, mypy
+	$(UV) run --locked ruff check src tests loadtest
+	$(UV) run --locked ruff format --check src tests loadtest
+	$(UV) run --locked mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(UV) run --locked ruff check --fix src tests loadtest
+	$(UV) run --locked ruff format src tests loadtest
+
+bench: install ## Pipeline benchmark: aggregation (10M messages) and COPY feed figures
+	$(UV) run --locked python loadtest/bench_pipeline.py
+
+clean: ## Remove the virtualenv, the embedded database and caches
+	rm -rf .venv .tempo .pytest_cache .mypy_cache .ruff_cache dist

@@ -1,0 +1,170 @@
+"""Pipeline benchmark: aggregation memory/throughput and COPY feed throughput.
+
+Every figure comes with a baseline measured in the same run, because shared machines are
+noisy: the streaming aggregation against Polars' in-memory engine on the same file, and
+the COPY feed against row-by-row INSERTs of the same rows.
+
+    uv run python loadtest/bench_pipeline.py [--messages 10000000] [--users 100000]
+
+Writes a markdown table to stdout and to bench-results/pipeline.md. Generated inputs are
+kept in bench-results/ and reused when their size matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench-results"
+TEMPO = [sys.executable, "-m", "tempo"]
+
+IN_MEMORY_AGGREGATION = """
+import sys, polars as pl
+m = pl.read_csv(sys.argv[1], infer_schema=False)
+u = pl.read_csv(sys.argv[2], infer_schema=False)
+counts = m.group_by(pl.col("author_id").cast(pl.Int64).alias("user_id")).agg(pl.len())
+users = u.select(pl.col("user_id").cast(pl.Int64), name=pl.concat_str("first_name", "last_name", separator=" "))
+r = users.join(counts, on="user_id", how="full", coalesce=True)
+print(r.height)
+"""
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    output: str
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> Run:
+    """Wall time and peak resident memory of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, text=True
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    output = proc.stdout.read() if proc.stdout else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{output}")
+    return Run(seconds, usage.ru_maxrss / 1024, output.strip())
+
+
+def sample(directory: Path, messages: int, users: int) -> Path:
+    marker = directory / f".{messages}-{users}"
+    if not marker.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        print(f"generating {messages:,} messages, {users:,} users in {directory} …", file=sys.stderr)
+        subprocess.run(
+            [*TEMPO, "sample", str(directory), "--messages", str(messages), "--users", str(users),
+             "--orphan-every", "1000"],
+            check=True,
+            cwd=ROOT,
+        )  # fmt: skip
+        marker.touch()
+    return directory
+
+
+def aggregation_rows(messages: int, users: int) -> list[str]:
+    rows = []
+    for count in sorted({max(messages // 10, 1), messages}):
+        data = sample(OUT / f"input-{count}", count, users)
+        size_mb = (data / "messages.csv").stat().st_size / 1e6
+        streaming = measure(
+            [*TEMPO, "aggregate", str(data / "messages.csv"), str(data / "users.csv"), str(data)]
+        )
+        in_memory = measure(
+            [sys.executable, "-c", IN_MEMORY_AGGREGATION, str(data / "messages.csv"),
+             str(data / "users.csv")]
+        )  # fmt: skip
+        rows.append(
+            f"| aggregate {count:,} messages ({size_mb:,.0f} MB) | "
+            f"{streaming.seconds:.2f} s, {count / streaming.seconds / 1e6:.2f} M rows/s, "
+            f"peak {streaming.peak_rss_mb:,.0f} MB | "
+            f"Polars in-memory: {in_memory.seconds:.2f} s, peak {in_memory.peak_rss_mb:,.0f} MB | "
+            f"memory ×{in_memory.peak_rss_mb / streaming.peak_rss_mb:.1f} lower |"
+        )
+    return rows
+
+
+async def insert_row_by_row(url: str, result: Path, limit: int) -> float:
+    import asyncpg
+    import polars as pl
+
+    rows = pl.read_csv(result).head(limit).rows()
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.execute("CREATE TEMP TABLE insert_baseline (LIKE leaderboard)")
+            await conn.executemany(
+                "INSERT INTO insert_baseline (rank, user_id, name, messages) VALUES ($1,$2,$3,$4)",
+                rows,
+            )
+        return len(rows) / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+def feed_rows(feed_users: int) -> list[str]:
+    from tempo.db import create_engine, database_url, migrate
+    from tempo.settings import Settings
+
+    data = sample(OUT / f"feed-{feed_users}", feed_users * 3, feed_users)
+    subprocess.run(
+        [*TEMPO, "aggregate", str(data / "messages.csv"), str(data / "users.csv"), str(data)],
+        check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    settings = Settings()
+    url = database_url(settings)
+
+    async def prepare() -> None:
+        engine = create_engine(url, pool_size=1)
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    env = os.environ | {"DATABASE_URL": url}
+    fed = measure([*TEMPO, "feed", str(data / "pipeline_result.csv")], env=env)
+    copy_rate = float(fed.output.split("(")[-1].split(" rows/s")[0].replace(",", ""))
+    baseline_rows = min(feed_users, 100_000)
+    insert_rate = asyncio.run(insert_row_by_row(url, data / "pipeline_result.csv", baseline_rows))
+    return [
+        f"| feed {feed_users:,} rows (validate + COPY + swap) | {copy_rate:,.0f} rows/s, "
+        f"{fed.seconds:.2f} s as a process, peak {fed.peak_rss_mb:,.0f} MB | "
+        f"row-by-row INSERT (executemany, {baseline_rows:,} rows): {insert_rate:,.0f} rows/s | "
+        f"×{copy_rate / insert_rate:.1f} faster |"
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--feed-users", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    lines = [
+        f"Pipeline benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs",
+        "",
+        "| what | Tempo | baseline (same run) | ratio |",
+        "|---|---|---|---|",
+        *aggregation_rows(args.messages, args.users),
+        *feed_rows(args.feed_users),
+    ]
+    report = "\n".join(lines)
+    print(report)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "pipeline.md").write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
