@@ -40,6 +40,4 @@ def read_result(path: Path) -> list[tuple[int, int, str, int]]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         assert reader.fieldnames == ["rank", "user_id", "name", "messages"]
-        return [
-            (int(r["rank"]), int(r["user_id"]), r["name"], int(r["messages"])) for r in reader
-        ]
+        return [(int(r["rank"]), int(r["user_id"]), r["name"], int(r["messages"])) for r in reader]

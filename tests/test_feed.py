@@ -43,7 +43,9 @@ async def test_feed_loads_the_sample_ranking(
     assert "rows/s" in result.line()
 
 
-async def test_feed_replaces_the_whole_previous_ranking(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_feed_replaces_the_whole_previous_ranking(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     await feed_file(engine, ranking(tmp_path / "a.csv", 50))
     await feed_file(engine, ranking(tmp_path / "b.csv", 3, start=1000))
     assert [r[1] for r in await table(engine)] == [1000, 1001, 1002]
@@ -52,7 +54,9 @@ async def test_feed_replaces_the_whole_previous_ranking(engine: AsyncEngine, tmp
 async def test_empty_names_of_orphans_survive_the_round_trip(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    path = write(tmp_path / "r.csv", 'rank,user_id,name,messages\n1,99,,3\n2,1,"O\'Neil, ""Jr""",1\n')
+    path = write(
+        tmp_path / "r.csv", 'rank,user_id,name,messages\n1,99,,3\n2,1,"O\'Neil, ""Jr""",1\n'
+    )
     await feed_file(engine, path)
     assert await table(engine) == [(1, 99, "", 3), (2, 1, 'O\'Neil, "Jr"', 1)]
 
@@ -61,7 +65,10 @@ async def test_empty_names_of_orphans_survive_the_round_trip(
     ("content", "message"),
     [
         ("rank,user_id,messages\n1,1,2\n", "missing column 'name'"),
-        ("rank,user_id,name,messages\n1,1,A,2\n2,x,B,1\n", "row 2, column 'user_id': not an integer"),
+        (
+            "rank,user_id,name,messages\n1,1,A,2\n2,x,B,1\n",
+            "row 2, column 'user_id': not an integer",
+        ),
         ("rank,user_id,name,messages\n1,1,A,-2\n", "column 'messages': must not be negative"),
         ("rank,user_id,name,messages\n1,1,A,2\n2,1,B,1\n", "row 2, column 'user_id': duplicate"),
         ("rank,user_id,name,messages\n1,1,A,2\n3,2,B,1\n", "row 2, column 'rank': does not match"),

@@ -80,10 +80,10 @@ def test_user_id_column_and_single_name_column_are_accepted(tmp_path: Path) -> N
         pytest.param(b"message_id,author_id\n1,1\n2,2\n3,1", id="no-final-newline"),
         pytest.param(b"\xef\xbb\xbfmessage_id,author_id\n1,1\n2,2\n3,1\n", id="utf8-bom"),
         pytest.param(
-            b'message_id,author_id,received_at,content\r\n'
+            b"message_id,author_id,received_at,content\r\n"
             b'1,1,2023-01-01 10:00:00,"multi\r\nline, with ""quotes"""\r\n'
             b'2,2,2023-01-01T10:00:00+02:00,"a\nb"\r\n'
-            b'3,1,2023-01-02 10:00:00.123456,plain',
+            b"3,1,2023-01-02 10:00:00.123456,plain",
             id="quoted-multiline-crlf",
         ),
         pytest.param(b"message_id,author_id\n1, 1\n2,2 \n3,01\n", id="padded-ids"),
@@ -98,7 +98,9 @@ def test_header_only_files_give_an_empty_ranking(tmp_path: Path) -> None:
     assert run(tmp_path, "message_id,author_id\n", "user_id,name\n") == []
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     authors=st.lists(st.integers(min_value=-3, max_value=30), max_size=80),
     user_ids=st.sets(st.integers(min_value=0, max_value=25), max_size=20),
@@ -151,7 +153,9 @@ def test_missing_name_columns(tmp_path: Path) -> None:
 def test_non_integer_author_names_row_column_and_value(tmp_path: Path) -> None:
     error = fails(tmp_path, "message_id,author_id\n1,1\n2,2\n3,x7\n4,1\n")
     assert (error.problem.row, error.problem.column, error.problem.value) == (3, "author_id", "x7")
-    assert str(error).endswith("messages.csv, row 3, column 'author_id': not an integer (value 'x7')")
+    assert str(error).endswith(
+        "messages.csv, row 3, column 'author_id': not an integer (value 'x7')"
+    )
 
 
 def test_empty_author_is_an_error(tmp_path: Path) -> None:

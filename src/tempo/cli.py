@@ -44,9 +44,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+        return Settings(**given)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
@@ -175,7 +176,9 @@ def sample(
 
 
 @asynccontextmanager
-async def cli_engine(settings: Settings, *, migrate_embedded: bool = True) -> AsyncIterator[AsyncEngine]:
+async def cli_engine(
+    settings: Settings, *, migrate_embedded: bool = True
+) -> AsyncIterator[AsyncEngine]:
     """An engine for one command; the embedded database is migrated first."""
     from tempo.db import create_engine, database_url, migrate
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tempo.csv_input import CsvError
@@ -74,34 +74,44 @@ _HTTP_CODES = {
 }
 
 
-# What a lost or unreachable database raises, through SQLAlchemy or straight from asyncpg.
+# What a lost, unreachable or refusing database raises, through SQLAlchemy or from asyncpg.
 DATABASE_DOWN_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
     OSError,
     TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.OperatorInterventionError,  # 57: shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,  # database not accepting connections
+    asyncpg.exceptions.InvalidCatalogNameError,  # the database does not exist
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # 28: login refused
     asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.InterfaceError,
 )
-
-
+SCHEMA_MISSING_ERRORS = (
+    asyncpg.exceptions.UndefinedTableError,
+    asyncpg.exceptions.UndefinedColumnError,
+)
 SCHEMA_MISSING_MESSAGE = "the database schema is missing or behind; run `tempo migrate`"
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, SQLAlchemy's wrapped driver error and what that error wraps."""
+    chain = [exc]
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        chain.append(exc.orig)
+    if chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
 def is_schema_missing(exc: BaseException) -> bool:
-    original = exc.orig if isinstance(exc, DBAPIError) else exc
-    cause = getattr(original, "__cause__", None)
-    return any(
-        isinstance(e, asyncpg.exceptions.UndefinedTableError | asyncpg.exceptions.UndefinedColumnError)
-        for e in (original, cause)
-    )
+    return any(isinstance(e, SCHEMA_MISSING_ERRORS) for e in _causes(exc))
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, DATABASE_DOWN_ERRORS)
+    return any(isinstance(e, DATABASE_DOWN_ERRORS) for e in _causes(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:

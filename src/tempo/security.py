@@ -22,7 +22,10 @@ async def require_token(
 ) -> None:
     if credentials is None:
         raise ApiError(
-            401, "unauthorized", "missing 'Authorization: Bearer <token>' header", headers=_CHALLENGE
+            401,
+            "unauthorized",
+            "missing 'Authorization: Bearer <token>' header",
+            headers=_CHALLENGE,
         )
     expected = settings.api_token.get_secret_value().encode()
     if not secrets.compare_digest(credentials.credentials.encode(), expected):
@@ -42,7 +45,9 @@ def resolve_data_path(data_dir: Path, requested: str) -> Path:
         raise ApiError(400, "invalid_path", "the path contains a NUL byte")
     parts = PurePosixPath(requested).parts + PureWindowsPath(requested).parts
     if ".." in parts:
-        raise ApiError(400, "invalid_path", "'..' is not allowed in data paths", {"path": requested})
+        raise ApiError(
+            400, "invalid_path", "'..' is not allowed in data paths", {"path": requested}
+        )
     root = data_dir.resolve()
     candidate = Path(requested)
     candidate = candidate if candidate.is_absolute() else root / candidate

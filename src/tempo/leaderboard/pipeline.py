@@ -69,11 +69,7 @@ def count_messages(path: Path) -> pl.DataFrame:
     if typed["user_id"].null_count():
         # Only now pay for a second pass, to name the row at fault.
         require_integers(path, scan, [author])
-    return (
-        typed.group_by("user_id")
-        .agg(pl.col("messages").sum().cast(pl.Int64))
-        .sort("user_id")
-    )
+    return typed.group_by("user_id").agg(pl.col("messages").sum().cast(pl.Int64)).sort("user_id")
 
 
 def read_users(path: Path) -> pl.DataFrame:
@@ -102,7 +98,10 @@ def read_users(path: Path) -> pl.DataFrame:
     users = collect(
         path,
         scan.select(
-            pl.col(ROW), as_int(id_column).alias("user_id"), pl.col(id_column).alias("raw"), name.alias("name")
+            pl.col(ROW),
+            as_int(id_column).alias("user_id"),
+            pl.col(id_column).alias("raw"),
+            name.alias("name"),
         ),
     )
     bad = users.filter(pl.col("user_id").is_null())

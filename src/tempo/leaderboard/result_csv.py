@@ -47,9 +47,9 @@ def read_result(path: Path) -> pl.DataFrame:
         "does not match the competition ranking of 'messages' (1 = most messages, ties share "
         "a rank)",
     )
-    return typed.select(
-        "rank", "user_id", pl.col("name").fill_null(""), "messages"
-    ).sort("rank", "user_id")
+    return typed.select("rank", "user_id", pl.col("name").fill_null(""), "messages").sort(
+        "rank", "user_id"
+    )
 
 
 def _first_violation(

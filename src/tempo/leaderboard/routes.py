@@ -29,8 +29,10 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     "/leaderboard",
     response_model=LeaderboardPage,
     summary="The ranked users, most messages first",
-    responses={304: {"description": "Not modified: the `If-None-Match` ETag is current"}}
-    | error_responses(422, 503),
+    responses={
+        304: {"description": "Not modified: the `If-None-Match` ETag is current"},
+        **error_responses(422, 503),
+    },
 )
 async def get_leaderboard(
     session: SessionDep,

@@ -74,7 +74,7 @@ def write_messages(
             frame = pl.select(
                 message_id=ids,
                 author_id=authors,
-                received_at=pl.datetime(2026, 1, 1) + pl.duration(seconds=ids),
+                received_at=pl.datetime(2026, 1, 1) + pl.duration(seconds=pl.lit(ids)),
                 content=contents.gather(ids.hash(seed + 1) % len(contents)),
             )
             frame.write_csv(handle, include_header=start == 0, datetime_format="%Y-%m-%d %H:%M:%S")

@@ -31,7 +31,9 @@ class LeaderboardPage(BaseModel):
 
     leaderboard: list[LeaderboardRow]
     total: int = Field(description="Ranked users in the whole leaderboard")
-    updated_at: datetime | None = Field(description="When the served ranking was fed; null if never")
+    updated_at: datetime | None = Field(
+        description="When the served ranking was fed; null if never"
+    )
 
 
 class FeedRequest(BaseModel):

@@ -36,5 +36,7 @@ async def readyz(engine: EngineDep) -> Readiness:
             ) from exc
         raise
     if pending:
-        raise ApiError(503, "migrations_pending", "the database schema is behind; run `tempo migrate`")
+        raise ApiError(
+            503, "migrations_pending", "the database schema is behind; run `tempo migrate`"
+        )
     return Readiness()

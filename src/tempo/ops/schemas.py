@@ -13,7 +13,9 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "ready", "database": "ok", "migrations": "current"}]}
+        json_schema_extra={
+            "examples": [{"status": "ready", "database": "ok", "migrations": "current"}]
+        }
     )
 
     status: Literal["ready"] = "ready"

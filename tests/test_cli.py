@@ -1,0 +1,173 @@
+"""The `tempo` command through its installed entry point, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TOKEN
+from tests.helpers import read_result, reference_ranking, write
+
+TEMPO = shutil.which("tempo", path=str(Path(sys.executable).parent)) or "tempo"
+
+
+def tempo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+          timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run(
+        [TEMPO, *args], capture_output=True, text=True, env=base | (env or {}), cwd=cwd,
+        timeout=timeout, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_help_lists_every_command() -> None:
+    result = tempo("--help")
+    assert result.returncode == 0
+    for command in ("aggregate", "feed", "serve", "migrate", "sample"):
+        assert command in result.stdout
+    module = subprocess.run(
+        [sys.executable, "-m", "tempo", "--help"], capture_output=True, text=True
+    )
+    assert module.returncode == 0 and "aggregate" in module.stdout
+
+
+def test_aggregate_writes_the_result_and_a_summary(sample_dir: Path, tmp_path: Path) -> None:
+    result = tempo("aggregate", str(sample_dir / "messages.csv"), str(sample_dir / "users.csv"),
+                   str(tmp_path / "out"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "10 messages" in result.stdout and "10 users" in result.stdout
+    assert "0 orphan messages" in result.stdout and " s → " in result.stdout
+    rows = read_result(tmp_path / "out" / "pipeline_result.csv")
+    assert rows == reference_ranking(sample_dir / "messages.csv", sample_dir / "users.csv")
+
+
+def test_aggregate_failures_exit_non_zero_naming_file_column_and_row(tmp_path: Path) -> None:
+    messages = write(tmp_path / "messages.csv", "message_id,author_id\n1,1\n2,abc\n")
+    users = write(tmp_path / "users.csv", "user_id,name\n1,A\n")
+    result = tempo("aggregate", str(messages), str(users), str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {messages}, row 2, column 'author_id': not an integer (value 'abc')"
+    )
+    assert not (tmp_path / "out").exists()
+
+    missing = tempo("aggregate", str(tmp_path / "none.csv"), str(users), str(tmp_path / "out"))
+    assert missing.returncode == 1 and "none.csv: file not found" in missing.stderr
+
+
+def test_sample_then_aggregate_counts_orphans(tmp_path: Path) -> None:
+    made = tempo("sample", str(tmp_path), "--messages", "1000", "--users", "20",
+                 "--orphan-every", "100")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = tempo("aggregate", str(tmp_path / "messages.csv"), str(tmp_path / "users.csv"),
+                   str(tmp_path))  # fmt: skip
+    assert "10 orphan messages" in result.stdout, result.stdout
+    rows = read_result(tmp_path / "pipeline_result.csv")
+    assert rows == reference_ranking(tmp_path / "messages.csv", tmp_path / "users.csv")
+    assert sum(r[3] for r in rows) == 1000
+
+
+def test_migrate_then_feed_into_a_database(
+    empty_database_url: str, sample_dir: Path, tmp_path: Path
+) -> None:
+    tempo("aggregate", str(sample_dir / "messages.csv"), str(sample_dir / "users.csv"),
+          str(tmp_path))  # fmt: skip
+    result_csv = str(tmp_path / "pipeline_result.csv")
+
+    unmigrated = tempo("feed", result_csv, "--database-url", empty_database_url)
+    assert unmigrated.returncode == 1 and "run `tempo migrate`" in unmigrated.stderr
+
+    migrated = tempo("migrate", "--database-url", empty_database_url)
+    assert migrated.returncode == 0 and "revision 0001" in migrated.stdout
+
+    fed = tempo("feed", result_csv, env={"DATABASE_URL": empty_database_url})
+    assert fed.returncode == 0, fed.stderr
+    assert "fed 10 rows" in fed.stdout and "rows/s" in fed.stdout
+
+    bad = write(tmp_path / "bad.csv", "rank,user_id,name,messages\n1,1,A,x\n")
+    refused = tempo("feed", str(bad), "--database-url", empty_database_url)
+    assert refused.returncode == 1
+    assert "row 1, column 'messages': not an integer" in refused.stderr
+
+
+def test_feed_reports_an_unreachable_database(tmp_path: Path) -> None:
+    csv = write(tmp_path / "r.csv", "rank,user_id,name,messages\n1,1,A,1\n")
+    result = tempo("feed", str(csv), "--database-url", "postgresql://u:secret@127.0.0.1:9/db")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach the database")
+    assert "secret" not in result.stderr + result.stdout
+
+
+def test_production_refuses_the_placeholder_token(tmp_path: Path) -> None:
+    result = tempo(
+        "serve", env={"ENVIRONMENT": "production", "API_TOKEN": "change-me"}, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "API_TOKEN is the placeholder" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """`tempo serve` with no DATABASE_URL: embedded PostgreSQL and demo data, as `make run`."""
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"LOG_FORMAT": "json"}
+    proc = subprocess.Popen(
+        [TEMPO, "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail(
+                "tempo serve did not become ready:\n" + (tmp_path / "serve.log").read_text()
+            )
+        yield base, tmp_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_serve_out_of_the_box(served: tuple[str, Path]) -> None:
+    base, cwd = served
+    board = httpx.get(f"{base}/leaderboard", params={"limit": 5}).json()
+    assert board["total"] > 0 and len(board["leaderboard"]) == 5
+    assert board["leaderboard"][0]["rank"] == 1
+    assert httpx.get(f"{base}/docs").status_code == 200
+    assert (cwd / ".tempo" / "pgdata").is_dir()
+    assert (cwd / "data" / "pipeline_result.csv").is_file()
+
+    response = httpx.get(f"{base}/healthz", headers={"X-Request-ID": "cli-test-1"})
+    assert response.headers["x-request-id"] == "cli-test-1"
+    feed = httpx.post(f"{base}/feed", json={"data_path": "pipeline_result.csv"},
+                      headers={"Authorization": "Bearer change-me"})  # fmt: skip
+    assert feed.status_code == 200, feed.text
+    log = (cwd / "serve.log").read_text()
+    assert '"request_id": "cli-test-1"' in log
+    assert "change-me" not in log
+    assert TOKEN not in log

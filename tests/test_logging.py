@@ -1,0 +1,79 @@
+"""Structured logs: JSON lines, the request id in every line of a request, no secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog
+
+from tempo.logs import configure_logging, get_logger, redact_secrets
+from tests.conftest import TOKEN
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+async def test_every_line_of_a_request_carries_its_id(
+    client: httpx.AsyncClient, auth: dict[str, str], data_dir: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    (data_dir / "r.csv").write_text("rank,user_id,name,messages\n1,1,A,x\n")
+    configure_logging("INFO", "json")  # bind the handler to this test's captured stderr
+    await client.post(
+        "/feed", json={"data_path": "r.csv"}, headers=auth | {"X-Request-ID": "req-42"}
+    )
+    lines = json_lines(capfd.readouterr().err)
+    access = [line for line in lines if line.get("logger") == "tempo.access"]
+    assert access and access[-1]["request_id"] == "req-42"
+    assert access[-1]["status"] == 422 and access[-1]["path"] == "/feed"
+    assert isinstance(access[-1]["duration_ms"], float)
+    assert all("timestamp" in line and "level" in line for line in lines)
+
+
+async def test_the_token_never_reaches_the_logs(
+    client: httpx.AsyncClient, auth: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", "json")
+    await client.post("/feed", json={"data_path": "x.csv"}, headers=auth)
+    await client.post(
+        "/feed", json={"data_path": "x.csv"}, headers={"Authorization": "Bearer guess"}
+    )
+    get_logger("tempo.test").info(
+        "connecting", dsn="postgresql://u:pw@h/db", note=f"Bearer {TOKEN}"
+    )
+    output = capfd.readouterr().err
+    assert TOKEN not in output and "guess" not in output and ":pw@" not in output
+    assert "[redacted]" in output
+
+
+def test_stdlib_records_share_the_renderer(capfd: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    logging.getLogger("uvicorn.error").info("Started server process [%d]", 123)
+    with structlog.contextvars.bound_contextvars(request_id="r-1"):
+        logging.getLogger("sqlalchemy.pool").warning("pool is tired")
+    lines = json_lines(capfd.readouterr().err)
+    assert lines[0]["event"] == "Started server process [123]" and "color_message" not in lines[0]
+    assert lines[1]["request_id"] == "r-1" and lines[1]["level"] == "warning"
+
+
+def test_console_format_is_human_readable(capfd: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "console")
+    get_logger("tempo.test").info("hello", answer=42)
+    err = capfd.readouterr().err
+    assert "hello" in err and "answer" in err and not err.lstrip().startswith("{")
+    configure_logging("INFO", "json")
+
+
+def test_redaction_covers_keys_and_embedded_secrets() -> None:
+    event = redact_secrets(None, "info", {
+        "event": "x", "Authorization": "Bearer abc", "password": "p",
+        "url": "postgresql+asyncpg://user:hunter2@db:5432/tempo", "ok": "plain",
+    })  # fmt: skip
+    assert event["Authorization"] == "[redacted]" and event["password"] == "[redacted]"
+    assert event["url"] == "postgresql+asyncpg://user:[redacted]@db:5432/tempo"
+    assert event["ok"] == "plain"

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from tempo.db import normalize_url
+from tempo.settings import Settings
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_placeholder_token_is_refused_outside_development() -> None:
+    with pytest.raises(ValidationError, match="API_TOKEN is the placeholder"):
+        make(environment="production")
+    with pytest.raises(ValidationError, match="API_TOKEN is the placeholder"):
+        make(environment="production", api_token="")
+    assert make(environment="production", api_token="s3cr3t-value").environment == "production"
+    assert make().api_token_is_placeholder
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_DIR", "/srv/tempo")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("LOG_FORMAT", "console")
+    monkeypatch.setenv("DATABASE_URL", "")
+    settings = make()
+    assert str(settings.data_dir) == "/srv/tempo" and settings.log_level == "DEBUG"
+    assert settings.resolved_log_format == "console" and settings.uses_embedded_database
+
+
+def test_settings_never_print_secrets() -> None:
+    settings = make(api_token="topsecret", database_url="postgresql://u:pw@h/db")
+    assert "topsecret" not in repr(settings) and "pw@" not in repr(settings)
+
+
+def test_log_format_follows_the_terminal() -> None:
+    assert make().resolved_log_format == "json"  # pytest captures stderr: not a TTY
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@h:5432/d", "postgresql+asyncpg://u:p@h:5432/d"),
+        ("postgres://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+asyncpg://u@h/d"),
+    ],
+)
+def test_database_urls_are_normalised_to_asyncpg(given: str, expected: str) -> None:
+    assert normalize_url(given) == expected
+
+
+def test_other_databases_are_refused() -> None:
+    with pytest.raises(ValueError, match="must be a PostgreSQL URL"):
+        normalize_url("mysql://u@h/d")
