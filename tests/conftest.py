@@ -25,7 +25,7 @@ from tempo.db import create_engine, migrate, normalize_url
 from tempo.embedded import embedded_database_url
 from tempo.settings import Settings
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "leaderboard"
+SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "leaderboard"  # see its SOURCES.md
 TOKEN = "test-token-0123456789abcdef"
 
 

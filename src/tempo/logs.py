@@ -74,8 +74,10 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console"] = "js
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
-    # Alembic narrates every context it opens, which /readyz does on each call.
+    # Alembic narrates every context it opens, which /readyz does on each call; pgserver
+    # narrates every pg_ctl call, some of them at interpreter exit.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     logging.getLogger("sqlalchemy.engine").setLevel(
         logging.INFO if level == "DEBUG" else logging.WARNING
     )
