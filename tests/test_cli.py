@@ -109,7 +109,13 @@ def test_feed_reports_an_unreachable_database(tmp_path: Path) -> None:
 
 def test_production_refuses_the_placeholder_token(tmp_path: Path) -> None:
     result = tempo(
-        "serve", env={"ENVIRONMENT": "production", "API_TOKEN": "change-me"}, cwd=tmp_path
+        "serve",
+        env={
+            "ENVIRONMENT": "production",
+            "API_TOKEN": "change-me",
+            "DATABASE_URL": "postgresql://h/d",
+        },
+        cwd=tmp_path,
     )
     assert result.returncode == 1
     assert "API_TOKEN is the placeholder" in result.stderr

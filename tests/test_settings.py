@@ -12,12 +12,19 @@ def make(**values: object) -> Settings:
 
 
 def test_placeholder_token_is_refused_outside_development() -> None:
+    db = "postgresql://u@h/d"
     with pytest.raises(ValidationError, match="API_TOKEN is the placeholder"):
-        make(environment="production")
+        make(environment="production", database_url=db)
     with pytest.raises(ValidationError, match="API_TOKEN is the placeholder"):
-        make(environment="production", api_token="")
-    assert make(environment="production", api_token="s3cr3t-value").environment == "production"
+        make(environment="production", database_url=db, api_token="")
+    production = make(environment="production", database_url=db, api_token="s3cr3t-value")
+    assert production.environment == "production"
     assert make().api_token_is_placeholder
+
+
+def test_production_needs_a_real_database() -> None:
+    with pytest.raises(ValidationError, match="DATABASE_URL is required outside development"):
+        make(environment="production", api_token="s3cr3t-value")
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,7 +117,9 @@ def migrate(database_url: DatabaseUrlOption = None) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, envvar="WEB_CONCURRENCY", help="Worker processes")
+    ] = 1,
 ) -> None:
     """Run the HTTP API (uvicorn with uvloop and httptools)."""
     import uvicorn
@@ -159,8 +161,12 @@ def sample(
     output_dir.mkdir(parents=True, exist_ok=True)
     write_users(output_dir / "users.csv", users)
 
+    on_terminal = sys.stderr.isatty()
+
     def progress(done: int, total: int) -> None:
-        typer.echo(f"\rmessages: {done:,}/{total:,}", nl=False, err=True)
+        line = f"messages: {done:,}/{total:,} ({done / total:.0%})"
+        # Redraw one line on a terminal; one line per batch in logs.
+        typer.echo(f"\r{line}" if on_terminal else line, nl=not on_terminal, err=True)
 
     write_messages(
         output_dir / "messages.csv",
@@ -170,7 +176,7 @@ def sample(
         orphan_every=orphan_every,
         progress=progress if messages >= 1_000_000 else None,
     )
-    if messages >= 1_000_000:
+    if messages >= 1_000_000 and on_terminal:
         typer.echo("", err=True)
     typer.echo(f"wrote {messages:,} messages and {users:,} users to {output_dir}")
 

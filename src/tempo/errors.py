@@ -142,12 +142,17 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, str(exc.detail), None, headers)
 
-    async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", exc_info=exc)
+        return error_response(500, "internal_error", "internal server error")
+
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         if is_schema_missing(exc):
             log.error("database_schema_missing", detail=str(exc).splitlines()[0])
             return error_response(503, "schema_missing", SCHEMA_MISSING_MESSAGE)
         if not is_database_unavailable(exc):
-            return await _unexpected(_, exc)
+            return await _unexpected(request, exc)
         log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc))
         return error_response(
             503,
@@ -159,8 +164,3 @@ def install_error_handlers(app: FastAPI) -> None:
     # Registered per class (not as a 500 handler) so Starlette answers them without re-raising.
     for exc_class in (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS):
         app.add_exception_handler(exc_class, _database_error)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled_error", exc_info=exc)
-        return error_response(500, "internal_error", "internal server error")

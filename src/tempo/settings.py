@@ -40,6 +40,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "development" and self.database_url is None:
+            raise ValueError(
+                "DATABASE_URL is required outside development; the embedded PostgreSQL "
+                "is for laptops and tests"
+            )
         if self.environment != "development" and self.api_token_is_placeholder:
             raise ValueError(
                 f"API_TOKEN is the placeholder {PLACEHOLDER_TOKEN!r}; set a real secret "
