@@ -128,7 +128,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     """`tempo serve` with no DATABASE_URL: embedded PostgreSQL and demo data, as `make run`."""
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
@@ -152,15 +152,16 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             pytest.fail(
                 "tempo serve did not become ready:\n" + (tmp_path / "serve.log").read_text()
             )
-        yield base, tmp_path
+        yield base, tmp_path, proc
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.kill()
         proc.wait(timeout=30)
         log.close()
 
 
-def test_serve_out_of_the_box(served: tuple[str, Path]) -> None:
-    base, cwd = served
+def test_serve_out_of_the_box(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
+    base, cwd, proc = served
     board = httpx.get(f"{base}/leaderboard", params={"limit": 5}).json()
     assert board["total"] > 0 and len(board["leaderboard"]) == 5
     assert board["leaderboard"][0]["rank"] == 1
@@ -177,3 +178,8 @@ def test_serve_out_of_the_box(served: tuple[str, Path]) -> None:
     assert '"request_id": "cli-test-1"' in log
     assert "change-me" not in log
     assert TOKEN not in log
+
+    # SIGTERM (docker stop, systemd, kill): a clean exit that stops the embedded database.
+    proc.terminate()
+    assert proc.wait(timeout=30) == 128 + 15
+    assert not (cwd / ".tempo" / "pgdata" / "postmaster.pid").exists()

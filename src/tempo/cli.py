@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -131,6 +132,9 @@ def serve(
     # process's embedded database instead of starting their own.
     os.environ["DATABASE_URL"] = url
     typer.echo(f"Tempo on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python instead
+    # of the default handler lets atexit stop the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         "tempo.app:create_app",
         factory=True,
@@ -210,6 +214,10 @@ def run_with_database(work: Coroutine[Any, Any, T]) -> T:
         if is_database_unavailable(exc):
             fail(f"cannot reach the database: {exc}")
         raise
+
+
+def _exit_on_sigterm(signum: int, _: object) -> None:
+    sys.exit(128 + signum)
 
 
 async def _prepare_database(settings: Settings) -> str:
