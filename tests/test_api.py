@@ -264,3 +264,32 @@ def test_tests_run_against_the_configured_database(server_url: str) -> None:
     """CI sets DATABASE_URL to a real server; without it the embedded one is used."""
     configured = os.environ.get("DATABASE_URL")
     assert ("host=" in server_url) == (not configured)
+
+
+async def test_pages_are_consistent_while_feeds_land(
+    client: httpx.AsyncClient, auth: dict[str, str], data_dir: Path
+) -> None:
+    """Each response's rows and total come from the same feed."""
+    import asyncio
+
+    for size in (300, 700):
+        rows = "".join(f"{i + 1},{i},U{i},{size - i}\n" for i in range(size))
+        write(data_dir / f"r{size}.csv", "rank,user_id,name,messages\n" + rows)
+
+    stop = asyncio.Event()
+    mismatches: list[tuple[int, int]] = []
+
+    async def read() -> None:
+        while not stop.is_set():
+            body = (await client.get("/leaderboard", params={"limit": 1000})).json()
+            if len(body["leaderboard"]) != body["total"]:
+                mismatches.append((len(body["leaderboard"]), body["total"]))
+
+    readers = [asyncio.create_task(read()) for _ in range(3)]
+    for _ in range(6):
+        for size in (300, 700):
+            response = await client.post("/feed", json={"data_path": f"r{size}.csv"}, headers=auth)
+            assert response.status_code == 200
+    stop.set()
+    await asyncio.gather(*readers)
+    assert mismatches == []

@@ -183,3 +183,24 @@ def test_serve_out_of_the_box(served: tuple[str, Path, subprocess.Popen[bytes]])
     proc.terminate()
     assert proc.wait(timeout=30) == 128 + 15
     assert not (cwd / ".tempo" / "pgdata" / "postmaster.pid").exists()
+
+
+def test_an_unreadable_file_is_reported(tmp_path: Path) -> None:
+    """Permissions are checked as an unprivileged user (root reads everything)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="tempo-perm-"))
+    try:
+        folder.chmod(0o755)
+        secret = write(folder / "messages.csv", "message_id,author_id\n1,1\n")
+        users = write(folder / "users.csv", "user_id,name\n1,A\n")
+        secret.chmod(0o000)
+        users.chmod(0o644)
+        command = [TEMPO, "aggregate", str(secret), str(users), str(folder / "out")]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        assert f"{secret}: cannot read the file: Permission denied" in result.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

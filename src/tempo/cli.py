@@ -66,11 +66,24 @@ def _configure_cli_logging(settings: Settings) -> None:
 
 @app.command()
 def aggregate(
-    messages_path: Annotated[Path, typer.Argument(help="messages.csv (author_id or user_id)")],
-    users_path: Annotated[Path, typer.Argument(help="users.csv (user_id or id, names)")],
-    output_path: Annotated[Path, typer.Argument(help="Directory for pipeline_result.csv")],
+    messages_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MESSAGES", readable=False, help="messages.csv (author_id or user_id)"
+        ),
+    ],
+    users_path: Annotated[
+        Path,
+        typer.Argument(metavar="USERS", readable=False, help="users.csv (user_id or id, names)"),
+    ],
+    output_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUTPUT_DIR", readable=False, help="Directory for pipeline_result.csv"
+        ),
+    ],
 ) -> None:
-    """Rank users by message count into OUTPUT_PATH/pipeline_result.csv."""
+    """Rank users by message count into OUTPUT_DIR/pipeline_result.csv."""
     from tempo.leaderboard.pipeline import aggregate as run_aggregate
 
     try:
@@ -82,7 +95,9 @@ def aggregate(
 
 @app.command()
 def feed(
-    csv_path: Annotated[Path, typer.Argument(metavar="CSV", help="A pipeline_result.csv")],
+    csv_path: Annotated[
+        Path, typer.Argument(metavar="CSV", readable=False, help="A pipeline_result.csv")
+    ],
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Load a pipeline_result.csv into the leaderboard, replacing it atomically (COPY)."""
@@ -151,7 +166,12 @@ def serve(
 
 @app.command()
 def sample(
-    output_dir: Annotated[Path, typer.Argument(help="Directory for messages.csv and users.csv")],
+    output_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR", readable=False, help="Directory for messages.csv and users.csv"
+        ),
+    ],
     messages: Annotated[int, typer.Option(min=0, help="Messages to write")] = 1000,
     users: Annotated[int, typer.Option(min=1, help="Users to write")] = 100,
     orphan_every: Annotated[
