@@ -22,7 +22,8 @@ def test_placeholder_token_is_refused_outside_development() -> None:
     assert make().api_token_is_placeholder
 
 
-def test_production_needs_a_real_database() -> None:
+def test_production_needs_a_real_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(ValidationError, match="DATABASE_URL is required outside development"):
         make(environment="production", api_token="s3cr3t-value")
 
