@@ -130,6 +130,55 @@ def migrate(database_url: DatabaseUrlOption = None) -> None:
 
 
 @app.command()
+def schedule(
+    file: Annotated[
+        str, typer.Argument(metavar="FILE.json|-", help="A POST /schedule request body; - = stdin")
+    ],
+    ics: Annotated[bool, typer.Option("--ics", help="Print an iCalendar file instead")] = False,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Plan a day from a JSON request and print it as a table (or as .ics)."""
+    import datetime as dt
+
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from tempo.schedule.ics import to_ics
+    from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
+    from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day
+    from tempo.schedule.text import format_plan
+
+    try:
+        raw = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{file}: cannot read the file: {exc.strerror or exc}")
+    try:
+        request = ScheduleRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        fail(f"{file}: invalid request: {problems}")
+
+    async def run() -> SchedulePlan:
+        if not needs_catalog(request):
+            return await plan_day(request, None)
+        settings = load_settings(database_url=database_url)
+        _configure_cli_logging(settings)
+        async with cli_engine(settings) as engine, AsyncSession(engine) as session:
+            return await plan_day(request, session)
+
+    try:
+        plan = run_with_database(run())
+    except InvalidSchedule as exc:
+        fail(str(exc))
+    if ics:
+        sys.stdout.write(to_ics(plan, request.date or dt.date.today()).decode())
+    else:
+        typer.echo(format_plan(plan))
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,

@@ -1,0 +1,213 @@
+"""The day-plan request and response, as clients send and receive them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_ITEMS = 500
+
+Title = Field(min_length=1, max_length=200)
+
+
+class Appointment(BaseModel):
+    """Fixed in time: it stays where it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Title
+    start: dt.time
+    end: dt.time
+    essential: bool = Field(
+        default=True,
+        description="Essential items are never overlapped; a non-essential appointment that "
+        "clashes with an essential one is left out",
+    )
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Appointment:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class Todo(BaseModel):
+    """Flexible: placed in free time by priority, then earliest deadline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Title
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+    earliest: dt.time | None = Field(default=None, description="Not before this time")
+    latest: dt.time | None = Field(default=None, description="Finished by this time")
+    priority: int = Field(default=3, ge=1, le=5, description="1 = most important, 5 = least")
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> Todo:
+        if self.earliest is not None and self.latest is not None:
+            available = _seconds(self.latest) - _seconds(self.earliest)
+            if available < self.duration_minutes * 60:
+                raise ValueError(
+                    f"{self.duration_minutes} minutes do not fit between earliest "
+                    f"({self.earliest}) and latest ({self.latest})"
+                )
+        return self
+
+
+class MusicWant(BaseModel):
+    """One of: a catalog track id; free text matched against the catalog ("Dance Monkey",
+    "Dance Monkey - Tones and I"); a genre with a number of minutes; or a song with its
+    duration given inline."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"track_id": "5ZULALImTm80tzUbYQYM9d"},
+                {"text": "Dance Monkey - Tones and I"},
+                {"genre": "rock", "minutes": 30},
+                {"title": "Our wedding song", "artist": "Us", "duration_seconds": 215},
+            ]
+        },
+    )
+
+    track_id: str | None = Field(default=None, min_length=1, max_length=64)
+    text: str | None = Field(default=None, min_length=1, max_length=200)
+    genre: str | None = Field(default=None, min_length=1, max_length=64)
+    minutes: int | None = Field(default=None, gt=0, le=24 * 60)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    artist: str | None = Field(default=None, max_length=200)
+    duration_seconds: int | None = Field(default=None, gt=0, le=4 * 3600)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MusicWant:
+        kinds = [
+            self.track_id is not None,
+            self.text is not None,
+            self.genre is not None or self.minutes is not None,
+            self.title is not None or self.duration_seconds is not None,
+        ]
+        if sum(kinds) != 1:
+            raise ValueError(
+                "give exactly one of: track_id; text; genre with minutes; "
+                "title with duration_seconds"
+            )
+        if (self.genre is None) != (self.minutes is None):
+            raise ValueError("a genre needs minutes, and minutes need a genre")
+        if (self.title is None) != (self.duration_seconds is None):
+            raise ValueError("an inline song needs both title and duration_seconds")
+        if self.artist is not None and self.title is None:
+            raise ValueError("artist is only for inline songs (title + duration_seconds)")
+        return self
+
+    @property
+    def kind(self) -> Literal["track", "text", "genre", "inline"]:
+        if self.track_id is not None:
+            return "track"
+        if self.text is not None:
+            return "text"
+        if self.genre is not None:
+            return "genre"
+        return "inline"
+
+
+EXAMPLE_REQUEST = {
+    "date": "2026-11-23",
+    "day_start": "07:00",
+    "day_end": "23:00",
+    "min_gap_minutes": 5,
+    "appointments": [
+        {"title": "Stand-up", "start": "09:00", "end": "09:15"},
+        {"title": "Gym", "start": "18:00", "end": "19:00", "essential": False},
+    ],
+    "todos": [
+        {"title": "Write report", "duration_minutes": 90, "latest": "12:00", "priority": 1},
+        {"title": "Groceries", "duration_minutes": 30, "earliest": "16:00"},
+    ],
+    "music": [{"text": "Dance Monkey - Tones and I"}, {"genre": "rock", "minutes": 20}],
+}
+
+
+class ScheduleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
+
+    date: dt.date | None = Field(default=None, description="The day planned (for the .ics)")
+    day_start: dt.time = Field(default=dt.time(7, 0))
+    day_end: dt.time = Field(default=dt.time(23, 0))
+    min_gap_minutes: int = Field(default=0, ge=0, le=240, description="Between items")
+    appointments: list[Appointment] = Field(default_factory=list, max_length=MAX_ITEMS)
+    todos: list[Todo] = Field(default_factory=list, max_length=MAX_ITEMS)
+    music: list[MusicWant] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+    @property
+    def item_count(self) -> int:
+        return len(self.appointments) + len(self.todos) + len(self.music)
+
+
+Kind = Literal["appointment", "todo", "music", "free"]
+
+
+class TimelineItem(BaseModel):
+    kind: Kind
+    title: str
+    start: dt.time
+    end: dt.time
+    duration_seconds: int
+    essential: bool | None = None
+    artist: str | None = None
+    track_id: str | None = None
+    source: str | None = Field(default=None, description="The request item, e.g. todos[1]")
+
+
+class Unplaced(BaseModel):
+    kind: Literal["appointment", "todo", "music"]
+    title: str
+    reason: str
+    source: str
+
+
+class Totals(BaseModel):
+    busy_minutes: float
+    music_minutes: float
+    free_minutes: float
+
+
+class SchedulePlan(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "date": "2026-11-23",
+                    "day_start": "07:00:00",
+                    "day_end": "23:00:00",
+                    "timeline": [
+                        {"kind": "todo", "title": "Write report", "start": "07:00:00",
+                         "end": "08:30:00", "duration_seconds": 5400, "essential": True,
+                         "source": "todos[0]"},
+                        {"kind": "music", "title": "Dance Monkey", "artist": "Tones and I",
+                         "start": "08:35:00", "end": "08:38:29", "duration_seconds": 209,
+                         "track_id": "5ZULALImTm80tzUbYQYM9d", "source": "music[0]"},
+                    ],
+                    "unplaced": [
+                        {"kind": "music", "title": "nope", "reason": "unknown track",
+                         "source": "music[2]"}
+                    ],
+                    "totals": {"busy_minutes": 165.0, "music_minutes": 23.5,
+                               "free_minutes": 771.5},
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    date: dt.date | None
+    day_start: dt.time
+    day_end: dt.time
+    timeline: list[TimelineItem]
+    unplaced: list[Unplaced]
+    totals: Totals
+
+
+def _seconds(value: dt.time) -> int:
+    return value.hour * 3600 + value.minute * 60 + value.second

@@ -1,0 +1,223 @@
+"""From a request to a plan: validation across fields, catalog look-ups, then the planner."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tempo.catalog import service as catalog
+from tempo.schedule.planner import (
+    EssentialConflict,
+    FixedItem,
+    FlexibleItem,
+    NotPlaced,
+    Song,
+    build_plan,
+)
+from tempo.schedule.schemas import (
+    MAX_ITEMS,
+    MusicWant,
+    SchedulePlan,
+    ScheduleRequest,
+    TimelineItem,
+    Totals,
+    Unplaced,
+)
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+class InvalidSchedule(Exception):
+    """The request is well-formed but cannot be planned as given; names the fields."""
+
+    def __init__(self, problems: list[FieldProblem], code: str = "invalid_request") -> None:
+        self.problems = problems
+        self.code = code
+        fields = ", ".join(p.field for p in problems)
+        super().__init__(f"invalid request: {fields}: {problems[0].message}")
+
+
+def seconds(value: dt.time) -> int:
+    return value.hour * 3600 + value.minute * 60 + value.second
+
+
+def as_time(value: int) -> dt.time:
+    hours, rest = divmod(value, 3600)
+    return dt.time(hours, rest // 60, rest % 60)
+
+
+def check(request: ScheduleRequest) -> None:
+    """What a single field's validation cannot see: the window and the item count."""
+    problems: list[FieldProblem] = []
+    start, end = seconds(request.day_start), seconds(request.day_end)
+    if end <= start:
+        problems.append(FieldProblem("body.day_end", "day_end must be after day_start"))
+    if request.item_count > MAX_ITEMS:
+        problems.append(
+            FieldProblem(
+                "body",
+                f"at most {MAX_ITEMS} items (appointments + todos + music), "
+                f"got {request.item_count}",
+            )
+        )
+    window = f"the day window {request.day_start}–{request.day_end}"
+    for i, a in enumerate(request.appointments):
+        if seconds(a.start) < start or seconds(a.start) >= end:
+            problems.append(FieldProblem(f"body.appointments.{i}.start", f"outside {window}"))
+        if seconds(a.end) > end:
+            problems.append(FieldProblem(f"body.appointments.{i}.end", f"outside {window}"))
+    for i, t in enumerate(request.todos):
+        for name, value in (("earliest", t.earliest), ("latest", t.latest)):
+            if value is not None and not start <= seconds(value) <= end:
+                problems.append(FieldProblem(f"body.todos.{i}.{name}", f"outside {window}"))
+    if problems:
+        raise InvalidSchedule(problems)
+
+
+def needs_catalog(request: ScheduleRequest) -> bool:
+    return any(want.kind in ("track", "text", "genre") for want in request.music)
+
+
+async def resolve_music(
+    wants: list[MusicWant], session: AsyncSession | None
+) -> tuple[list[Song], list[NotPlaced]]:
+    """Songs in the order asked, plus the wants that named nothing in the catalog.
+
+    The catalog is only consulted (and `session` only needed) for catalog wants.
+    """
+    if session is None:
+        if any(want.kind != "inline" for want in wants):
+            raise RuntimeError("catalog look-ups need a database session")
+        return [
+            Song(w.title, w.duration_seconds, f"music[{i}]", w.artist)
+            for i, w in enumerate(wants)
+            if w.title is not None and w.duration_seconds is not None
+        ], []
+    if any(want.genre is not None for want in wants):
+        genres = set(await catalog.known_genres(session))
+        known = ", ".join(sorted(genres)) or "none: the catalog is empty (tempo catalog load)"
+        unknown = [
+            FieldProblem(f"body.music.{i}.genre", f"unknown genre {want.genre!r}; known: {known}")
+            for i, want in enumerate(wants)
+            if want.genre is not None and want.genre not in genres
+        ]
+        if unknown:
+            raise InvalidSchedule(unknown)
+
+    track_ids = [w.track_id for w in wants if w.track_id is not None]
+    by_id = await catalog.tracks_by_id(session, track_ids) if track_ids else {}
+    songs: list[Song] = []
+    missing: list[NotPlaced] = []
+    used: set[str] = set()
+
+    def add(track: catalog.TrackInfo, source: str) -> None:
+        used.add(track.track_id)
+        title = track.name or track.track_id
+        songs.append(
+            Song(title, round(track.duration_ms / 1000), source, track.artist, track.track_id)
+        )
+
+    for i, want in enumerate(wants):
+        source = f"music[{i}]"
+        if want.track_id is not None:
+            found = by_id.get(want.track_id)
+            if found is None:
+                missing.append(NotPlaced("music", want.track_id, "unknown track", source))
+            else:
+                add(found, source)
+        elif want.text is not None:
+            match = await catalog.match_track(session, want.text)
+            if match is None:
+                reason = "no track in the catalog matches this text"
+                missing.append(NotPlaced("music", want.text, reason, source))
+            else:
+                add(match, source)
+        elif want.genre is not None and want.minutes is not None:
+            budget = want.minutes * 60
+            for track in await catalog.tracks_for_genre(session, want.genre):
+                length = round(track.duration_ms / 1000)
+                if track.track_id not in used and length <= budget:
+                    add(track, source)
+                    budget -= length
+            if budget == want.minutes * 60:
+                reason = f"no {want.genre} track is {want.minutes} minutes or shorter"
+                missing.append(NotPlaced("music", f"{want.genre} music", reason, source))
+        elif want.title is not None and want.duration_seconds is not None:
+            songs.append(Song(want.title, want.duration_seconds, source, want.artist))
+    return songs, missing
+
+
+async def plan_day(request: ScheduleRequest, session: AsyncSession | None) -> SchedulePlan:
+    check(request)
+    songs, missing = await resolve_music(request.music, session)
+    appointments = [
+        FixedItem(a.title, seconds(a.start), seconds(a.end), a.essential, f"appointments[{i}]")
+        for i, a in enumerate(request.appointments)
+    ]
+    todos = [
+        FlexibleItem(
+            t.title,
+            t.duration_minutes * 60,
+            None if t.earliest is None else seconds(t.earliest),
+            None if t.latest is None else seconds(t.latest),
+            t.priority,
+            f"todos[{i}]",
+        )
+        for i, t in enumerate(request.todos)
+    ]
+    window = (seconds(request.day_start), seconds(request.day_end))
+    try:
+        plan = build_plan(window, request.min_gap_minutes * 60, appointments, todos, songs)
+    except EssentialConflict as conflict:
+        raise InvalidSchedule(
+            [
+                FieldProblem(f"body.{_field(conflict.first.source)}", str(conflict)),
+                FieldProblem(f"body.{_field(conflict.second.source)}", str(conflict)),
+            ],
+            code="conflicting_appointments",
+        ) from None
+
+    unplaced = sorted([*plan.unplaced, *missing], key=lambda u: _order(u.source))
+    return SchedulePlan(
+        date=request.date,
+        day_start=request.day_start,
+        day_end=request.day_end,
+        timeline=[
+            TimelineItem(
+                kind=p.kind,
+                title=p.title,
+                start=as_time(p.start),
+                end=as_time(p.end),
+                duration_seconds=p.duration,
+                essential=p.essential,
+                artist=p.artist,
+                track_id=p.track_id,
+                source=p.source,
+            )
+            for p in plan.timeline
+        ],
+        unplaced=[
+            Unplaced(kind=u.kind, title=u.title, reason=u.reason, source=u.source) for u in unplaced
+        ],
+        totals=Totals(
+            busy_minutes=round(plan.seconds("appointment", "todo") / 60, 2),
+            music_minutes=round(plan.seconds("music") / 60, 2),
+            free_minutes=round(plan.seconds("free") / 60, 2),
+        ),
+    )
+
+
+def _field(source: str) -> str:
+    """appointments[2] → appointments.2, as validation errors name fields."""
+    return source.replace("[", ".").rstrip("]")
+
+
+def _order(source: str) -> tuple[int, int]:
+    kind, _, index = source.rstrip("]").partition("[")
+    return ({"appointments": 0, "todos": 1, "music": 2}[kind], int(index))

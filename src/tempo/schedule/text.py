@@ -1,0 +1,42 @@
+"""A plan as a plain-text table for the terminal."""
+
+from __future__ import annotations
+
+from tempo.schedule.schemas import SchedulePlan
+
+KIND_LABELS = {"appointment": "appt", "todo": "to-do", "music": "♪ music", "free": "free"}
+
+
+def _clock(value: object) -> str:
+    text = str(value)
+    return text[:5] if text.endswith(":00") else text
+
+
+def format_plan(plan: SchedulePlan) -> str:
+    day = f" for {plan.date}" if plan.date else ""
+    lines = [f"Plan{day}, {_clock(plan.day_start)}–{_clock(plan.day_end)}", ""]
+    rows = [("start", "end", "kind", "what")]
+    for item in plan.timeline:
+        what = item.title
+        if item.artist:
+            what += f" — {item.artist}"
+        if item.kind == "appointment" and item.essential is False:
+            what += " (optional)"
+        rows.append((_clock(item.start), _clock(item.end), KIND_LABELS[item.kind], what))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for n, row in enumerate(rows):
+        lines.append(
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 4)
+    if plan.unplaced:
+        lines += ["", "Not placed:"]
+        lines += [f"  {u.source}: {u.title}: {u.reason}" for u in plan.unplaced]
+    t = plan.totals
+    lines += [
+        "",
+        f"busy {t.busy_minutes:g} min · music {t.music_minutes:g} min · "
+        f"free {t.free_minutes:g} min",
+    ]
+    return "\n".join(lines)
