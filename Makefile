@@ -42,7 +42,8 @@ format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff check --fix src tests loadtest
 	$(UV) run --locked ruff format src tests loadtest
 
-bench: install ## Pipeline benchmark: aggregation (10M messages) and COPY feed figures
+bench: install ## Benchmarks: pipeline (10M messages, COPY feed) and the day planner
+	$(UV) run --locked pytest loadtest/bench_schedule.py --benchmark-only -p no:cacheprovider
 	$(UV) run --locked python loadtest/bench_pipeline.py
 
 clean: ## Remove the virtualenv, the embedded database and caches

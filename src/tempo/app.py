@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo import __version__
+from tempo.catalog.routes import router as catalog_router
 from tempo.db import create_engine, database_url, migrate
 from tempo.errors import install_error_handlers
 from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.logs import configure_logging, get_logger
 from tempo.middleware import RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
+from tempo.schedule.routes import router as schedule_router
 from tempo.settings import Settings
 
 log = get_logger(__name__)
@@ -62,4 +64,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(leaderboard_router)
+    app.include_router(catalog_router)
+    app.include_router(schedule_router)
     return app

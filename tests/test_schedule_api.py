@@ -1,0 +1,149 @@
+"""POST /schedule through the ASGI transport: JSON plans, iCalendar, and 422s naming fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+import pytest
+from icalendar import Calendar
+
+BASE: dict[str, Any] = {
+    "date": "2026-11-23",
+    "day_start": "08:00",
+    "day_end": "12:00",
+    "appointments": [{"title": "Stand-up", "start": "09:00", "end": "09:30"}],
+    "todos": [{"title": "Report", "duration_minutes": 60, "priority": 1}],
+    "music": [{"title": "Intro", "artist": "Band", "duration_seconds": 210}],
+}
+
+
+async def plan(client: httpx.AsyncClient, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
+    return await client.post("/schedule", json=body, **kwargs)
+
+
+async def test_a_day_is_planned_with_exact_times(client: httpx.AsyncClient) -> None:
+    response = await plan(client, BASE)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    timeline = [(i["kind"], i["title"], i["start"], i["end"]) for i in body["timeline"]]
+    assert timeline == [
+        ("todo", "Report", "08:00:00", "09:00:00"),
+        ("appointment", "Stand-up", "09:00:00", "09:30:00"),
+        ("music", "Intro", "09:30:00", "09:33:30"),
+        ("free", "Free", "09:33:30", "12:00:00"),
+    ]
+    assert body["timeline"][2]["artist"] == "Band" and body["timeline"][2]["source"] == "music[0]"
+    assert body["totals"] == {"busy_minutes": 90.0, "music_minutes": 3.5, "free_minutes": 146.5}
+    assert body["unplaced"] == []
+    again = await plan(client, BASE)
+    assert again.json() == body  # deterministic
+
+
+async def test_what_does_not_fit_is_listed_with_a_reason(client: httpx.AsyncClient) -> None:
+    body = BASE | {
+        "appointments": [
+            {"title": "Stand-up", "start": "09:00", "end": "09:30"},
+            {"title": "Coffee", "start": "09:15", "end": "09:45", "essential": False},
+        ],
+        "todos": [{"title": "Too big", "duration_minutes": 300}],
+    }
+    unplaced = (await plan(client, body)).json()["unplaced"]
+    assert unplaced == [
+        {"kind": "appointment", "title": "Coffee", "source": "appointments[1]",
+         "reason": "overlaps essential appointment 'Stand-up' (09:00–09:30)"},
+        {"kind": "todo", "title": "Too big", "source": "todos[0]",
+         "reason": "no free slot of 300 min between 08:00 and 12:00"},
+    ]  # fmt: skip
+
+
+async def test_overlapping_essential_appointments_are_a_422_naming_both(
+    client: httpx.AsyncClient,
+) -> None:
+    body = BASE | {
+        "appointments": [
+            {"title": "Dentist", "start": "09:00", "end": "10:00"},
+            {"title": "Call", "start": "09:30", "end": "10:30"},
+        ]
+    }
+    response = await plan(client, body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "conflicting_appointments"
+    assert [d["field"] for d in error["details"]] == ["body.appointments.0", "body.appointments.1"]
+    assert "'Dentist'" in error["message"] and "'Call'" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"appointments": [{"title": "x", "start": "10:00", "end": "09:00"}]},
+         "body.appointments.0"),
+        ({"appointments": [{"title": "x", "start": "06:00", "end": "09:00"}]},
+         "body.appointments.0.start"),
+        ({"appointments": [{"title": "x", "start": "11:00", "end": "13:00"}]},
+         "body.appointments.0.end"),
+        ({"todos": [{"title": "x", "duration_minutes": -5}]}, "body.todos.0.duration_minutes"),
+        ({"todos": [{"title": "x", "duration_minutes": 5, "latest": "13:00"}]},
+         "body.todos.0.latest"),
+        ({"music": [{"title": "x", "duration_seconds": 0}]}, "body.music.0.duration_seconds"),
+        ({"music": [{"title": "x"}]}, "body.music.0"),
+        ({"music": [{"text": "a", "track_id": "b"}]}, "body.music.0"),
+        ({"day_end": "07:00"}, "body.day_end"),
+        ({"min_gap_minutes": -1}, "body.min_gap_minutes"),
+        ({"todos": [{"title": "t", "duration_minutes": 1}] * 300,
+          "music": [{"title": "s", "duration_seconds": 1}] * 201}, "body"),
+        ({"surprise": 1}, "body.surprise"),
+    ],
+)  # fmt: skip
+async def test_invalid_requests_are_a_422_naming_the_field(
+    client: httpx.AsyncClient, change: dict[str, Any], field: str
+) -> None:
+    response = await plan(client, BASE | change)
+    assert response.status_code == 422, response.text
+    fields = [d["field"] for d in response.json()["error"]["details"]]
+    assert field in fields, fields
+
+
+async def test_too_many_items_says_how_many(client: httpx.AsyncClient) -> None:
+    body = BASE | {"todos": [{"title": "t", "duration_minutes": 1}] * 501}
+    response = await plan(client, body)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "body.todos"
+
+
+@pytest.mark.parametrize("how", ["accept", "query"])
+async def test_the_plan_as_icalendar(client: httpx.AsyncClient, how: str) -> None:
+    kwargs: dict[str, Any] = (
+        {"headers": {"Accept": "text/calendar"}}
+        if how == "accept"
+        else {"params": {"format": "ics"}}
+    )
+    response = await plan(client, BASE, **kwargs)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/calendar")
+    assert 'filename="tempo-2026-11-23.ics"' in response.headers["content-disposition"]
+    calendar = Calendar.from_ical(response.content)
+    events = sorted(
+        (str(e["summary"]), e.decoded("dtstart"), e.decoded("dtend"))
+        for e in calendar.walk("VEVENT")
+    )
+
+    def at(*hms: int) -> dt.datetime:
+        return dt.datetime.combine(dt.date(2026, 11, 23), dt.time(*hms))
+
+    assert events == [
+        ("Report", at(8), at(9)),
+        ("Stand-up", at(9), at(9, 30)),
+        ("♪ Intro — Band", at(9, 30), at(9, 33, 30)),
+    ]
+    assert all(e["uid"] for e in calendar.walk("VEVENT"))
+
+
+async def test_json_stays_the_default(client: httpx.AsyncClient) -> None:
+    response = await plan(client, BASE, headers={"Accept": "application/json, text/plain"})
+    assert response.headers["content-type"] == "application/json"
+    ics_overridden = await plan(client, BASE, headers={"Accept": "text/calendar"},
+                                params={"format": "json"})  # fmt: skip
+    assert ics_overridden.headers["content-type"] == "application/json"
