@@ -204,3 +204,56 @@ def test_an_unreadable_file_is_reported(tmp_path: Path) -> None:
         assert f"{secret}: cannot read the file: Permission denied" in result.stderr
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+SCHEDULE_REQUEST = {
+    "date": "2026-11-23",
+    "day_start": "08:00",
+    "day_end": "10:00",
+    "appointments": [{"title": "Stand-up", "start": "08:30", "end": "09:00"}],
+    "todos": [{"title": "Too long", "duration_minutes": 120}],
+    "music": [{"title": "Warm-up", "artist": "DJ", "duration_seconds": 200}],
+}
+
+
+def test_schedule_prints_a_table_from_a_file_or_stdin(tmp_path: Path) -> None:
+    import json
+
+    request = write(tmp_path / "day.json", json.dumps(SCHEDULE_REQUEST))
+    result = tempo("schedule", str(request))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Plan for 2026-11-23, 08:00–10:00"
+    assert any(line.split()[:3] == ["08:00", "08:03:20", "♪"] and "Warm-up — DJ" in line
+               for line in lines)  # fmt: skip
+    assert any(line.split()[:3] == ["08:30", "09:00", "appt"] for line in lines)
+    assert "  todos[0]: Too long: no free slot of 120 min between 08:00 and 10:00" in lines
+
+    piped = subprocess.run(
+        [TEMPO, "schedule", "-", "--ics"], input=json.dumps(SCHEDULE_REQUEST),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.startswith("BEGIN:VCALENDAR")
+    assert piped.stdout.count("BEGIN:VEVENT") == 2
+    assert "DTSTART:20261123T080000" in piped.stdout
+
+
+def test_schedule_rejects_bad_requests_naming_the_field(tmp_path: Path) -> None:
+    import json
+
+    bad = SCHEDULE_REQUEST | {"appointments": [{"title": "x", "start": "09:00", "end": "08:00"}]}
+    result = tempo("schedule", str(write(tmp_path / "bad.json", json.dumps(bad))))
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"error: {tmp_path / 'bad.json'}: invalid request: appointments.0"
+    )
+
+    clash = SCHEDULE_REQUEST | {"appointments": [
+        {"title": "A", "start": "08:00", "end": "09:00"},
+        {"title": "B", "start": "08:30", "end": "09:30"}]}  # fmt: skip
+    result = tempo("schedule", str(write(tmp_path / "clash.json", json.dumps(clash))))
+    assert result.returncode == 1 and "'A'" in result.stderr and "'B'" in result.stderr
+
+    assert tempo("schedule", str(tmp_path / "missing.json")).returncode == 1
+    assert "not valid JSON" in tempo("schedule", str(write(tmp_path / "x.json", "{"))).stderr

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 
+from tempo.catalog.cli import app as catalog_app
 from tempo.csv_input import CsvError
 from tempo.settings import Settings
 
@@ -29,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(catalog_app, name="catalog")
 
 DatabaseUrlOption = Annotated[
     str | None,
@@ -154,9 +156,11 @@ def schedule(
     try:
         request = ScheduleRequest.model_validate_json(raw)
     except ValidationError as exc:
+        errors = exc.errors()
+        if errors[0]["type"] == "json_invalid":
+            fail(f"{file}: not valid JSON: {errors[0]['ctx']['error']}")
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}" for err in errors
         )
         fail(f"{file}: invalid request: {problems}")
 
@@ -291,6 +295,7 @@ def _exit_on_sigterm(signum: int, _: object) -> None:
 
 async def _prepare_database(settings: Settings) -> str:
     """Resolve the database, migrate the embedded one, seed demo data in development."""
+    from tempo.catalog.demo import seed_demo_catalog
     from tempo.db import create_engine, database_url, migrate
     from tempo.leaderboard.demo import seed_demo_leaderboard
 
@@ -303,6 +308,9 @@ async def _prepare_database(settings: Settings) -> str:
             seeded = await seed_demo_leaderboard(engine, settings.data_dir)
             if seeded:
                 typer.echo(seeded)
+            catalog = await seed_demo_catalog(engine)
+            if catalog:
+                typer.echo(catalog)
     finally:
         await engine.dispose()
     return url
