@@ -105,7 +105,7 @@ async def resolve_music(
         unknown = [
             FieldProblem(f"body.music.{i}.genre", f"unknown genre {want.genre!r}; known: {known}")
             for i, want in enumerate(wants)
-            if want.genre is not None and want.genre not in genres
+            if want.genre is not None and catalog.normalize_genre(want.genre) not in genres
         ]
         if unknown:
             raise InvalidSchedule(unknown)
