@@ -14,8 +14,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 PYTEST_ARGS ?=
+# The browser tests drive this Chromium (the Debian package); Playwright downloads none.
+export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install run test lint format typecheck check bench clean
+.PHONY: help install run test lint format typecheck check bench clean browser
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,13 +32,28 @@ install: $(if $(filter $(BOOTSTRAP_UV),$(UV)),$(BOOTSTRAP_UV)) ## Install Tempo 
 run: install ## Install, then serve on http://127.0.0.1:8000 (embedded PostgreSQL + demo data)
 	$(UV) run --locked tempo serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install lint ## Install, lint, type-check and run the whole test suite
+test: install lint browser ## Install, lint, type-check and run the whole test suite
 	$(UV) run --locked pytest $(PYTEST_ARGS)
 
 lint: install ## ruff lint + format check, mypy
 	$(UV) run --locked ruff check src tests loadtest
 	$(UV) run --locked ruff format --check src tests loadtest
 	$(UV) run --locked mypy
+
+browser: ## Chromium for the browser tests: apt-get install when missing (as root)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$(CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] \
+			&& command -v apt-get >/dev/null; then \
+			echo "installing chromium for the browser tests (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		else \
+			echo "error: the browser tests need Chromium at $(CHROMIUM). Install it with:" >&2; \
+			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium" >&2; \
+			echo "or point CHROMIUM=/path/to/chromium at one you have." >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff check --fix src tests loadtest

@@ -19,6 +19,7 @@ from tempo.middleware import RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
 from tempo.schedule.routes import router as schedule_router
 from tempo.settings import Settings
+from tempo.web.routes import router as web_router
 
 log = get_logger(__name__)
 
@@ -66,4 +67,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(leaderboard_router)
     app.include_router(catalog_router)
     app.include_router(schedule_router)
+    app.include_router(web_router)
     return app

@@ -2,8 +2,9 @@
 
 from sqlmodel import SQLModel
 
+from tempo.catalog.models import CatalogLoad, Track
 from tempo.leaderboard.models import LeaderboardEntry, LeaderboardFeed
 
 metadata = SQLModel.metadata
 
-__all__ = ["LeaderboardEntry", "LeaderboardFeed", "metadata"]
+__all__ = ["CatalogLoad", "LeaderboardEntry", "LeaderboardFeed", "Track", "metadata"]

@@ -37,4 +37,4 @@ def to_ics(plan: SchedulePlan, day: dt.date, *, now: dt.datetime | None = None) 
         busy = item.kind != "music" and item.essential is not False
         event.add("transp", "OPAQUE" if busy else "TRANSPARENT")
         calendar.add_component(event)
-    return calendar.to_ical()
+    return bytes(calendar.to_ical())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 MAX_ITEMS = 500
 
@@ -113,7 +113,7 @@ class MusicWant(BaseModel):
         return "inline"
 
 
-EXAMPLE_REQUEST = {
+EXAMPLE_REQUEST: dict[str, JsonValue] = {
     "date": "2026-11-23",
     "day_start": "07:00",
     "day_end": "23:00",

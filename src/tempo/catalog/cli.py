@@ -1,0 +1,66 @@
+"""`tempo catalog …`, registered on the main `tempo` app.
+
+Only typer is imported at module level: `tempo --help` should not pay for Polars, and the
+shared helpers of tempo.cli are imported when a command runs, since tempo.cli imports this
+module to register it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="catalog",
+    help="The music catalog: load the Spotify songs CSV that GET /tracks searches.",
+    no_args_is_help=True,
+)
+
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL; default: DATABASE_URL, else the embedded database in ./.tempo/",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def load(
+    path_or_url: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH_OR_URL",
+            help="spotify_songs.csv: a local file or an http(s):// URL (up to 200 MB)",
+        ),
+    ],
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Replace the catalog with a Spotify songs CSV, atomically (COPY), one row per track."""
+    from tempo.catalog.load import LoadResult, load_catalog
+    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
+    from tempo.sources import SourceError
+
+    settings = load_settings(database_url=database_url)
+    _configure_cli_logging(settings)
+    started = time.perf_counter()
+    on_terminal = sys.stderr.isatty()
+
+    def progress(stage: str) -> None:
+        prefix = f"[{time.perf_counter() - started:5.1f} s] " if on_terminal else ""
+        typer.echo(f"{prefix}{stage}", err=True)
+
+    async def run() -> LoadResult:
+        async with cli_engine(settings) as engine:
+            return await load_catalog(engine, path_or_url, progress=progress)
+
+    try:
+        result = run_with_database(run())
+    except SourceError as exc:
+        fail(str(exc))
+    for line in result.lines():
+        typer.echo(line)

@@ -1,0 +1,316 @@
+"""Reading the Spotify songs CSV into one validated row per track.
+
+Every column is read as text first, so each kind of bad value is ours to name. A bad row is
+rejected with a reason and counted, and the rest of the file is still used: one odd record
+in a catalog of tens of thousands should not block it. A bad *file* (missing columns,
+malformed CSV, nothing usable) is refused as a whole with a CsvError.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from tempo.catalog.normalize import normalize_expr
+from tempo.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+
+FLOAT_FEATURES = (
+    "danceability",
+    "energy",
+    "loudness",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+)
+# Source column → tracks column, for the text kept as it is.
+TEXT_COLUMNS = {
+    "track_name": "name",
+    "track_artist": "artist",
+    "track_album_id": "album_id",
+    "track_album_name": "album_name",
+}
+REQUIRED_COLUMNS = (
+    "track_id",
+    "track_name",
+    "track_artist",
+    "track_popularity",
+    "track_album_id",
+    "track_album_name",
+    "track_album_release_date",
+    "playlist_genre",
+    "playlist_subgenre",
+    *FLOAT_FEATURES,
+    "key",
+    "mode",
+    "duration_ms",
+)
+# The tracks table, in the order the COPY sends its columns.
+TRACK_COLUMNS = (
+    "track_id",
+    "name",
+    "artist",
+    "popularity",
+    "album_id",
+    "album_name",
+    "release_date",
+    "release_precision",
+    "duration_ms",
+    "genres",
+    "subgenres",
+    "danceability",
+    "energy",
+    "key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "search_text",
+)
+MISSING = "NA"  # how the file spells a missing value
+MAX_DURATION_MS = 2**31 - 1  # PostgreSQL INTEGER
+EXAMPLES_PER_REASON = 3
+
+MISSING_TRACK_ID = "missing track_id"
+NUL_CHARACTER = "contains a NUL character, which PostgreSQL cannot store"
+BAD_DURATION = "duration_ms is not a positive integer"
+BAD_POPULARITY = "track_popularity is not an integer from 0 to 100"
+BAD_RELEASE_DATE = "track_album_release_date is not YYYY-MM-DD, YYYY-MM or YYYY"
+BAD_FEATURE = "audio feature is not a number"
+BAD_KEY = "key is not an integer from -1 (no key) to 11"
+BAD_MODE = "mode is not 0 or 1"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected row, as an example of its reason."""
+
+    row: int  # 1-based data row, the header not counted
+    reason: str
+    column: str
+    value: str | None
+
+    def describe(self) -> str:
+        shown = "missing" if self.value is None else repr(self.value[:80])
+        return f"row {self.row}, column {self.column!r}: {self.reason} (value {shown})"
+
+
+@dataclass(frozen=True)
+class CatalogResult:
+    tracks: pl.DataFrame  # TRACK_COLUMNS, one row per track_id, sorted by track_id
+    rows_read: int
+    rejected: dict[str, int]  # reason → rejected rows, most frequent first
+    examples: tuple[Rejection, ...]  # the first few rows of each reason, in file order
+    seconds: float = field(default=0.0)
+
+    @property
+    def rejected_rows(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def track_count(self) -> int:
+        return self.tracks.height
+
+
+@dataclass(frozen=True)
+class _Check:
+    reason: str
+    column: str  # the source column shown in the example
+    bad: pl.Expr  # true for rows this check rejects
+
+
+def _text(column: str) -> pl.Expr:
+    """The stripped text of `column`; the literal NA and blank text are missing (null)."""
+    value = pl.col(column).str.strip_chars()
+    return pl.when(value.is_in([MISSING, ""])).then(None).otherwise(value)
+
+
+def _release_date() -> tuple[pl.Expr, pl.Expr]:
+    """(date, precision): partial dates become the first day of their month or year."""
+    raw = _text("track_album_release_date")
+    precision = (
+        pl.when(raw.str.contains(r"^\d{4}-\d{2}-\d{2}$"))
+        .then(pl.lit("day"))
+        .when(raw.str.contains(r"^\d{4}-\d{2}$"))
+        .then(pl.lit("month"))
+        .when(raw.str.contains(r"^\d{4}$"))
+        .then(pl.lit("year"))
+    )
+    padded = (
+        pl.when(precision == "day")
+        .then(raw)
+        .when(precision == "month")
+        .then(raw + "-01")
+        .when(precision == "year")
+        .then(raw + "-01-01")
+    )
+    parsed = padded.str.to_date("%Y-%m-%d", strict=False)
+    # PostgreSQL has no year 0, which chrono (and so Polars) accepts.
+    date = pl.when(parsed.dt.year() >= 1).then(parsed)
+    return date, pl.when(date.is_not_null()).then(precision)
+
+
+def _number(column: str) -> pl.Expr:
+    """The finite float in `column`, else null (also for a missing value)."""
+    value = _text(column).cast(pl.Float64, strict=False)
+    return pl.when(value.is_finite()).then(value)
+
+
+def _checks(names: list[str]) -> list[_Check]:
+    """In priority order: a row with several problems is counted under the first."""
+    duration = as_int("duration_ms")
+    popularity = as_int("track_popularity")
+    key, mode = _number("key"), _number("mode")
+    checks = [_Check(MISSING_TRACK_ID, "track_id", _text("track_id").is_null())]
+    checks += [
+        _Check(NUL_CHARACTER, column, pl.col(column).str.contains("\x00", literal=True))
+        for column in names
+    ]
+    checks += [
+        _Check(
+            BAD_DURATION,
+            "duration_ms",
+            duration.is_null() | (duration <= 0) | (duration > MAX_DURATION_MS),
+        ),
+        _Check(
+            BAD_POPULARITY,
+            "track_popularity",
+            popularity.is_null() | (popularity < 0) | (popularity > 100),
+        ),
+        _Check(
+            BAD_RELEASE_DATE,
+            "track_album_release_date",
+            _text("track_album_release_date").is_not_null() & _release_date()[0].is_null(),
+        ),
+    ]
+    checks += [
+        _Check(BAD_FEATURE, column, _text(column).is_not_null() & _number(column).is_null())
+        for column in (*FLOAT_FEATURES, "key", "mode")
+    ]
+    checks += [
+        _Check(BAD_KEY, "key", key.is_not_null() & ~key.is_in([float(k) for k in range(-1, 12)])),
+        _Check(BAD_MODE, "mode", mode.is_not_null() & ~mode.is_in([0.0, 1.0])),
+    ]
+    return checks
+
+
+def _typed_rows() -> list[pl.Expr]:
+    release_date, precision = _release_date()
+    return [
+        pl.col(ROW),
+        _text("track_id").alias("track_id"),
+        *(_text(source).alias(target) for source, target in TEXT_COLUMNS.items()),
+        as_int("track_popularity").cast(pl.Int16).alias("popularity"),
+        release_date.alias("release_date"),
+        precision.alias("release_precision"),
+        as_int("duration_ms").cast(pl.Int32).alias("duration_ms"),
+        _text("playlist_genre").str.to_lowercase().alias("genre"),
+        _text("playlist_subgenre").str.to_lowercase().alias("subgenre"),
+        *(_number(column).alias(column) for column in FLOAT_FEATURES),
+        _number("key").cast(pl.Int16).alias("key"),
+        _number("mode").cast(pl.Int16).alias("mode"),
+    ]
+
+
+def _one_row_per_track(rows: pl.DataFrame) -> pl.DataFrame:
+    """Attributes of each track's first row in file order; genres from all its rows."""
+    attributes = [c for c in TRACK_COLUMNS if c not in ("genres", "subgenres", "search_text")]
+    tracks = rows.group_by("track_id").agg(
+        *(pl.col(c).sort_by(ROW).first() for c in attributes if c != "track_id"),
+        pl.col("genre").drop_nulls().unique().sort().alias("genres"),
+        pl.col("subgenre").drop_nulls().unique().sort().alias("subgenres"),
+    )
+    search_text = normalize_expr(
+        pl.concat_str([pl.col("name"), pl.col("artist")], separator=" ", ignore_nulls=True)
+    ).fill_null("")
+    # group_by order is not guaranteed: sort, so the same file always gives the same rows.
+    return (
+        tracks.with_columns(search_text.alias("search_text")).select(TRACK_COLUMNS).sort("track_id")
+    )
+
+
+def _rejections(
+    raw: pl.DataFrame, checks: list[_Check]
+) -> tuple[pl.Series, dict[str, int], tuple[Rejection, ...]]:
+    """(failed check index per row or null, reason → count, examples)."""
+    first_failed = pl.coalesce(
+        [pl.when(check.bad).then(pl.lit(i, dtype=pl.UInt32)) for i, check in enumerate(checks)]
+    )
+    failed = raw.select(ROW, first_failed.alias("check"))
+    rejected = failed.filter(pl.col("check").is_not_null())
+    counts: dict[str, int] = {}
+    for index, count in rejected.group_by("check").len().sort("check").iter_rows():
+        reason = checks[index].reason
+        counts[reason] = counts.get(reason, 0) + count
+    counts = dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+    examples: list[Rejection] = []
+    for reason in counts:
+        of_reason = [i for i, check in enumerate(checks) if check.reason == reason]
+        first_rows = (
+            rejected.filter(pl.col("check").is_in(of_reason)).sort(ROW).head(EXAMPLES_PER_REASON)
+        )
+        for row, index in first_rows.iter_rows():
+            column = checks[index].column
+            value = raw.filter(pl.col(ROW) == row)[column][0]
+            examples.append(Rejection(row=row, reason=reason, column=column, value=value))
+    examples.sort(key=lambda e: e.row)
+    return failed["check"], counts, tuple(examples)
+
+
+def read_catalog(path: Path, progress: Progress | None = None) -> CatalogResult:
+    """The validated catalog in `path`, or a CsvError when the file cannot be used at all."""
+    started = time.perf_counter()
+    say = progress or (lambda _: None)
+    names = header(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        named = ", ".join(repr(c) for c in missing[:4])
+        if len(missing) > 4:
+            named += f" and {len(missing) - 4} more"
+        found = ",".join(names)
+        raise CsvError(
+            path,
+            f"missing column {named} of the Spotify songs CSV; the header is {found[:200]!r}",
+            column=missing[0],
+        )
+    say(f"reading {path}")
+    raw = collect(path, scan_text(path).select(ROW, *REQUIRED_COLUMNS))
+    # A blank line comes back as a record of nulls; the csv module does not count it either.
+    raw = raw.filter(~pl.all_horizontal(pl.col(REQUIRED_COLUMNS).is_null()))
+    if raw.is_empty():
+        raise CsvError(path, "no data rows: the file has a header and nothing else")
+
+    say(f"validating {raw.height:,} rows")
+    checks = _checks(list(REQUIRED_COLUMNS))
+    failed, rejected, examples = _rejections(raw, checks)
+    valid = raw.filter(failed.is_null())
+    if valid.is_empty():
+        first = examples[0]
+        raise CsvError(
+            path,
+            f"no usable rows: all {raw.height:,} rows were rejected, the first one: {first.reason}",
+            row=first.row,
+            column=first.column,
+            value=first.value,
+        )
+    tracks = _one_row_per_track(valid.select(_typed_rows()))
+    return CatalogResult(
+        tracks=tracks,
+        rows_read=raw.height,
+        rejected=rejected,
+        examples=examples,
+        seconds=time.perf_counter() - started,
+    )

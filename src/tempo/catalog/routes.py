@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from tempo.catalog import service
+from tempo.catalog.schemas import TrackOut, TrackPage
+from tempo.dependencies import SessionDep
+from tempo.errors import ApiError, error_responses
+
+router = APIRouter(tags=["catalog"])
+
+
+@router.get(
+    "/tracks",
+    response_model=TrackPage,
+    summary="Search the music catalog by title or artist and genre, most popular first",
+    responses=error_responses(422, 503),
+)
+async def get_tracks(
+    session: SessionDep,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Words to find in the title or artist, ignoring case and accents",
+        ),
+    ] = None,
+    genre: Annotated[
+        str | None, Query(max_length=100, description="Playlist genre, e.g. pop or r&b")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Tracks per page")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Tracks to skip")] = 0,
+) -> TrackPage:
+    genre = genre if genre is None or genre.strip() else None  # `?genre=` means any genre
+    # One snapshot for the count and the page, so a concurrent load cannot mix them.
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    if genre is not None and not await service.genre_exists(session, genre):
+        known = await service.known_genres(session)
+        listed = ", ".join(known) if known else "none, the catalog is empty"
+        message = f"unknown genre {genre!r}; known genres: {listed}"
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"invalid request: query.genre: {message}",
+            [
+                {
+                    "field": "query.genre",
+                    "message": message,
+                    "type": "unknown_genre",
+                    "known_genres": known,
+                }
+            ],
+        )
+    tracks, total = await service.search(session, q, genre, limit, offset)
+    return TrackPage(
+        tracks=[TrackOut.model_validate(track, from_attributes=True) for track in tracks],
+        total=total,
+    )

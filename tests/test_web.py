@@ -1,0 +1,505 @@
+"""The "Plan your day" page through the ASGI transport: the HTML a browser gets, submitted
+the way a browser submits it (every field of the form plus the button pressed)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+from icalendar import Calendar
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tempo.app import create_app
+from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
+from tests.conftest import make_settings, running
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}  # fmt: skip
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    children: list[Node | str] = field(default_factory=list)
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children:
+            if isinstance(child, Node):
+                yield from child.walk()
+
+    def all(self, tag: str | None = None, **attrs: str) -> list[Node]:
+        """Descendants with `tag` and these attribute values (`class_` holds a class)."""
+        wanted = {k.rstrip("_"): v for k, v in attrs.items()}
+        return [
+            node
+            for node in self.walk()
+            if (tag is None or node.tag == tag)
+            and all(
+                v in node.attrs.get(k, "").split() if k == "class" else node.attrs.get(k) == v
+                for k, v in wanted.items()
+            )
+        ]
+
+    def one(self, tag: str | None = None, **attrs: str) -> Node:
+        found = self.all(tag, **attrs)
+        assert len(found) == 1, f"{len(found)} × {tag} {attrs}"
+        return found[0]
+
+    def text(self) -> str:
+        parts = [c if isinstance(c, str) else c.text() for c in self.children]
+        return re.sub(r"\s+", " ", " ".join(parts)).strip()
+
+
+class _Builder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_endtag(self, tag: str) -> None:
+        while len(self.stack) > 1 and self.stack.pop().tag != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+
+def parse(html: str) -> Node:
+    builder = _Builder()
+    builder.feed(html)
+    return builder.root
+
+
+def form_values(doc: Node) -> dict[str, str]:
+    """What the browser would send for the page's form, before any button."""
+    form = doc.one("form", id="planner")
+    values: dict[str, str] = {}
+    for node in form.all("input"):
+        kind = node.attrs.get("type", "text")
+        if kind == "checkbox":
+            if "checked" in node.attrs:
+                values[node.attrs["name"]] = node.attrs.get("value", "on")
+        else:
+            values[node.attrs["name"]] = node.attrs.get("value", "")
+    for node in form.all("select"):
+        options = node.all("option")
+        chosen = [o for o in options if "selected" in o.attrs] or options[:1]
+        values[node.attrs["name"]] = chosen[0].attrs["value"]
+    return values
+
+
+@dataclass
+class Browser:
+    """Keeps the last page, and submits its form with changes, as a person would."""
+
+    client: httpx.AsyncClient
+    doc: Node = field(default_factory=lambda: Node("#document", {}))
+    response: httpx.Response | None = None
+
+    async def open(self) -> Node:
+        self.response = await self.client.get("/")
+        assert self.response.status_code == 200, self.response.text
+        self.doc = parse(self.response.text)
+        return self.doc
+
+    async def submit(
+        self, button: dict[str, str], changes: dict[str, str | None] | None = None
+    ) -> Node:
+        """None in `changes` clears a field: an unticked checkbox is not sent at all."""
+        data = form_values(self.doc) | (changes or {})
+        sent = {k: v for k, v in data.items() if v is not None} | button
+        self.response = await self.client.post("/", data=sent)
+        assert self.response.headers["content-type"].startswith("text/html")
+        self.doc = parse(self.response.text)
+        return self.doc
+
+
+def fields(**values: str) -> dict[str, str]:
+    """appointments_0_title=… → appointments-0-title=…; top-level names keep underscores."""
+    top = {"date", "day_start", "day_end", "min_gap", "q"}
+    return {k if k in top else k.replace("_", "-"): v for k, v in values.items()}
+
+
+PLAN = {"action": "plan"}
+DAY = fields(
+    date="2026-11-23", day_start="08:00", day_end="12:00", min_gap="0",
+    appointments_0_title="Stand-up", appointments_0_start="09:00", appointments_0_end="09:30",
+    appointments_0_essential="on",
+    todos_0_title="Report", todos_0_duration="60", todos_0_priority="1",
+    music_0_kind="inline", music_0_what="Intro - Band", music_0_length="3:30",
+)  # fmt: skip
+
+
+def timeline(doc: Node) -> list[tuple[str, ...]]:
+    table = doc.one("table", class_="timeline")
+    return [tuple(cell.text() for cell in row.all() if cell.tag in ("th", "td"))
+            for row in table.one("tbody").all("tr")]  # fmt: skip
+
+
+def errors(doc: Node) -> dict[str, str]:
+    """Input name → its error text, checked to be tied to the input for assistive tech."""
+    found = {}
+    for node in doc.all(class_="error"):
+        name = node.attrs["id"].removesuffix("-error")
+        control = doc.one(id=name)
+        assert control.attrs.get("aria-invalid") == "true", name
+        assert node.attrs["id"] in control.attrs["aria-describedby"].split(), name
+        found[name] = node.text().removeprefix("Error: ")
+    return found
+
+
+async def post(client: httpx.AsyncClient, data: dict[str, str], path: str = "/") -> Node:
+    response = await client.post(path, data=data)
+    assert response.headers["content-type"].startswith("text/html"), response.text
+    return parse(response.text)
+
+
+# --- the page ----------------------------------------------------------------------
+
+
+async def test_the_page_is_an_accessible_form(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "script-src" not in response.headers["content-security-policy"]  # none at all
+    doc = parse(response.text)
+    assert doc.one("html").attrs["lang"] == "en"
+    skip = doc.all("a")[0]
+    assert skip.attrs["href"] == "#main" and doc.one(id="main").tag == "main"
+    assert not doc.all("script")
+
+    labels = {node.attrs["for"]: node.text() for node in doc.all("label")}
+    controls = [n for n in doc.all() if n.tag in ("input", "select")]
+    visible = [n for n in controls if n.attrs.get("type") != "hidden"]
+    assert len(visible) == 4 + 3 * 4 + 3 * 5 + 3 * 3 + 1  # day, rows of each section, search
+    for node in visible:
+        assert labels.get(node.attrs["id"]), f"no label for {node.attrs['id']}"
+        assert node.attrs["name"] == node.attrs["id"]
+    assert labels["appointments-1-end"] == "End of appointment 2"
+    # Every fieldset opens with its legend.
+    firsts = [next(c for c in f.children if isinstance(c, Node)) for f in doc.all("fieldset")]
+    assert all(first.tag == "legend" for first in firsts)
+    legends = [first.text() for first in firsts]
+    assert legends[:2] == ["Your day", "Appointments"] and "Songs" in legends
+    assert {"Appointment 1", "To-do 3", "Song 2", "Find songs in the catalog"} <= set(legends)
+
+    values = form_values(doc)
+    assert values["date"] == dt.date.today().isoformat()
+    assert (values["day_start"], values["day_end"], values["min_gap"]) == ("07:00", "23:00", "0")
+    assert values["appointments-0-essential"] == "on" and values["todos-2-priority"] == "3"
+    # The first button is what Enter presses: it must not be "add a row".
+    first = doc.one("form").all("button")[0]
+    assert first.attrs["value"] == "default"
+
+    css = await client.get(doc.one("link", rel="stylesheet").attrs["href"])
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert len(response.content) + len(css.content) < 40_000
+
+
+async def test_html_routes_stay_out_of_the_api_docs(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert not {"/", "/plan.ics", "/assets/tempo.css"} & set(paths)
+
+
+async def test_adding_a_row_keeps_every_value(client: httpx.AsyncClient) -> None:
+    browser = Browser(client)
+    await browser.open()
+    typed = DAY | fields(appointments_1_title="Coffee", appointments_1_start="10:00",
+                         appointments_1_end="10:15", todos_2_title="Call", todos_2_duration="15",
+                         todos_2_latest="11:00", q="dance")  # fmt: skip
+    del typed["appointments-0-essential"]  # unticked, and must stay unticked
+    doc = await browser.submit({"action": "add-todo"}, typed | {"appointments-0-essential": None})
+    assert browser.response is not None and browser.response.status_code == 200
+    values = form_values(doc)
+    assert {k: values.get(k) for k in typed} == typed
+    assert "appointments-0-essential" not in values  # a filled row the person unticked
+    assert values["appointments-2-essential"] == "on"  # an untouched row keeps its default
+    assert values["todos-rows"] == "4" and values["todos-3-title"] == ""
+    assert values["appointments-rows"] == "3" and "appointments-3-title" not in values
+    assert doc.one(id="todos-3-title").tag == "input"
+    assert not doc.all(id="plan") and not doc.all(class_="error-summary")
+
+    doc = await browser.submit({"action": "add-song"})
+    assert form_values(doc)["music-rows"] == "4" and form_values(doc)["todos-rows"] == "4"
+
+
+# --- planning ------------------------------------------------------------------------
+
+
+async def test_a_plan_with_inline_songs_shows_the_timeline(client: httpx.AsyncClient) -> None:
+    browser = Browser(client)
+    await browser.open()
+    doc = await browser.submit(PLAN, DAY)
+    assert browser.response is not None and browser.response.status_code == 200
+    assert timeline(doc) == [
+        ("08:00", "09:00", "1 h", "To-do", "Report"),
+        ("09:00", "09:30", "30 min", "Appointment", "Stand-up"),
+        ("09:30", "09:33:30", "3 min 30 s", "Music", "Intro — Band"),
+        ("09:33:30", "12:00", "2 h 26 min 30 s", "Free", ""),
+    ]
+    table = doc.one("table", class_="timeline")
+    assert table.one("caption").text().startswith("Everything in your day, 08:00–12:00")
+    assert {th.attrs["scope"] for th in table.all("th")} == {"col", "row"}
+
+    blocks = doc.one("ol", class_="blocks").all("li")
+    assert [(b.attrs["class"], b.one(class_="when").text()) for b in blocks] == [
+        ("block todo", "08:00–09:00"),
+        ("block appointment s", "09:00–09:30"),
+        ("block music xs", "09:30–09:33:30"),
+        ("block free", "09:33:30–12:00"),
+    ]
+    # Positioned as a share of the four-hour window; labelled in words, not colour alone.
+    assert blocks[1].attrs["style"] == "top: 25.0000%; height: 12.5000%"
+    assert [b.one(class_="kind").text() for b in blocks] == ["To-do", "Appointment", "Music",
+                                                             "Free"]  # fmt: skip
+    totals = {d.one("dt").text(): d.one("dd").text() for d in doc.one("dl").all("div")}
+    assert totals == {"Appointments and to-dos": "1 h 30 min", "Music": "3 min 30 s",
+                      "Free": "2 h 26 min 30 s"}  # fmt: skip
+    assert doc.one(id="plan-title").text() == "Your plan: Monday 23 November 2026, 08:00–12:00"
+    assert doc.one(id="plan").text().endswith("Not placed Everything fitted.")
+    download = doc.one("button", formaction="/plan.ics")
+    assert download.attrs["form"] == "planner" and download.text() == "Download .ics"
+    assert form_values(doc) == form_values(parse((await client.post("/", data=DAY)).text))
+
+
+async def test_what_does_not_fit_is_listed_with_the_form_row(client: httpx.AsyncClient) -> None:
+    doc = await post(client, DAY | PLAN | fields(
+        appointments_2_title="Coffee", appointments_2_start="09:15", appointments_2_end="09:45",
+        todos_1_title="Too big", todos_1_duration="300",
+    ))  # fmt: skip
+    assert [li.text() for li in doc.one("ul", class_="unplaced").all("li")] == [
+        "Appointment 3 (appointment) “Coffee”: overlaps essential appointment 'Stand-up' "
+        "(09:00–09:30)",
+        "To-do 2 (to-do) “Too big”: no free slot of 300 min between 08:00 and 12:00",
+    ]
+
+
+async def test_inline_songs_need_no_database(data_dir: Path) -> None:
+    """A day without catalog music plans even while the database is down; a search says
+    the catalog is unreachable, on the page, with the values kept."""
+    settings = make_settings("postgresql://postgres@127.0.0.1:9/nowhere", data_dir)
+    async for client in running(create_app(settings)):
+        doc = await post(client, DAY | PLAN)
+        assert timeline(doc)[2][:2] == ("09:30", "09:33:30")
+        response = await client.post("/", data=DAY | {"action": "search", "q": "dance"})
+        assert response.status_code == 503
+        doc = parse(response.text)
+        assert "cannot be reached" in doc.one(class_="notice").text()
+        assert form_values(doc)["todos-0-title"] == "Report"
+        assert form_values(doc)["q"] == "dance"
+
+
+# --- errors on the page ----------------------------------------------------------------
+
+
+async def test_invalid_values_are_shown_next_to_their_inputs(client: httpx.AsyncClient) -> None:
+    sent = (
+        DAY
+        | PLAN
+        | fields(
+            appointments_0_end="08:30",  # before its start
+            todos_0_duration="an hour",
+            music_0_length="soon",
+            appointments_2_title="No times",  # the second row left empty: row numbers still hold
+            date="23/11/2026",
+        )
+    )
+    response = await client.post("/", data=sent)
+    assert response.status_code == 422
+    doc = parse(response.text)
+    assert errors(doc) == {
+        "date": "Enter a date such as 2026-11-23",
+        "appointments-0-end": "End (08:30) must be after start (09:00)",
+        "appointments-2-start": "Required",
+        "appointments-2-end": "Required",
+        "todos-0-duration": "Enter a whole number",
+        "music-0-length": "Enter a length such as 3:30 (minutes:seconds) or 4",
+    }
+    summary = doc.one(class_="error-summary")
+    assert summary.attrs["role"] == "alert"
+    links = [(a.attrs["href"], a.text()) for a in summary.all("a")]
+    assert links[0] == ("#date", "Date: Enter a date such as 2026-11-23")
+    assert links[1] == ("#appointments-0-end",
+                        "Appointment 1, end: End (08:30) must be after start (09:00)")  # fmt: skip
+    assert [href for href, _ in links] == ["#" + name for name in errors(doc)]
+    assert doc.one("title").text().startswith("Error: ")
+    values = form_values(doc)
+    assert {k: values[k] for k in sent if k != "action"} == {
+        k: v for k, v in sent.items() if k != "action"
+    }
+    assert not doc.all(id="plan")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (fields(appointments_0_start="06:00"),
+         {"appointments-0-start": "Outside the day window 08:00–12:00"}),
+        (fields(day_end="07:00"),
+         {"day_end": "The day must end after it starts",
+          "appointments-0-start": "Outside the day window 08:00–07:00",
+          "appointments-0-end": "Outside the day window 08:00–07:00"}),
+        (fields(todos_0_latest="13:00"),
+         {"todos-0-latest": "Outside the day window 08:00–12:00"}),
+        (fields(appointments_1_title="Call", appointments_1_start="09:15",
+                appointments_1_end="10:00", appointments_1_essential="on"),
+         {"appointments-0-start": "Essential appointments Appointment 1 'Stand-up' "
+                                  "(09:00–09:30) and Appointment 2 'Call' (09:15–10:00) overlap",
+          "appointments-1-start": "Essential appointments Appointment 1 'Stand-up' "
+                                  "(09:00–09:30) and Appointment 2 'Call' (09:15–10:00) overlap"}),
+        (fields(music_1_kind="genre", music_1_what="rock", music_1_length="half an hour"),
+         {"music-1-length": "Enter whole minutes, for example 30"}),
+        (fields(music_1_kind="inline", music_1_length="3:00"),
+         {"music-1-what": "Enter the song's title"}),
+        (fields(todos_0_earliest="11:30", todos_0_latest="12:00"),
+         {"todos-0-latest": "60 minutes do not fit between earliest (11:30) and latest "
+                            "(12:00)"}),
+        (fields(music_0_length="2:00"), {}),
+    ],
+)  # fmt: skip
+async def test_plans_that_cannot_be_made_name_the_input(
+    client: httpx.AsyncClient, change: dict[str, str], expected: dict[str, str]
+) -> None:
+    response = await client.post("/", data=DAY | PLAN | change)
+    doc = parse(response.text)
+    assert errors(doc) == expected
+    assert response.status_code == (422 if expected else 200)
+    assert all(form_values(doc)[k] == v for k, v in change.items())
+
+
+# --- the calendar file -----------------------------------------------------------------
+
+
+async def test_download_ics_gives_the_plan_as_a_calendar(client: httpx.AsyncClient) -> None:
+    response = await client.post("/plan.ics", data=DAY | {"action": "ics"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/calendar")
+    assert response.headers["content-disposition"] == 'attachment; filename="tempo-2026-11-23.ics"'
+    calendar = Calendar.from_ical(response.content)
+    events = [
+        (str(e["summary"]), e.decoded("dtstart"), e.decoded("dtend"))
+        for e in calendar.walk("VEVENT")
+    ]
+    day = dt.date(2026, 11, 23)
+
+    def at(h: int, m: int, s: int = 0) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(h, m, s))
+
+    assert sorted(events, key=lambda e: e[1]) == [
+        ("Report", at(8, 0), at(9, 0)),
+        ("Stand-up", at(9, 0), at(9, 30)),
+        ("♪ Intro — Band", at(9, 30), at(9, 33, 30)),
+    ]
+
+
+async def test_download_ics_with_problems_shows_the_page(client: httpx.AsyncClient) -> None:
+    response = await client.post("/plan.ics", data=DAY | fields(appointments_0_end="08:00"))
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "appointments-0-end" in errors(parse(response.text))
+
+
+# --- the catalog -------------------------------------------------------------------------
+
+
+def demo_rows() -> list[dict[str, str]]:
+    with DEMO_TRACKS.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+async def catalog(engine: AsyncEngine) -> None:
+    assert await seed_demo_catalog(engine)
+
+
+@pytest.mark.usefixtures("catalog")
+async def test_search_add_and_plan_catalog_songs(client: httpx.AsyncClient) -> None:
+    browser = Browser(client)
+    await browser.open()
+    doc = await browser.submit({"action": "search"}, DAY | {"q": "dance monkey"})
+    assert browser.response is not None and browser.response.status_code == 200
+    # Expected from the demo file itself: every word in "title artist", most popular first.
+    rows = [
+        r for r in demo_rows() if "dance monkey" in f"{r['track_name']} {r['track_artist']}".lower()
+    ]
+    popularity = {r["track_id"]: int(r["track_popularity"]) for r in rows}
+    ids = sorted(popularity, key=lambda i: (-popularity[i], i))
+    genres = {
+        i: ", ".join(sorted({r["playlist_genre"] for r in rows if r["track_id"] == i})) for i in ids
+    }
+    results = doc.one("table", class_="results")
+    assert results.one("caption").text() == f"{len(ids)} tracks match “dance monkey”"
+    listed = results.one("tbody").all("tr")
+    assert [[c.text() for c in row.all() if c.tag in ("th", "td")][:4] for row in listed] == [
+        ["Dance Monkey", "Tones and I", genres[i], "3:29"] for i in ids
+    ]
+    add = listed[0].one("button")
+    assert add.attrs["value"] == ids[0] and add.text() == "Add Dance Monkey to my songs"
+    assert form_values(doc)["todos-0-title"] == "Report"  # what was typed stays
+
+    doc = await browser.submit({"add_track": ids[0]})
+    values = form_values(doc)
+    assert (values["music-1-kind"], values["music-1-what"]) == ("track", ids[0])
+    assert doc.one(id="music-1-what-hint").text() == "Dance Monkey — Tones and I (3:29)"
+    assert doc.one(class_="added").text() == "Added Dance Monkey as song 2."
+    assert doc.all("table", class_="results")  # the results stay for the next pick
+
+    # Free text is matched too; the song plays after the inline one, back to back.
+    doc = await browser.submit(
+        PLAN, fields(music_2_kind="text", music_2_what="bad guy - Billie Eilish")
+    )
+    music = [row for row in timeline(doc) if row[3] == "Music"]
+    assert music == [
+        ("09:30", "09:33:30", "3 min 30 s", "Music", "Intro — Band"),
+        ("09:33:30", "09:36:59", "3 min 29 s", "Music", "Dance Monkey — Tones and I"),
+        ("09:36:59", "09:40:13", "3 min 14 s", "Music", "bad guy — Billie Eilish"),
+    ]
+    playlist = doc.one("li", class_="music")
+    assert playlist.one(class_="what").text() == "3 songs: Intro, Dance Monkey, bad guy"
+
+
+@pytest.mark.usefixtures("catalog")
+async def test_enter_searches_a_new_query_and_plans_otherwise(client: httpx.AsyncClient) -> None:
+    default = {"action": "default"}  # the hidden first button: what Enter presses
+    doc = await post(client, DAY | default | {"q": "billie"})
+    assert doc.all("table", class_="results") and not doc.all(id="plan")
+    assert form_values(doc)["searched"] == "billie"
+    doc = await post(client, form_values(doc) | default)
+    assert doc.all(id="plan") and not doc.all("table", class_="results")
+
+
+@pytest.mark.usefixtures("catalog")
+async def test_catalog_problems_are_shown_on_the_page(client: httpx.AsyncClient) -> None:
+    response = await client.post("/", data=DAY | PLAN | fields(
+        music_1_kind="genre", music_1_what="polka", music_1_length="20"))  # fmt: skip
+    assert response.status_code == 422
+    [(name, message)] = errors(parse(response.text)).items()
+    assert name == "music-1-what" and message.startswith("Unknown genre 'polka'; known: edm")
+
+    doc = await post(client, DAY | PLAN | fields(music_1_kind="track", music_1_what="nope",
+                                                 music_2_what="zzzz qqqq"))  # fmt: skip
+    assert [li.text() for li in doc.one("ul", class_="unplaced").all("li")] == [
+        "Song 2 (music) “nope”: unknown track",
+        "Song 3 (music) “zzzz qqqq”: no track in the catalog matches this text",
+    ]
+    nothing = await post(client, DAY | {"action": "search", "q": "zzzz qqqq"})
+    assert "No track in the catalog matches “zzzz qqqq”." in nothing.text()
+    empty = await client.post("/", data=DAY | {"action": "search", "q": "  "})
+    assert empty.status_code == 422 and "q" in errors(parse(empty.text))
+    long = await client.post("/", data=DAY | {"action": "search", "q": "a " * 150})
+    assert errors(parse(long.text)) == {"q": "Search for at most 200 characters"}

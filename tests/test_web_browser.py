@@ -1,0 +1,224 @@
+"""The "Plan your day" page in a real headless Chromium against a real `tempo serve`.
+
+Chromium is the Debian package at /usr/bin/chromium (`make browser` installs it; CHROMIUM
+names another); Playwright drives it and never downloads a browser of its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
+from tests.test_cli import TEMPO, free_port
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--no-first-run",
+    "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: `make browser` installs it"
+)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def catalog(engine: AsyncEngine) -> None:
+    assert await seed_demo_catalog(engine)
+
+
+@pytest.fixture
+def server(database_url: str, catalog: None, tmp_path: Path) -> Iterator[str]:
+    """`tempo serve` on a free port, on this test's own database (demo catalog loaded)."""
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "development",
+        "SEED_DEMO_DATA": "false",
+        "LOG_FORMAT": "json",
+    }
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [TEMPO, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path,
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "not ready:\n" + log_path.read_text()
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+def clock(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+
+
+def dance_monkey_seconds() -> int:
+    """What "Dance Monkey - Tones and I" names: the exact title, the most popular first."""
+    with DEMO_TRACKS.open(newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["track_name"] == "Dance Monkey"]
+    best = min(rows, key=lambda r: (-int(r["track_popularity"]), r["track_id"]))
+    return round(int(best["duration_ms"]) / 1000)
+
+
+async def fill_day(page: Page) -> None:
+    await page.fill("#date", "2026-11-23")
+    await page.fill("#day_start", "08:00")
+    await page.fill("#day_end", "13:00")
+    await page.fill("#appointments-0-title", "Dentist")
+    await page.fill("#appointments-0-start", "08:00")
+    await page.fill("#appointments-0-end", "09:00")
+    await page.fill("#todos-0-title", "Send the invoices")
+    await page.fill("#todos-0-duration", "30")
+    await page.fill("#todos-0-earliest", "10:00")
+    await page.select_option("#music-0-kind", "inline")
+    await page.fill("#music-0-what", "Morning tune - The Band")
+    await page.fill("#music-0-length", "3:30")
+    await page.fill("#music-1-what", "Dance Monkey - Tones and I")
+
+
+async def test_plan_a_day_in_a_browser(browser: Browser, server: str) -> None:
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    await page.goto(server + "/")
+    await expect(page).to_have_title("Plan your day · Tempo")
+    await fill_day(page)
+    await page.get_by_role("button", name="Plan my day").click()
+    await expect(page.locator("#plan")).to_be_visible()
+
+    # From the rules, not from the page: the appointment holds 08:00–09:00, so the first
+    # song starts at 09:00 and the second follows it back to back; the to-do waits for
+    # 10:00, its earliest start.
+    first_start = 9 * 3600
+    first_end = first_start + 3 * 60 + 30
+    song = dance_monkey_seconds()
+    second_end = first_end + song
+    rows = page.locator("table.timeline tbody tr")
+    texts = [" | ".join((await row.inner_text()).split("\t")) for row in await rows.all()]
+    assert texts == [
+        "08:00 | 09:00 | 1 h | Appointment | Dentist",
+        f"{clock(first_start)} | {clock(first_end)} | 3 min 30 s | Music | Morning tune — The Band",
+        f"{clock(first_end)} | {clock(second_end)} | {song // 60} min {song % 60} s | Music | "
+        "Dance Monkey — Tones and I",
+        f"{clock(second_end)} | 10:00 | {(10 * 3600 - second_end) // 60} min "
+        f"{(10 * 3600 - second_end) % 60} s | Free | ",
+        "10:00 | 10:30 | 30 min | To-do | Send the invoices",
+        "10:30 | 13:00 | 2 h 30 min | Free | ",
+    ]
+
+    # The day view draws the two songs as one playlist at 09:00: a fifth of the way down
+    # the five-hour window.
+    playlist = page.locator(".blocks li.music")
+    await expect(playlist).to_have_count(1)
+    await expect(playlist.locator(".when")).to_have_text(
+        f"{clock(first_start)}–{clock(second_end)}"
+    )
+    await expect(playlist.locator(".what")).to_have_text("2 songs: Morning tune, Dance Monkey")
+    view = await page.locator(".dayview").bounding_box()
+    block = await playlist.bounding_box()
+    assert view is not None and block is not None
+    assert abs((block["y"] - view["y"]) - view["height"] / 5) < 1.5
+    assert block["height"] >= 16  # a short run still shows one line of text
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "plan-your-day.png", full_page=True)
+
+    # The calendar file holds the same plan.
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="Download .ics").click()
+    download = await download_info.value
+    assert download.suggested_filename == "tempo-2026-11-23.ics"
+    ics = Path(await download.path()).read_text()
+    assert "DTSTART:20261123T090000" in ics and "SUMMARY:♪ Morning tune — The Band" in ics
+    await context.close()
+
+
+async def test_the_page_works_without_javascript(browser: Browser, server: str) -> None:
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    await page.goto(server + "/")
+    await page.fill("#appointments-0-title", "Dentist")
+    await page.get_by_role("button", name="Add an appointment row").click()
+    await expect(page.locator("#appointments-3-title")).to_be_visible()
+    await expect(page.locator("#appointments-0-title")).to_have_value("Dentist")
+    assert page.url.endswith("/#appointments")
+
+    # Enter in the search box searches; adding a result fills the first empty song row.
+    await page.fill("#q", "tones and i")
+    await page.press("#q", "Enter")
+    add = page.get_by_role("button", name="Add Dance Monkey to my songs").first
+    await expect(add).to_be_visible()
+    await add.click()
+    await expect(page.locator("#music-0-kind")).to_have_value("track")
+    await expect(page.locator("#music-0-what-hint")).to_contain_text("Dance Monkey — Tones and I")
+
+    # A mistake comes back on the page, tied to its input, with everything kept.
+    await page.fill("#appointments-0-start", "10:00")
+    await page.fill("#appointments-0-end", "09:00")
+    await page.get_by_role("button", name="Plan my day").click()
+    await expect(page.get_by_role("alert")).to_contain_text(
+        "Appointment 1, end: End (09:00) must be after start (10:00)"
+    )
+    end = page.locator("#appointments-0-end")
+    await expect(end).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#appointments-0-end-error")).to_be_visible()
+    await expect(page.locator("#music-0-what")).not_to_have_value("")
+
+    await page.fill("#appointments-0-end", "11:00")
+    await page.get_by_role("button", name="Plan my day").click()
+    await expect(page.locator("table.timeline")).to_contain_text("Dance Monkey — Tones and I")
+    await expect(page.locator("table.timeline")).to_contain_text("Dentist")
+    await context.close()
+
+
+async def test_the_page_fits_a_small_phone(browser: Browser, server: str) -> None:
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    page = await context.new_page()
+    await page.goto(server + "/")
+    await fill_day(page)
+    await page.get_by_role("button", name="Plan my day").click()
+    await expect(page.locator("#plan")).to_be_visible()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "plan-your-day-360.png", full_page=True)
+    await context.close()
