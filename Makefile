@@ -9,6 +9,8 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(BOOTSTRAP_UV))
 PYTHON ?= python3
 # Never fetch an interpreter from outside the package registries: use the machine's Python.
 export UV_PYTHON_DOWNLOADS := never
+# Precompiled bytecode: every `tempo` command (and each CLI test) starts faster.
+export UV_COMPILE_BYTECODE := 1
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
