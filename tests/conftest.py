@@ -21,20 +21,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
-from tempo.db import create_engine, migrate, normalize_url
+from tempo.db import asyncpg_dsn, create_engine, migrate, normalize_url
 from tempo.embedded import embedded_database_url
 from tempo.settings import Settings
+from tests.s3_server import S3Server, seaweedfs
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "leaderboard"  # see its SOURCES.md
 TOKEN = "test-token-0123456789abcdef"
+__all__ = ["asyncpg_dsn"]  # tests import it from here
 
 
 def with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -142,3 +140,22 @@ def sample_dir(tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "sample"
     shutil.copytree(SAMPLE_DIR, target)
     yield target
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS on 127.0.0.1, started on first use and stopped at the end of the session."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_settings(s3_server: S3Server, database_url: str, data_dir: Path) -> Settings:
+    """Object storage on, with raw and result buckets of this test's own."""
+    return make_settings(database_url, data_dir, **s3_server.settings())
+
+
+@pytest.fixture
+async def s3_client(s3_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async for c in running(create_app(s3_settings)):
+        yield c

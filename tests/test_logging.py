@@ -77,3 +77,23 @@ def test_redaction_covers_keys_and_embedded_secrets() -> None:
     assert event["Authorization"] == "[redacted]" and event["password"] == "[redacted]"
     assert event["url"] == "postgresql+asyncpg://user:[redacted]@db:5432/tempo"
     assert event["ok"] == "plain"
+
+
+async def test_sampling_keeps_every_error_line(
+    data_dir: Path, database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tempo.app import create_app
+    from tests.conftest import make_settings, running
+
+    settings = make_settings(database_url, data_dir, access_log_sample_rate=0.0)
+    async for client in running(create_app(settings)):
+        configure_logging("INFO", "json")
+        for _ in range(5):
+            await client.get("/healthz")
+        await client.get("/nope")
+        response = await client.get("/healthz")
+        assert response.headers["x-request-id"]  # ids are given whether logged or not
+    access = [
+        line for line in json_lines(capfd.readouterr().err) if line.get("logger") == "tempo.access"
+    ]
+    assert [(line["path"], line["status"]) for line in access] == [("/nope", 404)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
@@ -10,8 +12,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo import __version__
+from tempo.analytics.page import router as analytics_page_router
+from tempo.analytics.routes import router as analytics_router
+from tempo.cache import CHANNELS, ResponseCache, ResponseCacheMiddleware, listen_for_changes
 from tempo.catalog.routes import router as catalog_router
-from tempo.db import create_engine, database_url, migrate
+from tempo.db import asyncpg_dsn, create_engine, database_url, migrate
 from tempo.errors import install_error_handlers
 from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.logs import configure_logging, get_logger
@@ -19,6 +24,7 @@ from tempo.middleware import RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
 from tempo.schedule.routes import router as schedule_router
 from tempo.settings import Settings
+from tempo.sources import ObjectStorage
 from tempo.web.routes import router as web_router
 
 log = get_logger(__name__)
@@ -35,23 +41,46 @@ Write routes need `Authorization: Bearer <API_TOKEN>`. Every error has the shape
 class State(TypedDict):
     settings: Settings
     engine: AsyncEngine
+    cache: ResponseCache
+    storage: ObjectStorage | None  # None: object storage is not configured
+
+
+# Read-mostly GET routes answered from the response cache, by topic …
+CACHED_READS = {"/leaderboard": "leaderboard", "/tracks": "catalog"}
+# … and the writes that change a topic (other processes learn of them by NOTIFY).
+TOPIC_WRITES = {
+    "/feed": "leaderboard",
+    "/feed/s3": "leaderboard",
+    "/pipeline/run": "leaderboard",
+    "/uploads": "leaderboard",
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.resolved_log_format)
+    cache = ResponseCache(CHANNELS.values())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        engine = create_engine(database_url(settings))
+        url = database_url(settings)
+        engine = create_engine(url)
+        storage = ObjectStorage.from_settings(settings) if settings.object_storage_enabled else None
         if settings.uses_embedded_database:
             await migrate(engine)
+        listener = asyncio.create_task(listen_for_changes(asyncpg_dsn(url), cache))
+        # Start caching with the first requests, unless the database is not there yet.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cache.listening.wait(), timeout=2)
         if settings.api_token_is_placeholder:
             log.warning("api_token_is_placeholder", hint="set API_TOKEN before exposing Tempo")
         log.info("startup", environment=settings.environment, version=__version__)
         try:
-            yield {"settings": settings, "engine": engine}
+            yield {"settings": settings, "engine": engine, "cache": cache, "storage": storage}
         finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
             await engine.dispose()
             log.info("shutdown")
 
@@ -61,11 +90,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.add_middleware(RequestContextMiddleware)
+    # Added last = outermost: every request, cached or not, gets an id and an access line.
+    app.add_middleware(
+        ResponseCacheMiddleware, cache=cache, reads=CACHED_READS, writes=TOPIC_WRITES
+    )
+    app.add_middleware(RequestContextMiddleware, sample_rate=settings.access_log_sample_rate)
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(leaderboard_router)
     app.include_router(catalog_router)
     app.include_router(schedule_router)
     app.include_router(web_router)
+    app.include_router(analytics_router)
+    app.include_router(analytics_page_router)
     return app

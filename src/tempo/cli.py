@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 
+from tempo.analytics.cli import analyze_app, etl_app
 from tempo.catalog.cli import app as catalog_app
 from tempo.csv_input import CsvError
+from tempo.leaderboard.cli import app as pipeline_app
 from tempo.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,6 +33,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(analyze_app, name="analyze")
+app.add_typer(etl_app, name="etl")
 
 DatabaseUrlOption = Annotated[
     str | None,
@@ -69,28 +74,39 @@ def _configure_cli_logging(settings: Settings) -> None:
 @app.command()
 def aggregate(
     messages_path: Annotated[
-        Path,
+        str,
         typer.Argument(
-            metavar="MESSAGES", readable=False, help="messages.csv (author_id or user_id)"
+            metavar="MESSAGES",
+            help="messages.csv (author_id or user_id): a path, an http(s):// or s3:// URL",
         ),
     ],
     users_path: Annotated[
-        Path,
-        typer.Argument(metavar="USERS", readable=False, help="users.csv (user_id or id, names)"),
+        str,
+        typer.Argument(
+            metavar="USERS", help="users.csv (user_id or id, names): a path or a URL, as above"
+        ),
     ],
     output_path: Annotated[
-        Path,
+        str,
         typer.Argument(
-            metavar="OUTPUT_DIR", readable=False, help="Directory for pipeline_result.csv"
+            metavar="OUTPUT",
+            help="Directory for pipeline_result.csv, or s3://bucket[/prefix/] (or …/name.csv)",
         ),
     ],
 ) -> None:
-    """Rank users by message count into OUTPUT_DIR/pipeline_result.csv."""
-    from tempo.leaderboard.pipeline import aggregate as run_aggregate
+    """Rank users by message count into OUTPUT/pipeline_result.csv."""
+    from tempo.sources import SourceError, is_url
 
     try:
-        summary = run_aggregate(messages_path, users_path, output_path)
-    except CsvError as exc:
+        if any(is_url(location) for location in (messages_path, users_path, output_path)):
+            from tempo.leaderboard.cli import aggregate_anywhere
+
+            summary = asyncio.run(aggregate_anywhere(messages_path, users_path, output_path))
+        else:
+            from tempo.leaderboard.pipeline import aggregate as run_aggregate
+
+            summary = run_aggregate(Path(messages_path), Path(users_path), Path(output_path))
+    except (CsvError, SourceError) as exc:
         fail(str(exc))
     typer.echo(summary.line())
 
@@ -98,21 +114,27 @@ def aggregate(
 @app.command()
 def feed(
     csv_path: Annotated[
-        Path, typer.Argument(metavar="CSV", readable=False, help="A pipeline_result.csv")
+        str,
+        typer.Argument(
+            metavar="CSV", help="A pipeline_result.csv: a path, an http(s):// or s3:// URL"
+        ),
     ],
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Load a pipeline_result.csv into the leaderboard, replacing it atomically (COPY)."""
-    from tempo.leaderboard.feed import feed_file
+    from tempo.leaderboard.cli import feed_anywhere
+    from tempo.sources import SourceError
 
     settings = load_settings(database_url=database_url)
     _configure_cli_logging(settings)
 
     async def run() -> str:
-        async with cli_engine(settings) as engine:
-            return (await feed_file(engine, csv_path)).line()
+        return (await feed_anywhere(settings, csv_path)).line()
 
-    typer.echo(run_with_database(run()))
+    try:
+        typer.echo(run_with_database(run()))
+    except SourceError as exc:
+        fail(str(exc))
 
 
 @app.command()

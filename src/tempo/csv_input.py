@@ -2,17 +2,26 @@
 
 Polars says *that* a file is malformed but rarely *where*; when it refuses a file, the
 standard library's csv module walks it once more to find the record and line at fault.
+An input is a local path or an s3:// object (tempo.sources.ObjectFile), which Polars scans
+natively and the second pass streams.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
+
+from tempo.sources import ObjectFile
+
+# Where a CSV is read from: a local file, or an object Polars scans by URL.
+CsvInput = Path | ObjectFile
 
 ROW = "__row"  # 1-based data row number (the header is not counted)
 
@@ -31,7 +40,7 @@ class CsvError(Exception):
 
     def __init__(
         self,
-        file: str | Path,
+        file: str | Path | ObjectFile,
         message: str,
         *,
         column: str | None = None,
@@ -63,8 +72,17 @@ class CsvError(Exception):
         return CsvError(file, p.message, column=p.column, row=p.row, value=p.value)
 
 
-def scan_text(path: Path) -> pl.LazyFrame:
+def scan_text(path: CsvInput) -> pl.LazyFrame:
     """A lazy scan with every column as text, so type problems are ours to report."""
+    if isinstance(path, ObjectFile):
+        return pl.scan_csv(
+            path.url,
+            infer_schema=False,
+            encoding="utf8",
+            row_index_name=ROW,
+            row_index_offset=1,
+            storage_options=path.storage_options,
+        )
     _check_readable(path)
     return pl.scan_csv(
         path,
@@ -75,7 +93,7 @@ def scan_text(path: Path) -> pl.LazyFrame:
     )
 
 
-def header(path: Path) -> list[str]:
+def header(path: CsvInput) -> list[str]:
     try:
         names = scan_text(path).collect_schema().names()
     except pl.exceptions.NoDataError:
@@ -85,7 +103,7 @@ def header(path: Path) -> list[str]:
     return [name for name in names if name != ROW]
 
 
-def pick_column(path: Path, names: Sequence[str], candidates: Sequence[str]) -> str:
+def pick_column(path: CsvInput, names: Sequence[str], candidates: Sequence[str]) -> str:
     for candidate in candidates:
         if candidate in names:
             return candidate
@@ -102,7 +120,7 @@ def pick_column(path: Path, names: Sequence[str], candidates: Sequence[str]) -> 
 STRICT = pl.QueryOptFlags(projection_pushdown=False)
 
 
-def collect(path: Path, frame: pl.LazyFrame) -> pl.DataFrame:
+def collect(path: CsvInput, frame: pl.LazyFrame) -> pl.DataFrame:
     """Collect on the streaming engine, translating Polars' parse errors."""
     try:
         return frame.collect(engine="streaming", optimizations=STRICT)
@@ -130,7 +148,7 @@ def first_non_integer(frame: pl.LazyFrame, column: str) -> tuple[int, str | None
     return int(row), value
 
 
-def require_integers(path: Path, frame: pl.LazyFrame, columns: Iterable[str]) -> None:
+def require_integers(path: CsvInput, frame: pl.LazyFrame, columns: Iterable[str]) -> None:
     for column in columns:
         found = first_non_integer(frame, column)
         if found is not None:
@@ -151,7 +169,7 @@ def _check_readable(path: Path) -> None:
         raise CsvError(path, f"cannot read the file: {exc.strerror or exc}") from None
 
 
-def malformed(path: Path, exc: Exception) -> CsvError:
+def malformed(path: CsvInput, exc: Exception) -> CsvError:
     """Locate the record Polars refused; fall back to Polars' own words."""
     located = locate_malformed_record(path)
     if located is not None:
@@ -160,13 +178,26 @@ def malformed(path: Path, exc: Exception) -> CsvError:
     return CsvError(path, f"malformed CSV: {first_line}")
 
 
-def locate_malformed_record(path: Path) -> CsvError | None:
+@contextmanager
+def open_binary(path: CsvInput) -> Iterator[BinaryIO]:
+    if isinstance(path, ObjectFile):
+        with path.open() as stream:
+            yield stream
+    else:
+        with path.open("rb") as handle:
+            yield handle
+
+
+def locate_malformed_record(path: CsvInput) -> CsvError | None:
     bad_byte = first_invalid_utf8(path)
     if bad_byte is not None:
         offset, line = bad_byte
         return CsvError(path, f"not valid UTF-8 text (byte {offset}, line {line})")
     row_number = 0
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with (
+        open_binary(path) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle,
+    ):
         reader = csv.reader(handle, strict=True)
         try:
             head = next(reader)
@@ -190,10 +221,10 @@ def locate_malformed_record(path: Path) -> CsvError | None:
     return None
 
 
-def first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+def first_invalid_utf8(path: CsvInput) -> tuple[int, int] | None:
     """Byte offset and line number of the first byte that is not UTF-8, if any."""
     offset, line, carry = 0, 1, b""
-    with path.open("rb") as handle:
+    with open_binary(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             data, carry = carry + chunk, b""
             try:

@@ -28,6 +28,11 @@ def normalize_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The same database as a plain libpq-style URL, for asyncpg.connect()."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return normalize_url(settings.database_url.get_secret_value())

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.settings import Settings
+from tempo.sources import ObjectStorage
 
 
 async def get_settings(request: Request) -> Settings:
@@ -29,6 +30,13 @@ async def get_session(
         yield session
 
 
+async def get_optional_storage(request: Request) -> ObjectStorage | None:
+    storage: ObjectStorage | None = request.state.storage
+    return storage
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# None without object storage: S3 routes answer 503, the pipeline uses the data directory.
+OptionalStorageDep = Annotated[ObjectStorage | None, Depends(get_optional_storage)]

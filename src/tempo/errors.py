@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tempo.csv_input import CsvError
 from tempo.logs import get_logger
+from tempo.sources import SourceError
 
 log = get_logger(__name__)
 
@@ -122,6 +123,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CsvError)
     async def _csv_error(_: Request, exc: CsvError) -> JSONResponse:
         return error_response(422, "invalid_csv", str(exc), exc.details())
+
+    @app.exception_handler(SourceError)
+    async def _source_error(_: Request, exc: SourceError) -> JSONResponse:
+        # Unreachable or refusing storage is usually brief; a missing file or bucket is not.
+        headers = {"Retry-After": "5"} if exc.status_code == 503 else None
+        details = {"source": exc.source}
+        return error_response(exc.status_code, exc.code, str(exc), details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import time
 import uuid
@@ -18,9 +19,16 @@ _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 access_log = get_logger("tempo.access")
 
 
+SLOW_MS = 500.0
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Every request gets an id; errors, slow requests and a `sample_rate` share of the rest
+    get an access-log line (rendering one costs about as much as serving a cached hit)."""
+
+    def __init__(self, app: ASGIApp, sample_rate: float = 1.0) -> None:
         self.app = app
+        self.sample_rate = sample_rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,14 +51,21 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                access_log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    client=scope["client"][0] if scope.get("client") else None,
-                )
+                duration_ms = (time.perf_counter() - started) * 1000
+                routine = status < 400 and duration_ms < SLOW_MS
+                if not routine or random.random() < self.sample_rate:
+                    self._log(scope, status, duration_ms)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, duration_ms: float) -> None:
+        access_log.info(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            duration_ms=round(duration_ms, 2),
+            client=scope["client"][0] if scope.get("client") else None,
+        )
 
 
 def _request_id(scope: Scope) -> str:

@@ -2,9 +2,19 @@
 
 from sqlmodel import SQLModel
 
+from tempo.analytics.models import MajorRow, Person
 from tempo.catalog.models import CatalogLoad, Track
-from tempo.leaderboard.models import LeaderboardEntry, LeaderboardFeed
+from tempo.leaderboard.models import LeaderboardEntry, LeaderboardFeed, PipelineRun
 
 metadata = SQLModel.metadata
 
-__all__ = ["CatalogLoad", "LeaderboardEntry", "LeaderboardFeed", "Track", "metadata"]
+__all__ = [
+    "CatalogLoad",
+    "LeaderboardEntry",
+    "LeaderboardFeed",
+    "MajorRow",
+    "Person",
+    "PipelineRun",
+    "Track",
+    "metadata",
+]

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.leaderboard.feed import feed_file
-from tempo.leaderboard.pipeline import aggregate
+from tempo.leaderboard.pipeline import RESULT_FILE, aggregate
 from tempo.leaderboard.sample import write_messages, write_users
 
 DEMO_MESSAGES = 2_000
@@ -27,5 +27,5 @@ async def seed_demo_leaderboard(engine: AsyncEngine, data_dir: Path) -> str | No
         write_users(users, DEMO_USERS)
         write_messages(messages, DEMO_MESSAGES, DEMO_USERS, orphan_every=250)
     summary = await asyncio.to_thread(aggregate, messages, users, data_dir)
-    fed = await feed_file(engine, summary.output, source="pipeline_result.csv")
+    fed = await feed_file(engine, data_dir / RESULT_FILE, source=RESULT_FILE)
     return f"demo data: {summary.line()}\ndemo data: {fed.line()}"

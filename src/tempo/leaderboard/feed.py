@@ -8,14 +8,14 @@ import io
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo.csv_input import CsvError
+from tempo.csv_input import CsvError, CsvInput
 from tempo.leaderboard.pipeline import RESULT_COLUMNS
 from tempo.leaderboard.result_csv import read_result
+from tempo.sources import read_errors
 
 FEED_LOCK = 7_401_002  # pg_advisory_xact_lock key: one feed at a time, everywhere
 NOTIFY_CHANNEL = "tempo_leaderboard"
@@ -45,14 +45,17 @@ class FeedResult:
         )
 
 
-def _prepare(path: Path) -> tuple[bytes, int, str]:
+def _prepare(path: CsvInput) -> tuple[bytes, int, str]:
     frame = read_result(path)
     payload = frame.select(RESULT_COLUMNS).write_csv(include_header=False).encode()
     return payload, frame.height, hashlib.sha256(payload).hexdigest()
 
 
-async def feed_file(engine: AsyncEngine, path: Path, *, source: str | None = None) -> FeedResult:
-    """Validate `path`, then swap it in as the leaderboard in one transaction.
+async def feed_file(
+    engine: AsyncEngine, path: CsvInput, *, source: str | None = None
+) -> FeedResult:
+    """Validate `path` (a local file or an s3:// object), then swap it in as the leaderboard
+    in one transaction.
 
     Readers keep seeing the previous ranking (MVCC) until the commit; a file that fails
     validation, or a COPY that fails, changes nothing.
@@ -60,7 +63,8 @@ async def feed_file(engine: AsyncEngine, path: Path, *, source: str | None = Non
     started = time.perf_counter()
     label = source or str(path)
     try:
-        payload, rows, digest = await asyncio.to_thread(_prepare, path)
+        with read_errors(path):
+            payload, rows, digest = await asyncio.to_thread(_prepare, path)
     except CsvError as exc:
         raise exc.renamed(label) from None
 

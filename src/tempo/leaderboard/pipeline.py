@@ -6,6 +6,7 @@ bounded by memory; what is held in memory is one row per distinct user.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import time
@@ -17,6 +18,7 @@ import polars as pl
 from tempo.csv_input import (
     ROW,
     CsvError,
+    CsvInput,
     as_int,
     collect,
     header,
@@ -24,6 +26,7 @@ from tempo.csv_input import (
     require_integers,
     scan_text,
 )
+from tempo.sources import S3Location, read_errors
 
 RESULT_FILE = "pipeline_result.csv"
 RESULT_COLUMNS = ("rank", "user_id", "name", "messages")
@@ -39,7 +42,7 @@ class AggregateSummary:
     orphan_messages: int
     orphan_users: int
     seconds: float
-    output: Path
+    output: Path | S3Location
 
     @property
     def rows_read(self) -> int:
@@ -58,7 +61,7 @@ def competition_rank(messages: pl.Expr) -> pl.Expr:
     return messages.rank(method="min", descending=True).cast(pl.Int64)
 
 
-def count_messages(path: Path) -> pl.DataFrame:
+def count_messages(path: CsvInput) -> pl.DataFrame:
     """user_id → messages, validated: every author id must be an integer."""
     author = pick_column(path, header(path), MESSAGE_AUTHOR_COLUMNS)
     scan = scan_text(path)
@@ -72,7 +75,7 @@ def count_messages(path: Path) -> pl.DataFrame:
     return typed.group_by("user_id").agg(pl.col("messages").sum().cast(pl.Int64)).sort("user_id")
 
 
-def read_users(path: Path) -> pl.DataFrame:
+def read_users(path: CsvInput) -> pl.DataFrame:
     """user_id → name, validated: integer ids, each id once."""
     names = header(path)
     id_column = pick_column(path, names, USER_ID_COLUMNS)
@@ -156,22 +159,69 @@ def write_atomically(frame: pl.DataFrame, target: Path) -> None:
         raise
 
 
-def aggregate(messages_path: Path, users_path: Path, output_dir: Path) -> AggregateSummary:
+@dataclass(frozen=True)
+class Ranking:
+    """An aggregation's result, before it is written anywhere."""
+
+    result: pl.DataFrame
+    messages: int
+    users: int
+    orphan_messages: int
+    orphan_users: int
+
+    def csv_bytes(self) -> bytes:
+        return self.result.write_csv().encode()
+
+    def summary(self, output: Path | S3Location, seconds: float) -> AggregateSummary:
+        return AggregateSummary(
+            messages=self.messages,
+            users=self.users,
+            ranked_users=self.result.height,
+            orphan_messages=self.orphan_messages,
+            orphan_users=self.orphan_users,
+            seconds=seconds,
+            output=output,
+        )
+
+
+def rank_inputs(messages_path: CsvInput, users_path: CsvInput) -> Ranking:
+    """Validate and aggregate both inputs (local files or s3:// objects)."""
+    return combine(count_messages(messages_path), read_users(users_path))
+
+
+def combine(counts: pl.DataFrame, users: pl.DataFrame) -> Ranking:
+    """The ranking of `count_messages` and `read_users` results."""
+    result = rank(counts, users)
+    orphans = counts.join(users, on="user_id", how="anti")
+    return Ranking(
+        result=result,
+        messages=int(counts["messages"].sum()),
+        users=users.height,
+        orphan_messages=int(orphans["messages"].sum()),
+        orphan_users=orphans.height,
+    )
+
+
+def aggregate(messages_path: CsvInput, users_path: CsvInput, output_dir: Path) -> AggregateSummary:
     started = time.perf_counter()
     if output_dir.exists() and not output_dir.is_dir():
         raise CsvError(output_dir, "the output path must be a directory")
-    counts = count_messages(messages_path)
-    users = read_users(users_path)
-    result = rank(counts, users)
-    orphans = counts.join(users, on="user_id", how="anti")
+    ranking = rank_inputs(messages_path, users_path)
     output = output_dir / RESULT_FILE
-    write_atomically(result, output)
-    return AggregateSummary(
-        messages=int(counts["messages"].sum()),
-        users=users.height,
-        ranked_users=result.height,
-        orphan_messages=int(orphans["messages"].sum()),
-        orphan_users=orphans.height,
-        seconds=time.perf_counter() - started,
-        output=output,
-    )
+    write_atomically(ranking.result, output)
+    return ranking.summary(output, time.perf_counter() - started)
+
+
+async def read_inputs(
+    messages: CsvInput, users: CsvInput, *, labels: tuple[str, str] | None = None
+) -> Ranking:
+    """Read, check and rank both inputs off the event loop; errors name each input by its
+    label (what the client called it), storage failures become SourceErrors."""
+    frames: list[pl.DataFrame] = []
+    for index, (source, reader) in enumerate(((messages, count_messages), (users, read_users))):
+        with read_errors(source):
+            try:
+                frames.append(await asyncio.to_thread(reader, source))
+            except CsvError as exc:
+                raise (exc.renamed(labels[index]) if labels else exc) from None
+    return combine(*frames)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 
-from tempo.csv_input import ROW, CsvError, as_int, collect, header, require_integers, scan_text
+from tempo.csv_input import (
+    ROW,
+    CsvError,
+    CsvInput,
+    as_int,
+    collect,
+    header,
+    require_integers,
+    scan_text,
+)
 from tempo.leaderboard.pipeline import RESULT_COLUMNS, competition_rank
 
 INTEGER_COLUMNS = ("rank", "user_id", "messages")
 
 
-def read_result(path: Path) -> pl.DataFrame:
+def read_result(path: CsvInput) -> pl.DataFrame:
     """The validated ranking, typed and sorted by (rank, user_id), or a CsvError saying where."""
     names = header(path)
     missing = [c for c in RESULT_COLUMNS if c not in names]
@@ -53,7 +60,7 @@ def read_result(path: Path) -> pl.DataFrame:
 
 
 def _first_violation(
-    path: Path, frame: pl.DataFrame, condition: pl.Expr, column: str, message: str
+    path: CsvInput, frame: pl.DataFrame, condition: pl.Expr, column: str, message: str
 ) -> None:
     bad = frame.filter(condition).sort(ROW)
     if not bad.is_empty():

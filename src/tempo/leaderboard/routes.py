@@ -1,15 +1,33 @@
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from starlette.requests import ClientDisconnect
 
-from tempo.dependencies import EngineDep, SessionDep, SettingsDep
-from tempo.errors import error_responses
+from tempo.csv_input import CsvError
+from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
+from tempo.errors import ApiError, error_responses
 from tempo.leaderboard import service
-from tempo.leaderboard.feed import feed_file
-from tempo.leaderboard.schemas import FeedRequest, FeedResponse, LeaderboardPage, LeaderboardRow
+from tempo.leaderboard.feed import FeedResult, feed_file
+from tempo.leaderboard.models import PipelineRun
+from tempo.leaderboard.runs import PipelinePlan, RunFailed, recent_runs, run_pipeline
+from tempo.leaderboard.schemas import (
+    FeedRequest,
+    FeedResponse,
+    FeedS3Request,
+    LeaderboardPage,
+    LeaderboardRow,
+    PipelineRunOut,
+    PipelineRunPage,
+    PipelineRunRequest,
+    StoredUpload,
+    UploadResponse,
+)
+from tempo.leaderboard.uploads import store_uploads
 from tempo.security import Authorized, resolve_data_path
+from tempo.sources import ObjectStorage, SourceError, s3_location
 
 router = APIRouter(tags=["leaderboard"])
 
@@ -66,7 +84,10 @@ async def get_leaderboard(
 )
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
     path = resolve_data_path(settings.data_dir, body.data_path)
-    result = await feed_file(engine, path, source=body.data_path)
+    return _feed_response(await feed_file(engine, path, source=body.data_path))
+
+
+def _feed_response(result: FeedResult) -> FeedResponse:
     return FeedResponse(
         feed_id=result.feed_id,
         rows=result.rows,
@@ -75,3 +96,148 @@ async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep)
         source=result.source,
         loaded_at=result.loaded_at,
     )
+
+
+@router.post(
+    "/feed/s3",
+    response_model=FeedResponse,
+    summary="Replace the leaderboard with a pipeline_result.csv from an S3 bucket",
+    description="404 names whether the bucket or the key is missing; 400 for a bucket name "
+    "that breaks the S3 naming rules; 503 when object storage is unreachable, refuses "
+    "Tempo's credentials, or is not configured.",
+    dependencies=[Authorized],
+    responses=error_responses(400, 401, 403, 404, 422, 503),
+)
+async def post_feed_s3(
+    body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep
+) -> FeedResponse:
+    location = s3_location(body.s3_bucket, body.key)
+    if storage is None:
+        raise ObjectStorage.not_configured(location.url)
+    stored = await storage.require_object(location)
+    return _feed_response(await feed_file(engine, stored, source=location.url))
+
+
+def _run_out(run: PipelineRun) -> PipelineRunOut:
+    return PipelineRunOut.model_validate(run, from_attributes=True)
+
+
+def _run_error(failed: RunFailed) -> Exception:
+    """The failed run's cause as the error a client gets, naming the recorded run."""
+    cause, run_id = failed.cause, failed.run.id
+    if isinstance(cause, CsvError):
+        return ApiError(422, "invalid_csv", str(cause), cause.details() | {"run_id": run_id})
+    if isinstance(cause, SourceError):
+        details = {"source": cause.source, "run_id": run_id}
+        return ApiError(cause.status_code, cause.code, str(cause), details)
+    return cause  # the database's own errors keep their handlers (503)
+
+
+@router.post(
+    "/pipeline/run",
+    response_model=PipelineRunOut,
+    summary="Aggregate the raw messages and users into pipeline_result.csv and feed it",
+    description="Reads messages.csv and users.csv from the raw bucket (or the data directory "
+    "without object storage), writes pipeline_result.csv to the result bucket (or the data "
+    "directory) and, unless `feed` is false, loads it into the leaderboard. Runs wait for "
+    "each other; a failed run is recorded and leaves the served leaderboard as it was.",
+    dependencies=[Authorized],
+    responses=error_responses(400, 401, 403, 404, 422, 503),
+)
+async def post_pipeline_run(
+    settings: SettingsDep,
+    engine: EngineDep,
+    storage: OptionalStorageDep,
+    body: Annotated[PipelineRunRequest, Body(default_factory=PipelineRunRequest)],
+) -> PipelineRunOut:
+    plan = PipelinePlan.from_settings(settings)
+    try:
+        run = await run_pipeline(engine, plan, storage=storage, trigger="api", feed=body.feed)
+    except RunFailed as failed:
+        raise _run_error(failed) from None
+    return _run_out(run)
+
+
+@router.get(
+    "/pipeline/runs",
+    response_model=PipelineRunPage,
+    summary="Recorded pipeline runs, newest first",
+    dependencies=[Authorized],
+    responses=error_responses(401, 403, 422, 503),
+)
+async def get_pipeline_runs(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Runs per page")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Runs to skip")] = 0,
+) -> PipelineRunPage:
+    runs, total = await recent_runs(session, limit=limit, offset=offset)
+    return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)
+
+
+_CSV_FILE = {"type": "string", "format": "binary", "contentMediaType": "text/csv"}
+UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "title": "Upload",
+                "type": "object",
+                "properties": {
+                    "messages": _CSV_FILE | {"description": "messages.csv"},
+                    "users": _CSV_FILE | {"description": "users.csv"},
+                },
+                "examples": [
+                    {
+                        "messages": "message_id,author_id,content\n1,1,hello\n2,2,hi\n",
+                        "users": "user_id,first_name,last_name\n1,Ada,Lovelace\n2,Alan,Turing\n",
+                    }
+                ],
+            },
+            "encoding": {
+                "messages": {"contentType": "text/csv"},
+                "users": {"contentType": "text/csv"},
+            },
+        }
+    },
+}
+
+
+@router.post(
+    "/uploads",
+    response_model=UploadResponse,
+    summary="Upload messages.csv and/or users.csv, then run the pipeline",
+    description="Multipart form fields `messages` and `users` (either or both), each up to "
+    "MAX_UPLOAD_BYTES (413 as soon as one passes it). Every file is checked like the "
+    "aggregation reads it (422 naming the row and column) before any replaces the current "
+    "one in the raw bucket (or the data directory). With RUN_ON_UPLOAD the pipeline then "
+    "runs; its outcome, success or failure, is `run`.",
+    dependencies=[Authorized],
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def post_uploads(
+    request: Request, settings: SettingsDep, engine: EngineDep, storage: OptionalStorageDep
+) -> UploadResponse:
+    plan = PipelinePlan.from_settings(settings)
+    try:
+        stored = await store_uploads(
+            request.headers.get("content-type"),
+            request.headers.get("content-length"),
+            request.stream(),
+            plan=plan,
+            storage=storage,
+            max_bytes=settings.max_upload_bytes,
+        )
+    except ClientDisconnect:
+        raise ApiError(
+            400, "incomplete_upload", "the connection closed before the upload was complete"
+        ) from None
+    run = None
+    if settings.run_on_upload:
+        try:
+            run = _run_out(await run_pipeline(engine, plan, storage=storage, trigger="upload"))
+        except RunFailed as failed:
+            if not isinstance(failed.cause, CsvError | SourceError):
+                raise failed.cause from None
+            run = _run_out(failed.run)
+    return UploadResponse(stored=[StoredUpload(**asdict(file)) for file in stored], run=run)

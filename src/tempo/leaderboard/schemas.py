@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class LeaderboardRow(BaseModel):
@@ -70,3 +71,110 @@ class FeedResponse(BaseModel):
     rows_per_second: float
     source: str
     loaded_at: datetime
+
+
+class FeedS3Request(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"s3_bucket": "tempo-results", "key": "pipeline_result.csv"}]
+        }
+    )
+
+    # Checked against the S3 naming rules by the route, which answers 400 (not 422).
+    s3_bucket: str = Field(max_length=255, description="The bucket holding the result file")
+    key: str = Field(
+        default="pipeline_result.csv",
+        max_length=1024,
+        description="The object key of a pipeline_result.csv",
+    )
+
+
+RUN_EXAMPLE: dict[str, JsonValue] = {
+    "id": 12,
+    "status": "succeeded",
+    "trigger": "api",
+    "started_at": "2026-11-22T09:30:00Z",
+    "finished_at": "2026-11-22T09:30:01Z",
+    "inputs": {
+        "messages": {"location": "s3://tempo-raw/messages.csv", "bytes": 1204},
+        "users": {"location": "s3://tempo-raw/users.csv", "bytes": 301},
+    },
+    "output": "s3://tempo-results/pipeline_result.csv",
+    "messages": 10,
+    "users": 10,
+    "ranked_users": 10,
+    "orphan_messages": 0,
+    "feed_id": 7,
+    "seconds": 0.214,
+    "error": None,
+}
+
+
+class RunInput(BaseModel):
+    location: str = Field(description="An s3:// URL, or a file in the data directory")
+    bytes: int | None = Field(description="Its size when the run read it; null if never read")
+
+
+class PipelineRunOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [RUN_EXAMPLE]})
+
+    id: int | None = Field(description="null for a run without a database (a bare Lambda)")
+    status: Literal["running", "succeeded", "failed"]
+    trigger: Literal["api", "upload", "lambda", "cli"]
+    started_at: datetime | None
+    finished_at: datetime | None
+    inputs: dict[str, RunInput] = Field(description="messages and users: where they were read")
+    output: str | None = Field(description="Where pipeline_result.csv was written")
+    messages: int | None = Field(description="Messages counted")
+    users: int | None = Field(description="Rows of users.csv")
+    ranked_users: int | None = Field(description="Rows of the result")
+    orphan_messages: int | None = Field(description="Messages from users missing from users.csv")
+    feed_id: int | None = Field(description="The feed that now serves the result; null if not fed")
+    seconds: float | None
+    error: str | None = Field(description="Why the run failed, naming the file, row and column")
+
+
+class PipelineRunPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"runs": [RUN_EXAMPLE], "total": 1}]})
+
+    runs: list[PipelineRunOut] = Field(description="Newest first")
+    total: int = Field(description="Runs ever recorded")
+
+
+class PipelineRunRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"feed": True}]})
+
+    feed: bool = Field(default=True, description="Load the result into the leaderboard")
+
+
+class StoredUpload(BaseModel):
+    name: Literal["messages.csv", "users.csv"]
+    location: str = Field(description="Where it now lives: the raw bucket or the data directory")
+    bytes: int
+    rows: int = Field(description="Messages, or users, in the file")
+
+
+class UploadResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "stored": [
+                        {
+                            "name": "messages.csv",
+                            "location": "s3://tempo-raw/messages.csv",
+                            "bytes": 1204,
+                            "rows": 10,
+                        }
+                    ],
+                    "run": RUN_EXAMPLE | {"trigger": "upload"},
+                }
+            ]
+        }
+    )
+
+    stored: list[StoredUpload]
+    run: PipelineRunOut | None = Field(
+        description="The run the upload started (RUN_ON_UPLOAD); it may have failed, for "
+        "example while the other file is still missing. null when uploads do not start runs"
+    )

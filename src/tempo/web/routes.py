@@ -106,6 +106,11 @@ def _stylesheet() -> tuple[bytes, str]:
     return css, hashlib.sha256(css).hexdigest()[:12]
 
 
+def stylesheet_href() -> str:
+    """The stylesheet's URL with its content hash, so it may be cached for good (any page)."""
+    return f"/assets/tempo.css?v={_stylesheet()[1]}"
+
+
 def render(page: Page) -> HTMLResponse:
     html = (
         _templates()
@@ -117,7 +122,7 @@ def render(page: Page) -> HTMLResponse:
             summary=[(name, field_label(name), message) for name, message in page.errors.items()],
             sections=SECTIONS,
             music_kinds=MUSIC_KINDS,
-            stylesheet=f"/assets/tempo.css?v={_stylesheet()[1]}",
+            stylesheet=stylesheet_href(),
         )
     )
     return HTMLResponse(html, status_code=page.status, headers=SECURITY_HEADERS)

@@ -36,6 +36,9 @@ def upgrade() -> None:
         sa.Column("feed_id", sa.Integer(), nullable=True),
         sa.Column("seconds", sa.Float(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('running', 'succeeded', 'failed')", name="ck_pipeline_run_status"
+        ),
     )
     op.create_index("ix_pipeline_run_started_at", "pipeline_run", ["started_at"])
 

@@ -1,0 +1,208 @@
+"""`tempo etl majors`: FiveThirtyEight's women-stem.csv into a Delta table and PostgreSQL.
+
+Extract: a local file or an http(s):// URL (tempo.sources). Transform: with Polars, every
+column read as text first so each bad value is reported with its row and column; snake_case
+names, integer counts, the share of women recomputed from the counts (and checked against
+the file's own ShareWomen). Load: the Delta table gets a new version on every load, and the
+PostgreSQL `majors` table (what `GET /analytics/majors` lists) is replaced atomically.
+
+The file is small and a reference table, so any bad row refuses the whole file: a partial
+table of majors would give wrong category totals without saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tempo.analytics import delta
+from tempo.analytics.delta import DeltaLocation
+from tempo.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.sources import DownloadLimits, display_url, is_url, local_file
+
+MAJORS_URL = (
+    "https://raw.githubusercontent.com/fivethirtyeight/data/master/college-majors/women-stem.csv"
+)
+MAJORS_TABLE = "majors"
+MAJORS_LOCK = 7_401_004  # pg_advisory_xact_lock key: one majors load at a time, everywhere
+INTEGER_COLUMNS = ("Rank", "Major_code", "Total", "Men", "Women", "Median")
+TEXT_COLUMNS = ("Major", "Major_category")
+SOURCE_COLUMNS = (
+    "Rank", "Major_code", "Major", "Major_category", "Total", "Men", "Women", "ShareWomen",
+    "Median",
+)  # fmt: skip
+# The Delta table and the PostgreSQL table, in this column order.
+COLUMNS = (
+    "major_code",
+    "major",
+    "major_category",
+    "rank",
+    "total",
+    "men",
+    "women",
+    "share_women",
+    "median_earnings",
+)
+# The file gives shares to 9 decimals; anything further off contradicts its own counts.
+SHARE_TOLERANCE = 1e-6
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class MajorsLoad:
+    source: str
+    rows: int
+    categories: pl.DataFrame  # category_totals() of what was loaded
+    table: str
+    version: int
+    seconds: float
+
+    def lines(self) -> list[str]:
+        return [
+            f"loaded {self.rows:,} majors in {self.categories.height:,} categories from "
+            f"{self.source} in {self.seconds:.2f} s: Delta table {self.table} version "
+            f"{self.version}, PostgreSQL table {MAJORS_TABLE}"
+        ]
+
+
+def _first_bad(frame: pl.DataFrame, bad: pl.Expr, column: str) -> tuple[int, str | None] | None:
+    found = frame.filter(bad).select(ROW, column).head(1)
+    if found.is_empty():
+        return None
+    row, value = found.row(0)
+    return int(row), value
+
+
+def _refuse_if(path: Path, frame: pl.DataFrame, bad: pl.Expr, column: str, message: str) -> None:
+    found = _first_bad(frame, bad, column)
+    if found is not None:
+        row, value = found
+        raise CsvError(path, message, column=column, row=row, value=value)
+
+
+def read_majors(path: Path) -> pl.DataFrame:
+    """The majors in `path`, typed and checked: COLUMNS in file order, or a CsvError."""
+    names = header(path)
+    missing = [c for c in SOURCE_COLUMNS if c not in names]
+    if missing:
+        raise CsvError(
+            path,
+            f"missing column {', '.join(repr(c) for c in missing)} of women-stem.csv; "
+            f"the header is {','.join(names)[:200]!r}",
+            column=missing[0],
+        )
+    raw = collect(path, scan_text(path).select(ROW, *SOURCE_COLUMNS))
+    # The published file ends with a blank line, which Polars reads as a record of nulls.
+    raw = raw.filter(~pl.all_horizontal(pl.col(SOURCE_COLUMNS).is_null()))
+    if raw.is_empty():
+        raise CsvError(path, "no data rows: the file has a header and nothing else")
+
+    for column in INTEGER_COLUMNS:
+        _refuse_if(path, raw, as_int(column).is_null(), column, "not an integer")
+        _refuse_if(path, raw, as_int(column) < 0, column, "negative; expected a count")
+    for column in TEXT_COLUMNS:
+        stripped = pl.col(column).str.strip_chars()
+        _refuse_if(path, raw, stripped.is_null() | (stripped == ""), column, "empty value")
+    share = pl.col("ShareWomen").str.strip_chars().cast(pl.Float64, strict=False)
+    _refuse_if(path, raw, share.is_null() | ~share.is_finite(), "ShareWomen", "not a number")
+
+    total, men, women = as_int("Total"), as_int("Men"), as_int("Women")
+    _refuse_if(path, raw, total == 0, "Total", "no graduates; a share needs some")
+    _refuse_if(path, raw, men + women != total, "Total", "Men + Women is not Total")
+    share_women = women / total
+    _refuse_if(
+        path, raw, (share_women - share).abs() > SHARE_TOLERANCE, "ShareWomen", "not Women / Total"
+    )
+    code = as_int("Major_code")
+    later_duplicate = pl.col(ROW) != pl.col(ROW).min().over(code)
+    _refuse_if(path, raw, later_duplicate, "Major_code", "duplicate major code")
+    return raw.sort(ROW).select(
+        as_int("Major_code").alias("major_code"),
+        pl.col("Major").str.strip_chars().alias("major"),
+        pl.col("Major_category").str.strip_chars().alias("major_category"),
+        as_int("Rank").alias("rank"),
+        total.alias("total"),
+        men.alias("men"),
+        women.alias("women"),
+        share_women.alias("share_women"),
+        as_int("Median").alias("median_earnings"),
+    )
+
+
+def category_totals(majors: pl.DataFrame) -> pl.DataFrame:
+    """Men, women and graduates per major category, most graduates first."""
+    return (
+        majors.group_by("major_category")
+        .agg(
+            pl.len().alias("majors"),
+            pl.col("men").sum(),
+            pl.col("women").sum(),
+            pl.col("total").sum(),
+        )
+        .with_columns((pl.col("women") / pl.col("total")).alias("share_women"))
+        .sort(["total", "major_category"], descending=[True, False])
+    )
+
+
+async def load_majors(
+    engine: AsyncEngine,
+    location: DeltaLocation,
+    source: str | Path = MAJORS_URL,
+    *,
+    progress: Progress | None = None,
+    limits: DownloadLimits | None = None,
+) -> MajorsLoad:
+    """Extract, transform and load: a new Delta version and the PostgreSQL table, together.
+
+    The PostgreSQL swap and the Delta write happen inside one transaction that holds an
+    advisory lock: a Delta write that fails rolls the table back, so PostgreSQL never holds
+    rows of a version that does not exist. (A COPY or commit that fails after the Delta write
+    leaves Delta one version ahead, which the next load puts right.)
+    """
+    started = time.perf_counter()
+    label = display_url(source) if is_url(source) else str(source)
+    say = progress or (lambda _: None)
+    async with local_file(source, limits=limits, progress=say) as local:
+        say(f"reading {label}")
+        try:
+            majors = await asyncio.to_thread(read_majors, local)
+        except CsvError as exc:
+            raise exc.renamed(label) from None
+    say(f"transformed {majors.height:,} majors")
+
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MAJORS_LOCK})
+        say(f"writing a new version of the Delta table {location.uri}")
+        version = await asyncio.to_thread(delta.write, location, majors.select(COLUMNS))
+        say(f"replacing the PostgreSQL table {MAJORS_TABLE} (version {version})")
+        await conn.execute(text(f"DELETE FROM {MAJORS_TABLE}"))
+        payload = (
+            majors.select(COLUMNS)
+            .with_columns(pl.lit(version, dtype=pl.Int64).alias("delta_version"))
+            .write_csv(include_header=False)
+            .encode()
+        )
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
+            MAJORS_TABLE,
+            source=io.BytesIO(payload),
+            columns=[*COLUMNS, "delta_version"],
+            format="csv",
+        )
+    return MajorsLoad(
+        source=label,
+        rows=majors.height,
+        categories=category_totals(majors),
+        table=location.uri,
+        version=version,
+        seconds=time.perf_counter() - started,
+    )

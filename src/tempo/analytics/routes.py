@@ -1,0 +1,325 @@
+"""GET /analytics/…: the answers as JSON, and each one as a chart (`…/chart.svg`, `.png`).
+
+The chart routes are left out of the OpenAPI schema, which describes JSON answers; each
+JSON route's description names its chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import Annotated, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+from sqlmodel import col, select
+
+from tempo.analytics import charts, majors, service, spotify
+from tempo.analytics.delta import majors_location
+from tempo.analytics.errors import AnalyticsError
+from tempo.analytics.models import MajorRow
+from tempo.analytics.schemas import (
+    FeatureCorrelations,
+    GenreTable,
+    Histogram,
+    LargestMajors,
+    Major,
+    MajorsByCategory,
+    MajorsTable,
+    MajorsVersions,
+    ReleaseMonths,
+    ShareVsEarnings,
+    TopTracks,
+)
+from tempo.analytics.spotify import SpotifyData
+from tempo.csv_input import CsvError
+from tempo.dependencies import EngineDep, SessionDep, SettingsDep
+from tempo.errors import ApiError, error_responses
+
+router = APIRouter(prefix="/analytics", tags=["analytics"])
+
+Answer = TypeVar("Answer", bound=BaseModel)
+ChartFormat = Literal["svg", "png"]
+SPOTIFY_NOTE = (
+    "Computed with Polars on the Spotify songs CSV itself: SPOTIFY_SOURCE, else the file "
+    "the catalog was last loaded from (404 `no_spotify_data` when there is neither). The "
+    "file is parsed once per process and again when it changes."
+)
+MAJORS_NOTE = (
+    "Polars SQL on the `majors` Delta table that `tempo etl majors` writes; `version` reads "
+    "an earlier version of the table (time travel). 404 `not_loaded` before the first load, "
+    "404 `version_not_found` for a version the table does not have."
+)
+CHART_HEADERS = {
+    # The SVG is ours and holds no script; this keeps it so even if opened on its own.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+def api_error(exc: AnalyticsError) -> ApiError:
+    return ApiError(exc.status_code, exc.code, exc.message, exc.details)
+
+
+async def spotify_dataset(settings: SettingsDep, engine: EngineDep) -> SpotifyData:
+    try:
+        source, label = await service.spotify_source(settings, engine)
+        return await service.spotify_data(source, label)
+    except AnalyticsError as exc:
+        raise api_error(exc) from None
+    except CsvError as exc:
+        # The file is the server's, not the client's: it is unusable, not a bad request.
+        raise ApiError(
+            503, "spotify_data_unusable", f"the Spotify songs file cannot be used: {exc}",
+            exc.details(),
+        ) from None  # fmt: skip
+
+
+SpotifyDep = Annotated[SpotifyData, Depends(spotify_dataset)]
+Per = Annotated[
+    Literal["track", "playlist"],
+    Query(
+        description="`track`: each track once in each of its genres. `playlist`: each track "
+        "once per playlist that lists it under a genre."
+    ),
+]
+Bins = Annotated[int, Query(ge=1, le=spotify.MAX_BINS, description="Equal bins over 0 to 100")]
+TopLimit = Annotated[
+    int, Query(ge=1, le=100, description="How many tracks; ties with the last are kept")
+]
+Version = Annotated[
+    int | None, Query(ge=0, description="A Delta table version; default: the latest")
+]
+MajorsLimit = Annotated[int, Query(ge=1, le=100, description="How many majors")]
+
+
+async def computed(work: Callable[[], Answer]) -> Answer:
+    try:
+        return await asyncio.to_thread(work)
+    except AnalyticsError as exc:
+        raise api_error(exc) from None
+
+
+async def chart_response(
+    request: Request,
+    name: str,
+    answer: Answer,
+    fmt: ChartFormat,
+    draw: Callable[[Answer, charts.Format], bytes],
+) -> Response:
+    image = await service.chart(name, answer, fmt, draw)
+    etag = f'"{hashlib.sha256(image).hexdigest()[:32]}"'
+    headers = CHART_HEADERS | {"ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(image, media_type=charts.MEDIA_TYPES[fmt], headers=headers)
+
+
+def described(note: str, chart: str) -> str:
+    return (
+        f"{note}\n\nThe same answer as a chart: `GET {chart}` (SVG; `chart.png` for PNG), "
+        "with the same query parameters."
+    )
+
+
+# --- Spotify songs --------------------------------------------------------------------
+
+
+@router.get(
+    "/spotify/top",
+    response_model=TopTracks,
+    responses=error_responses(404, 422, 503),
+    summary="The most popular track(s), ties kept",
+    description=described(
+        SPOTIFY_NOTE + " The chart shows the top 10 unless `limit` says otherwise.",
+        "/analytics/spotify/top/chart.svg",
+    ),
+)
+async def get_top(data: SpotifyDep, limit: TopLimit = 1) -> TopTracks:
+    return await computed(lambda: spotify.top_tracks(data, limit))
+
+
+@router.get("/spotify/top/chart.{fmt}", include_in_schema=False)
+async def get_top_chart(
+    request: Request, data: SpotifyDep, fmt: ChartFormat, limit: TopLimit = 10
+) -> Response:
+    answer = await computed(lambda: spotify.top_tracks(data, limit))
+    return await chart_response(request, "top", answer, fmt, charts.top_tracks)
+
+
+@router.get(
+    "/spotify/genres",
+    response_model=GenreTable,
+    responses=error_responses(404, 422, 503),
+    summary="Popularity by playlist genre: count, mean, median, 95 % confidence interval",
+    description=described(
+        SPOTIFY_NOTE + " The interval is mean ± t(0.975, n − 1)·s/√n.",
+        "/analytics/spotify/genres/chart.svg",
+    ),
+)
+async def get_genres(data: SpotifyDep, per: Per = "track") -> GenreTable:
+    return await computed(lambda: spotify.genre_stats(data, per))
+
+
+@router.get("/spotify/genres/chart.{fmt}", include_in_schema=False)
+async def get_genres_chart(
+    request: Request, data: SpotifyDep, fmt: ChartFormat, per: Per = "track"
+) -> Response:
+    answer = await computed(lambda: spotify.genre_stats(data, per))
+    return await chart_response(request, "genres", answer, fmt, charts.genres)
+
+
+@router.get(
+    "/spotify/release-months",
+    response_model=ReleaseMonths,
+    responses=error_responses(404, 422, 503),
+    summary="Mean popularity by month of release; dates without a month are left out and counted",
+    description=described(SPOTIFY_NOTE, "/analytics/spotify/release-months/chart.svg"),
+)
+async def get_release_months(data: SpotifyDep) -> ReleaseMonths:
+    return await computed(lambda: spotify.release_months(data))
+
+
+@router.get("/spotify/release-months/chart.{fmt}", include_in_schema=False)
+async def get_release_months_chart(
+    request: Request, data: SpotifyDep, fmt: ChartFormat
+) -> Response:
+    answer = await computed(lambda: spotify.release_months(data))
+    return await chart_response(request, "months", answer, fmt, charts.release_months)
+
+
+@router.get(
+    "/spotify/popularity-histogram",
+    response_model=Histogram,
+    responses=error_responses(404, 422, 503),
+    summary="The distribution of popularity, one count per track",
+    description=described(SPOTIFY_NOTE, "/analytics/spotify/popularity-histogram/chart.svg"),
+)
+async def get_histogram(data: SpotifyDep, bins: Bins = 10) -> Histogram:
+    return await computed(lambda: spotify.popularity_histogram(data, bins))
+
+
+@router.get("/spotify/popularity-histogram/chart.{fmt}", include_in_schema=False)
+async def get_histogram_chart(
+    request: Request, data: SpotifyDep, fmt: ChartFormat, bins: Bins = 10
+) -> Response:
+    answer = await computed(lambda: spotify.popularity_histogram(data, bins))
+    return await chart_response(request, "histogram", answer, fmt, charts.histogram)
+
+
+@router.get(
+    "/spotify/features",
+    response_model=FeatureCorrelations,
+    responses=error_responses(404, 422, 503),
+    summary="Audio features vs popularity: Pearson and Spearman correlations, and all against all",
+    description=described(SPOTIFY_NOTE, "/analytics/spotify/features/chart.svg"),
+)
+async def get_features(data: SpotifyDep) -> FeatureCorrelations:
+    return await computed(lambda: spotify.feature_correlations(data))
+
+
+@router.get("/spotify/features/chart.{fmt}", include_in_schema=False)
+async def get_features_chart(request: Request, data: SpotifyDep, fmt: ChartFormat) -> Response:
+    answer = await computed(lambda: spotify.feature_correlations(data))
+    return await chart_response(request, "features", answer, fmt, charts.features)
+
+
+# --- college majors -------------------------------------------------------------------
+
+
+@router.get(
+    "/majors",
+    response_model=MajorsTable,
+    summary="The majors as last loaded into PostgreSQL by `tempo etl majors`, by rank",
+    responses=error_responses(422, 503),
+)
+async def get_majors(
+    session: SessionDep,
+    category: Annotated[
+        str | None, Query(max_length=100, description="Only this major category (exact name)")
+    ] = None,
+) -> MajorsTable:
+    statement = select(MajorRow).order_by(col(MajorRow.rank), col(MajorRow.major_code))
+    if category is not None and category.strip():
+        statement = statement.where(col(MajorRow.major_category) == category.strip())
+    rows = list(await session.exec(statement))
+    return MajorsTable(
+        delta_version=rows[0].delta_version if rows else None,
+        total=len(rows),
+        majors=[Major.model_validate(row, from_attributes=True) for row in rows],
+    )
+
+
+@router.get(
+    "/majors/versions",
+    response_model=MajorsVersions,
+    summary="The versions of the majors Delta table, newest first",
+    responses=error_responses(404, 503),
+)
+async def get_majors_versions(settings: SettingsDep) -> MajorsVersions:
+    return await computed(lambda: majors.versions(majors_location(settings)))
+
+
+@router.get(
+    "/majors/largest",
+    response_model=LargestMajors,
+    responses=error_responses(404, 422, 503),
+    summary="The majors with the most graduates",
+    description=described(MAJORS_NOTE, "/analytics/majors/largest/chart.svg"),
+)
+async def get_largest(
+    settings: SettingsDep, version: Version = None, limit: MajorsLimit = 10
+) -> LargestMajors:
+    return await computed(lambda: majors.largest(majors_location(settings), version, limit))
+
+
+@router.get("/majors/largest/chart.{fmt}", include_in_schema=False)
+async def get_largest_chart(
+    request: Request,
+    settings: SettingsDep,
+    fmt: ChartFormat,
+    version: Version = None,
+    limit: MajorsLimit = 10,
+) -> Response:
+    answer = await get_largest(settings, version, limit)
+    return await chart_response(request, "largest", answer, fmt, charts.largest_majors)
+
+
+@router.get(
+    "/majors/by-category",
+    response_model=MajorsByCategory,
+    responses=error_responses(404, 422, 503),
+    summary="Men and women per major category",
+    description=described(MAJORS_NOTE, "/analytics/majors/by-category/chart.svg"),
+)
+async def get_by_category(settings: SettingsDep, version: Version = None) -> MajorsByCategory:
+    return await computed(lambda: majors.by_category(majors_location(settings), version))
+
+
+@router.get("/majors/by-category/chart.{fmt}", include_in_schema=False)
+async def get_by_category_chart(
+    request: Request, settings: SettingsDep, fmt: ChartFormat, version: Version = None
+) -> Response:
+    answer = await get_by_category(settings, version)
+    return await chart_response(request, "categories", answer, fmt, charts.majors_by_category)
+
+
+@router.get(
+    "/majors/share-vs-earnings",
+    response_model=ShareVsEarnings,
+    responses=error_responses(404, 422, 503),
+    summary="Share of women vs median earnings, with the least-squares line",
+    description=described(MAJORS_NOTE, "/analytics/majors/share-vs-earnings/chart.svg"),
+)
+async def get_share_vs_earnings(settings: SettingsDep, version: Version = None) -> ShareVsEarnings:
+    return await computed(lambda: majors.share_vs_earnings(majors_location(settings), version))
+
+
+@router.get("/majors/share-vs-earnings/chart.{fmt}", include_in_schema=False)
+async def get_share_vs_earnings_chart(
+    request: Request, settings: SettingsDep, fmt: ChartFormat, version: Version = None
+) -> Response:
+    answer = await get_share_vs_earnings(settings, version)
+    return await chart_response(request, "share", answer, fmt, charts.share_vs_earnings)

@@ -1,0 +1,164 @@
+"""`tempo pipeline …` and the remote-source side of `tempo aggregate` and `tempo feed`.
+
+Only typer is imported at module level: `tempo --help` should not pay for Polars, and the
+shared helpers of tempo.cli are imported when a command runs, since tempo.cli imports this
+module to register it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from tempo.leaderboard.feed import FeedResult
+    from tempo.leaderboard.models import PipelineRun
+    from tempo.leaderboard.pipeline import AggregateSummary
+    from tempo.settings import Settings
+    from tempo.sources import ObjectStorage
+
+app = typer.Typer(
+    name="pipeline",
+    help="The leaderboard pipeline: raw messages + users → pipeline_result.csv → leaderboard.",
+    no_args_is_help=True,
+)
+
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL; default: DATABASE_URL, else the embedded database in ./.tempo/",
+        show_default=False,
+    ),
+]
+
+
+def _storage_for(*locations: str, settings: Settings | None = None) -> ObjectStorage | None:
+    """The configured object store when any location is s3://; settings are read only then,
+    so purely local commands work whatever the environment holds."""
+    from tempo.cli import load_settings
+    from tempo.sources import ObjectStorage, is_s3_url
+
+    if not any(is_s3_url(location) for location in locations):
+        return None
+    return ObjectStorage.from_settings(settings or load_settings())
+
+
+def _label(location: str) -> str:
+    from tempo.sources import display_url, is_url
+
+    return display_url(location) if is_url(location) else location
+
+
+async def aggregate_anywhere(messages: str, users: str, output: str) -> AggregateSummary:
+    """`tempo aggregate` with any input a path, http(s):// or s3:// URL, and the output a
+    directory or an s3:// location."""
+    from tempo.csv_input import CsvError
+    from tempo.leaderboard.pipeline import RESULT_FILE, read_inputs, write_atomically
+    from tempo.sources import ObjectStorage, is_s3_url, open_csv, parse_s3_url
+
+    started = time.perf_counter()
+    storage = _storage_for(messages, users, output)
+    target = parse_s3_url(output, directory_file=RESULT_FILE) if is_s3_url(output) else None
+    folder = Path(output)
+    if target is None and folder.exists() and not folder.is_dir():
+        raise CsvError(folder, "the output path must be a directory")
+    async with (
+        open_csv(messages, storage=storage) as messages_input,
+        open_csv(users, storage=storage) as users_input,
+    ):
+        ranking = await read_inputs(
+            messages_input, users_input, labels=(_label(messages), _label(users))
+        )
+    if target is None:
+        write_atomically(ranking.result, folder / RESULT_FILE)
+        return ranking.summary(folder / RESULT_FILE, time.perf_counter() - started)
+    if storage is None:  # for the type checker: an s3:// output made `storage`
+        raise ObjectStorage.not_configured(target.url)
+    await storage.put(target, ranking.csv_bytes())
+    return ranking.summary(target, time.perf_counter() - started)
+
+
+async def feed_anywhere(engine_settings: Settings, location: str) -> FeedResult:
+    """`tempo feed` from a path, an http(s):// URL or an s3:// object."""
+    from tempo.cli import cli_engine
+    from tempo.leaderboard.feed import feed_file
+    from tempo.sources import open_csv
+
+    storage = _storage_for(location, settings=engine_settings)
+    async with open_csv(location, storage=storage) as source:
+        async with cli_engine(engine_settings) as engine:
+            return await feed_file(engine, source, source=_label(location))
+
+
+def run_line(run: PipelineRun) -> str:
+    if run.status != "succeeded":
+        return f"run #{run.id} {run.status}: {run.error}"
+    fed = f", feed #{run.feed_id}" if run.feed_id is not None else ", not fed"
+    return (
+        f"run #{run.id} succeeded: {run.messages or 0:,} messages, {run.users or 0:,} users → "
+        f"{run.ranked_users or 0:,} ranked users ({run.orphan_messages or 0:,} orphan "
+        f"messages) → {run.output}{fed}, in {run.seconds or 0:.2f} s"
+    )
+
+
+@app.command()
+def run(
+    feed: Annotated[
+        bool, typer.Option("--feed/--no-feed", help="Load the result into the leaderboard")
+    ] = True,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Aggregate raw messages + users into pipeline_result.csv and feed it (POST /pipeline/run).
+
+    Reads messages.csv and users.csv from RAW_BUCKET (or DATA_DIR without object storage) and
+    writes pipeline_result.csv to RESULT_BUCKET (or DATA_DIR).
+    """
+    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
+    from tempo.leaderboard.runs import PipelinePlan, RunFailed, run_pipeline
+    from tempo.sources import ObjectStorage, SourceError
+
+    settings = load_settings(database_url=database_url)
+    _configure_cli_logging(settings)
+    storage = ObjectStorage.from_settings(settings) if settings.object_storage_enabled else None
+    plan = PipelinePlan.from_settings(settings)
+
+    async def go() -> PipelineRun:
+        async with cli_engine(settings) as engine:
+            return await run_pipeline(engine, plan, storage=storage, trigger="cli", feed=feed)
+
+    try:
+        done = run_with_database(go())
+    except RunFailed as failed:
+        fail(run_line(failed.run))
+    except SourceError as exc:
+        fail(str(exc))
+    typer.echo(run_line(done))
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Runs to list")] = 10,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """List the recorded runs, newest first."""
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from tempo.cli import _configure_cli_logging, cli_engine, load_settings, run_with_database
+    from tempo.leaderboard.runs import recent_runs
+
+    settings = load_settings(database_url=database_url)
+    _configure_cli_logging(settings)
+
+    async def go() -> tuple[list[PipelineRun], int]:
+        async with cli_engine(settings) as engine, AsyncSession(engine) as session:
+            return await recent_runs(session, limit=limit, offset=0)
+
+    recorded, total = run_with_database(go())
+    for entry in recorded:
+        started = entry.started_at.isoformat(timespec="seconds") if entry.started_at else "?"
+        typer.echo(f"{started}  {entry.trigger:<6}  {run_line(entry)}")
+    typer.echo(f"{len(recorded)} of {total} runs")

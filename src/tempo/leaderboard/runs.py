@@ -1,0 +1,305 @@
+"""Pipeline runs: the raw messages + users → pipeline_result.csv → the served leaderboard.
+
+The raw files and the result live in the data directory, or in the raw and result buckets
+when object storage is configured. A PostgreSQL advisory lock runs one pipeline at a time
+across every process, replica and Lambda invocation, and each run is recorded in
+`pipeline_run`. Nothing is written before both inputs have been read and checked, and the
+feed is one transaction, so a run that fails leaves the served leaderboard as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tempo.csv_input import CsvError, CsvInput
+from tempo.leaderboard.feed import feed_file
+from tempo.leaderboard.models import PipelineRun
+from tempo.leaderboard.pipeline import (
+    RESULT_FILE,
+    AggregateSummary,
+    Ranking,
+    read_inputs,
+    write_atomically,
+)
+from tempo.logs import get_logger
+from tempo.settings import Settings
+from tempo.sources import ObjectFile, ObjectStorage, S3Location, SourceError
+
+log = get_logger(__name__)
+
+PIPELINE_LOCK = 7_401_004  # pg_advisory_lock key: one pipeline run at a time, everywhere
+LOCK_POLL_SECONDS = 0.2
+MESSAGES_FILE = "messages.csv"
+USERS_FILE = "users.csv"
+INTERRUPTED = "interrupted: the process running it stopped before it finished"
+
+Trigger = Literal["api", "upload", "lambda", "cli"]
+Location = Path | S3Location
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    """Where a run reads its inputs and writes its result."""
+
+    messages: Location
+    users: Location
+    result: Location
+    data_dir: Path | None = None  # local locations are shown relative to it
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelinePlan:
+        if settings.object_storage_enabled:
+            raw, results = settings.raw_bucket, settings.result_bucket
+            return cls(
+                S3Location(raw, MESSAGES_FILE),
+                S3Location(raw, USERS_FILE),
+                S3Location(results, RESULT_FILE),
+            )
+        folder = settings.data_dir
+        return cls(folder / MESSAGES_FILE, folder / USERS_FILE, folder / RESULT_FILE, folder)
+
+    @classmethod
+    def from_raw_bucket(cls, raw_bucket: str, result_bucket: str) -> PipelinePlan:
+        return cls(
+            S3Location(raw_bucket, MESSAGES_FILE),
+            S3Location(raw_bucket, USERS_FILE),
+            S3Location(result_bucket, RESULT_FILE),
+        )
+
+    def label(self, location: Location) -> str:
+        """What clients call a location: an s3:// URL, or a path inside the data directory
+        (server paths are not theirs to see)."""
+        if isinstance(location, S3Location):
+            return location.url
+        if self.data_dir is not None and location.is_relative_to(self.data_dir):
+            return location.relative_to(self.data_dir).as_posix()
+        return str(location)
+
+
+class RunFailed(Exception):
+    """A run that ended in `failed`; `cause` is what went wrong, `run` the record."""
+
+    def __init__(self, run: PipelineRun, cause: Exception) -> None:
+        super().__init__(run.error or str(cause))
+        self.run = run
+        self.cause = cause
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, CsvError | SourceError):
+        return str(exc)
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}".rstrip(": ")
+
+
+@asynccontextmanager
+async def _serialised(engine: AsyncEngine | None) -> AsyncIterator[None]:
+    """Hold the pipeline lock for the block; without a database there is nothing to share."""
+    if engine is None:
+        yield
+        return
+    async with engine.connect() as conn:
+        # Polled rather than waited for: a run can outlast the driver's command timeout,
+        # which would turn a long wait into a false "database unavailable".
+        lock = text("SELECT pg_try_advisory_lock(:key)")
+        while True:
+            acquired = (await conn.execute(lock, {"key": PIPELINE_LOCK})).scalar()
+            # A session lock outlives the transaction; committing keeps the connection
+            # from sitting idle in a transaction for the whole run.
+            await conn.commit()
+            if acquired:
+                break
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            try:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PIPELINE_LOCK})
+                await conn.commit()
+            except Exception as exc:  # closing the connection releases the lock anyway
+                log.warning("pipeline_unlock_failed", error=describe_failure(exc))
+
+
+async def _start(engine: AsyncEngine | None, run: PipelineRun) -> PipelineRun:
+    if engine is None:
+        run.started_at = datetime.now(UTC)
+        return run
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        # Holding the lock proves that no run is in progress: a 'running' row left over is
+        # from a process that died mid-run.
+        await session.exec(
+            update(PipelineRun)
+            .where(col(PipelineRun.status) == "running")
+            .values(status="failed", finished_at=func.now(), error=INTERRUPTED)
+        )
+        session.add(run)
+        await session.commit()
+        await session.refresh(run)
+    return run
+
+
+async def _finish(engine: AsyncEngine | None, run: PipelineRun) -> PipelineRun:
+    run.finished_at = datetime.now(UTC)
+    if engine is None or run.id is None:
+        return run
+    values = run.model_dump(exclude={"id", "started_at", "finished_at", "trigger"})
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            # The database's clock, as for started_at: the two are compared.
+            finished = await session.exec(
+                update(PipelineRun)
+                .where(col(PipelineRun.id) == run.id)
+                .values(**values, finished_at=func.now())
+                .returning(col(PipelineRun.finished_at))
+            )
+            run.finished_at = finished.scalar_one()
+            await session.commit()
+    except Exception as exc:
+        # The outcome stands even if it cannot be recorded; the next run marks the row.
+        log.warning("pipeline_run_not_recorded", run_id=run.id, error=describe_failure(exc))
+    return run
+
+
+@asynccontextmanager
+async def _input(
+    plan: PipelinePlan, location: Location, storage: ObjectStorage | None
+) -> AsyncIterator[CsvInput]:
+    if isinstance(location, S3Location):
+        if storage is None:
+            raise ObjectStorage.not_configured(location.url)
+        yield await storage.require_object(location)
+        return
+    if not location.is_file():
+        raise SourceError(
+            plan.label(location),
+            "no such file in the data directory; upload it first (POST /uploads)",
+            404,
+            code="file_not_found",
+        )
+    yield location
+
+
+def _size(source: CsvInput) -> int:
+    return source.size if isinstance(source, ObjectFile) else source.stat().st_size
+
+
+async def _write(ranking: Ranking, location: Location, storage: ObjectStorage | None) -> CsvInput:
+    """Store the result whole; what to feed from (the stored copy)."""
+    if isinstance(location, S3Location):
+        if storage is None:
+            raise ObjectStorage.not_configured(location.url)
+        payload = await asyncio.to_thread(ranking.csv_bytes)
+        await storage.put(location, payload)
+        return await storage.require_object(location)
+    await asyncio.to_thread(write_atomically, ranking.result, location)
+    return location
+
+
+async def run_pipeline(
+    engine: AsyncEngine | None,
+    plan: PipelinePlan,
+    *,
+    storage: ObjectStorage | None,
+    trigger: Trigger,
+    feed: bool = True,
+) -> PipelineRun:
+    """Aggregate the raw inputs into the result and (with a database) feed it.
+
+    Returns the run record, `succeeded`; raises RunFailed with a `failed` record otherwise.
+    Without an engine (a Lambda with no DATABASE_URL) the run is neither locked, recorded
+    nor fed.
+    """
+    async with _serialised(engine):
+        run = await _start(
+            engine,
+            PipelineRun(
+                status="running",
+                trigger=trigger,
+                inputs={
+                    "messages": {"location": plan.label(plan.messages), "bytes": None},
+                    "users": {"location": plan.label(plan.users), "bytes": None},
+                },
+                output=plan.label(plan.result),
+            ),
+        )
+        log.info("pipeline_run_started", run_id=run.id, trigger=trigger, inputs=run.inputs)
+        started = time.perf_counter()
+        try:
+            summary, feed_id = await _execute(engine, plan, storage, run, feed=feed)
+        except Exception as exc:
+            run.status = "failed"
+            run.error = describe_failure(exc)
+            run.seconds = round(time.perf_counter() - started, 6)
+            await _finish(engine, run)
+            log.info("pipeline_run_failed", run_id=run.id, error=run.error)
+            raise RunFailed(run, exc) from exc
+        run.status = "succeeded"
+        run.messages = summary.messages
+        run.users = summary.users
+        run.ranked_users = summary.ranked_users
+        run.orphan_messages = summary.orphan_messages
+        run.feed_id = feed_id
+        run.seconds = round(time.perf_counter() - started, 6)
+        await _finish(engine, run)
+        log.info("pipeline_run_succeeded", run_id=run.id, line=summary.line(), feed_id=feed_id)
+        return run
+
+
+async def _execute(
+    engine: AsyncEngine | None,
+    plan: PipelinePlan,
+    storage: ObjectStorage | None,
+    run: PipelineRun,
+    *,
+    feed: bool,
+) -> tuple[AggregateSummary, int | None]:
+    started = time.perf_counter()
+    async with (
+        _input(plan, plan.messages, storage) as messages,
+        _input(plan, plan.users, storage) as users,
+    ):
+        run.inputs = {
+            "messages": {"location": plan.label(plan.messages), "bytes": _size(messages)},
+            "users": {"location": plan.label(plan.users), "bytes": _size(users)},
+        }
+        ranking = await read_inputs(
+            messages, users, labels=(plan.label(plan.messages), plan.label(plan.users))
+        )
+    stored = await _write(ranking, plan.result, storage)
+    summary = ranking.summary(plan.result, time.perf_counter() - started)
+    if not feed or engine is None:
+        return summary, None
+    fed = await feed_file(engine, stored, source=plan.label(plan.result))
+    return summary, fed.feed_id
+
+
+async def recent_runs(
+    session: AsyncSession, *, limit: int, offset: int
+) -> tuple[list[PipelineRun], int]:
+    """Newest first, with the number of runs ever recorded."""
+    statement = (
+        select(PipelineRun)
+        .order_by(col(PipelineRun.started_at).desc(), col(PipelineRun.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    runs = list((await session.exec(statement)).all())
+    total = (await session.exec(select(func.count()).select_from(PipelineRun))).one()
+    return runs, int(total)
+
+
+def run_fields(run: PipelineRun) -> dict[str, Any]:
+    """The record as plain values, for responses and the Lambda's JSON summary."""
+    return run.model_dump(mode="json")

@@ -1,0 +1,144 @@
+"""The analytics page in a real headless Chromium against a real `tempo serve`.
+
+The launch is the one of test_web_browser.py: the Debian chromium package, driven by
+Playwright, which never downloads a browser of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, async_playwright, expect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tempo.analytics.delta import DeltaLocation
+from tempo.analytics.etl import load_majors
+from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
+from tests.test_cli import TEMPO, free_port
+from tests.test_web_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: `make browser` installs it"
+)
+ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def delta_dir(engine: AsyncEngine, tmp_path: Path) -> Path:
+    """The real majors file, loaded twice: versions 0 and 1."""
+    folder = tmp_path / "delta"
+    for _ in range(2):
+        await load_majors(engine, DeltaLocation(str(folder / "majors")), majors_csv())
+    return folder
+
+
+@pytest.fixture
+def server(database_url: str, delta_dir: Path, tmp_path: Path) -> Iterator[str]:
+    """`tempo serve` on a free port: the real Spotify file, the majors table loaded."""
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "development",
+        "SEED_DEMO_DATA": "false",
+        "LOG_FORMAT": "json",
+        "SPOTIFY_SOURCE": str(spotify_csv()),
+        "DELTA_DIR": str(delta_dir),
+    }
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [TEMPO, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path,
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "not ready:\n" + log_path.read_text()
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+async def test_the_analytics_page_in_a_browser(browser: Browser, server: str) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(server + "/")
+    await page.get_by_role("link", name="Analytics").click()
+    await expect(page).to_have_title("Analytics · Tempo")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Analytics")
+    await page.wait_for_load_state("networkidle")
+    assert await page.evaluate(ALL_IMAGES_LOADED)
+
+    figures = page.locator("figure.chart")
+    await expect(figures).to_have_count(8)
+    for figure in await figures.all():
+        image = figure.locator("img")
+        assert len(await image.get_attribute("alt") or "") > 60
+        # The chart and its numbers sit side by side on a wide screen.
+        numbers = figure.locator("xpath=following-sibling::div[@role='region']")
+        chart_box, table_box = await figure.bounding_box(), await numbers.bounding_box()
+        assert chart_box is not None and table_box is not None
+        assert table_box["x"] >= chart_box["x"] + chart_box["width"] - 1
+
+    rows = read_rows(spotify_csv())
+    per_track = genre_popularity(rows, "track")["pop"]
+    genres = page.get_by_role("region", name="Popularity by genre, numbers")
+    await expect(genres.locator("tbody tr").first).to_contain_text(f"pop{len(per_track):,}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "analytics.png", full_page=True)
+
+    # Counting once per playlist: the page asks the server again, no script involved.
+    await page.select_option("#per", "playlist")
+    await page.locator("#genres").get_by_role("button", name="Show").click()
+    await expect(page).to_have_url(f"{server}/analytics?per=playlist#genres")
+    per_playlist = genre_popularity(rows, "playlist")["pop"]
+    await expect(genres.locator("tbody tr").first).to_contain_text(f"pop{len(per_playlist):,}")
+
+    # An earlier version of the majors table, chosen on the page.
+    await page.select_option("#version", "0")
+    await page.locator("#majors").get_by_role("button", name="Show").click()
+    await expect(page.locator("#majors .source")).to_contain_text("version 0 (the latest is 1)")
+    await page.wait_for_load_state("networkidle")
+    assert await page.evaluate(ALL_IMAGES_LOADED)
+    await context.close()
+
+
+async def test_the_analytics_page_fits_a_small_phone(browser: Browser, server: str) -> None:
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    page = await context.new_page()
+    await page.goto(server + "/analytics")
+    await page.wait_for_load_state("networkidle")
+    assert await page.evaluate(ALL_IMAGES_LOADED)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "analytics-360.png", full_page=True)
+    await context.close()
