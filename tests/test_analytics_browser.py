@@ -23,9 +23,14 @@ from tests.analytics_support import genre_popularity, majors_csv, read_rows, spo
 from tests.test_cli import TEMPO, free_port
 from tests.test_web_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: `make browser` installs it"
-)
+
+@pytest.fixture(autouse=True)
+def _chromium_present() -> None:
+    # A missing browser is a broken setup, not a reason to pass quietly.
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make browser` installs it")
+
+
 ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 
 

@@ -29,9 +29,12 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: `make browser` installs it"
-)
+
+@pytest.fixture(autouse=True)
+def _chromium_present() -> None:
+    # A missing browser is a broken setup, not a reason to pass quietly.
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make browser` installs it")
 
 
 @pytest.fixture(scope="module")
