@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from tempo.analytics.cli import analyze_app, etl_app
 from tempo.catalog.cli import app as catalog_app
+from tempo.cli_options import DatabaseUrlOption
 from tempo.csv_input import CsvError
 from tempo.leaderboard.cli import app as pipeline_app
 from tempo.settings import Settings
@@ -36,15 +37,6 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(etl_app, name="etl")
-
-DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="PostgreSQL URL; default: DATABASE_URL, else the embedded database in ./.tempo/",
-        show_default=False,
-    ),
-]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

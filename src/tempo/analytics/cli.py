@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from tempo.cli_options import DatabaseUrlOption
+
 analyze_app = typer.Typer(
     name="analyze",
     help="Exploratory analyses of Tempo's data sets, as readable reports.",
@@ -25,15 +27,6 @@ etl_app = typer.Typer(
     help="Extract, transform and load: college majors into Delta Lake, people without PII.",
     no_args_is_help=True,
 )
-
-DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="PostgreSQL URL; default: DATABASE_URL, else the embedded database in ./.tempo/",
-        show_default=False,
-    ),
-]
 
 
 def _progress() -> Callable[[str], None]:

@@ -13,20 +13,13 @@ from typing import Annotated
 
 import typer
 
+from tempo.cli_options import DatabaseUrlOption
+
 app = typer.Typer(
     name="catalog",
     help="The music catalog: load the Spotify songs CSV that GET /tracks searches.",
     no_args_is_help=True,
 )
-
-DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="PostgreSQL URL; default: DATABASE_URL, else the embedded database in ./.tempo/",
-        show_default=False,
-    ),
-]
 
 
 @app.command()

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tempo.cli_options import DatabaseUrlOption
+
 if TYPE_CHECKING:
     from tempo.leaderboard.feed import FeedResult
     from tempo.leaderboard.models import PipelineRun
@@ -25,15 +27,6 @@ app = typer.Typer(
     help="The leaderboard pipeline: raw messages + users → pipeline_result.csv → leaderboard.",
     no_args_is_help=True,
 )
-
-DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="PostgreSQL URL; default: DATABASE_URL, else the embedded database in ./.tempo/",
-        show_default=False,
-    ),
-]
 
 
 def _storage_for(*locations: str, settings: Settings | None = None) -> ObjectStorage | None:

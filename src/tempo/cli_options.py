@@ -1,0 +1,14 @@
+"""Options shared by the `tempo` command and its sub-commands."""
+
+from typing import Annotated
+
+import typer
+
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL; default: DATABASE_URL, else the embedded database in ./.tempo/",
+        show_default=False,
+    ),
+]
