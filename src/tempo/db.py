@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import IntEnum, unique
 from pathlib import Path
 
 from alembic import command
@@ -16,8 +17,22 @@ from tempo.embedded import embedded_database_url
 from tempo.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# pg_advisory_lock keys, one per kind of exclusive job across every process and replica.
-MIGRATION_LOCK = 7_401_001
+
+
+@unique
+class Lock(IntEnum):
+    """PostgreSQL advisory-lock keys: one per kind of exclusive job, across every process
+    and replica. Kept in one place so no two jobs share a key by accident."""
+
+    MIGRATION = 7_401_001
+    FEED = 7_401_002
+    CATALOG = 7_401_003
+    PIPELINE = 7_401_004
+    PEOPLE = 7_401_005
+    MAJORS = 7_401_006
+
+
+MIGRATION_LOCK = Lock.MIGRATION
 
 
 def normalize_url(url: str) -> str:

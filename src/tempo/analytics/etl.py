@@ -26,13 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics import delta
 from tempo.analytics.delta import DeltaLocation
 from tempo.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.db import Lock
 from tempo.sources import DownloadLimits, display_url, is_url, local_file
 
 MAJORS_URL = (
     "https://raw.githubusercontent.com/fivethirtyeight/data/master/college-majors/women-stem.csv"
 )
 MAJORS_TABLE = "majors"
-MAJORS_LOCK = 7_401_004  # pg_advisory_xact_lock key: one majors load at a time, everywhere
+MAJORS_LOCK = Lock.MAJORS  # pg_advisory_xact_lock key: one majors load at a time, everywhere
 INTEGER_COLUMNS = ("Rank", "Major_code", "Total", "Men", "Women", "Median")
 TEXT_COLUMNS = ("Major", "Major_category")
 SOURCE_COLUMNS = (

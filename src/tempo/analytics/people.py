@@ -32,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.csv_input import ROW, CsvError, collect, scan_text
+from tempo.db import Lock
 from tempo.settings import PLACEHOLDER_PII_KEY, Settings
 
 HashMethod = Literal["hmac", "md5"]
@@ -40,7 +41,7 @@ REQUIRED_COLUMNS = ("first_name", "last_name", "email", "ip_address")
 DROPPED_COLUMNS = ("first_name", "last_name", "email")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 PEOPLE_TABLE = "people"
-PEOPLE_LOCK = 7_401_005  # pg_advisory_xact_lock key: one people import at a time, everywhere
+PEOPLE_LOCK = Lock.PEOPLE  # pg_advisory_xact_lock key: one people import at a time, everywhere
 TABLE_COLUMNS = (
     "source_row",
     "full_name",

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.pipeline import TRACK_COLUMNS, CatalogResult, Progress, Rejection, read_catalog
 from tempo.csv_input import CsvError
+from tempo.db import Lock
 from tempo.sources import DownloadLimits, display_url, is_url, local_file
 
-CATALOG_LOCK = 7_401_003  # pg_advisory_xact_lock key: one catalog load at a time, everywhere
+CATALOG_LOCK = Lock.CATALOG  # pg_advisory_xact_lock key: one catalog load at a time, everywhere
 NOTIFY_CHANNEL = "tempo_catalog"
 
 

@@ -13,11 +13,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.csv_input import CsvError, CsvInput
+from tempo.db import Lock
 from tempo.leaderboard.pipeline import RESULT_COLUMNS
 from tempo.leaderboard.result_csv import read_result
 from tempo.sources import read_errors
 
-FEED_LOCK = 7_401_002  # pg_advisory_xact_lock key: one feed at a time, everywhere
+FEED_LOCK = Lock.FEED  # pg_advisory_xact_lock key: one feed at a time, everywhere
 NOTIFY_CHANNEL = "tempo_leaderboard"
 
 

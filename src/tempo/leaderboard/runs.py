@@ -24,6 +24,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.csv_input import CsvError, CsvInput
+from tempo.db import Lock
 from tempo.leaderboard.feed import feed_file
 from tempo.leaderboard.models import PipelineRun
 from tempo.leaderboard.pipeline import (
@@ -39,7 +40,7 @@ from tempo.sources import ObjectFile, ObjectStorage, S3Location, SourceError
 
 log = get_logger(__name__)
 
-PIPELINE_LOCK = 7_401_004  # pg_advisory_lock key: one pipeline run at a time, everywhere
+PIPELINE_LOCK = Lock.PIPELINE  # pg_advisory_lock key: one pipeline run at a time, everywhere
 LOCK_POLL_SECONDS = 0.2
 MESSAGES_FILE = "messages.csv"
 USERS_FILE = "users.csv"
