@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from enum import IntEnum, unique
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tempo.embedded import embedded_database_url
 from tempo.settings import Settings
@@ -41,6 +43,26 @@ def normalize_url(url: str) -> str:
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got {parsed.drivername!r}")
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+async def replace_rows(
+    conn: AsyncConnection, lock: Lock, table: str, columns: Sequence[str], csv_rows: bytes
+) -> None:
+    """Inside the caller's transaction: take `lock`, delete every row of `table` and COPY
+    `csv_rows` (CSV, no header) in. Readers see the old rows until the commit (MVCC)."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
+    await conn.execute(text(f"DELETE FROM {table}"))
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
+        table, source=io.BytesIO(csv_rows), columns=list(columns), format="csv"
+    )
+
+
+async def notify(conn: AsyncConnection, channel: str, payload: str) -> None:
+    """Delivered on commit only, so listeners never hear of a change that rolled back."""
+    await conn.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
+    )
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -13,7 +13,6 @@ table of majors would give wrong category totals without saying so.
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics import delta
 from tempo.analytics.delta import DeltaLocation
 from tempo.csv_input import ROW, CsvError, as_int, collect, header, scan_text
-from tempo.db import Lock
+from tempo.db import Lock, replace_rows
 from tempo.sources import DownloadLimits, display_url, is_url, local_file
 
 MAJORS_URL = (
@@ -185,20 +184,14 @@ async def load_majors(
         say(f"writing a new version of the Delta table {location.uri}")
         version = await asyncio.to_thread(delta.write, location, majors.select(COLUMNS))
         say(f"replacing the PostgreSQL table {MAJORS_TABLE} (version {version})")
-        await conn.execute(text(f"DELETE FROM {MAJORS_TABLE}"))
         payload = (
             majors.select(COLUMNS)
             .with_columns(pl.lit(version, dtype=pl.Int64).alias("delta_version"))
             .write_csv(include_header=False)
             .encode()
         )
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
-            MAJORS_TABLE,
-            source=io.BytesIO(payload),
-            columns=[*COLUMNS, "delta_version"],
-            format="csv",
-        )
+        # The lock is already held (it covers the Delta write); taking it again is a no-op.
+        await replace_rows(conn, MAJORS_LOCK, MAJORS_TABLE, [*COLUMNS, "delta_version"], payload)
     return MajorsLoad(
         source=label,
         rows=majors.height,

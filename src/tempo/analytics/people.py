@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import io
 import ipaddress
 import time
 from collections.abc import Callable
@@ -28,11 +27,10 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.csv_input import ROW, CsvError, collect, scan_text
-from tempo.db import Lock
+from tempo.db import Lock, replace_rows
 from tempo.settings import PLACEHOLDER_PII_KEY, Settings
 
 HashMethod = Literal["hmac", "md5"]
@@ -292,12 +290,7 @@ async def import_people(
     say(f"replacing the {PEOPLE_TABLE} table with {people.people.height:,} people")
     payload = people.people.select(TABLE_COLUMNS).write_csv(include_header=False).encode()
     async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PEOPLE_LOCK})
-        await conn.execute(text(f"DELETE FROM {PEOPLE_TABLE}"))
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
-            PEOPLE_TABLE, source=io.BytesIO(payload), columns=list(TABLE_COLUMNS), format="csv"
-        )
+        await replace_rows(conn, PEOPLE_LOCK, PEOPLE_TABLE, TABLE_COLUMNS, payload)
     return PeopleImport(
         source=str(path),
         rows_read=people.rows_read,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.pipeline import TRACK_COLUMNS, CatalogResult, Progress, Rejection, read_catalog
 from tempo.csv_input import CsvError
-from tempo.db import Lock
+from tempo.db import Lock, notify, replace_rows
 from tempo.sources import DownloadLimits, display_url, is_url, local_file
 
 CATALOG_LOCK = Lock.CATALOG  # pg_advisory_xact_lock key: one catalog load at a time, everywhere
@@ -113,15 +112,7 @@ async def load_catalog(
     validated = time.perf_counter()
     say(f"loading {result.track_count:,} tracks")
     async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CATALOG_LOCK})
-        await conn.execute(text("DELETE FROM tracks"))
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
-            "tracks",
-            source=io.BytesIO(payload),
-            columns=list(TRACK_COLUMNS),
-            format="csv",
-        )
+        await replace_rows(conn, CATALOG_LOCK, "tracks", TRACK_COLUMNS, payload)
         # Fresh statistics let the planner pick the right index for text and genre searches
         # at once, not after autovacuum gets round to it; only the columns searches filter
         # and sort on, which is a quarter of the cost of analysing every column.
@@ -142,11 +133,7 @@ async def load_catalog(
                 },
             )
         ).one()
-        # Delivered on commit only, so listeners never hear of a load that rolled back.
-        await conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": NOTIFY_CHANNEL, "payload": str(load.id)},
-        )
+        await notify(conn, NOTIFY_CHANNEL, str(load.id))
     finished = time.perf_counter()
     return LoadResult(
         load_id=load.id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.csv_input import CsvError, CsvInput
-from tempo.db import Lock
+from tempo.db import Lock, notify, replace_rows
 from tempo.leaderboard.pipeline import RESULT_COLUMNS
 from tempo.leaderboard.result_csv import read_result
 from tempo.sources import read_errors
@@ -71,15 +70,7 @@ async def feed_file(
 
     validated = time.perf_counter()
     async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK})
-        await conn.execute(text("DELETE FROM leaderboard"))
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
-            "leaderboard",
-            source=io.BytesIO(payload),
-            columns=list(RESULT_COLUMNS),
-            format="csv",
-        )
+        await replace_rows(conn, FEED_LOCK, "leaderboard", RESULT_COLUMNS, payload)
         feed = (
             await conn.execute(
                 text(
@@ -89,11 +80,7 @@ async def feed_file(
                 {"source": label, "rows": rows, "sha256": digest},
             )
         ).one()
-        # Delivered on commit only, so listeners never hear of a feed that rolled back.
-        await conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": NOTIFY_CHANNEL, "payload": str(feed.id)},
-        )
+        await notify(conn, NOTIFY_CHANNEL, str(feed.id))
     finished = time.perf_counter()
     return FeedResult(
         feed_id=feed.id,
