@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +40,27 @@ def test_help_lists_every_command() -> None:
         [sys.executable, "-m", "tempo", "--help"], capture_output=True, text=True
     )
     assert module.returncode == 0 and "aggregate" in module.stdout
+
+
+def test_every_command_renders_its_help() -> None:
+    # Help text is rich markup: a stray "[/…]" in one option's help crashed `--help`.
+    import typer.main
+    from typer.testing import CliRunner
+
+    from tempo.cli import app
+
+    def paths(command: Any, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        yield prefix
+        for name, sub in getattr(command, "commands", {}).items():  # a group's sub-commands
+            yield from paths(sub, (*prefix, name))
+
+    every = list(paths(typer.main.get_command(app), ()))
+    assert ("pipeline", "run") in every and ("aggregate",) in every
+    runner = CliRunner()
+    for path in every:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output, result.exception)
+        assert "Usage" in result.output
 
 
 def test_aggregate_writes_the_result_and_a_summary(sample_dir: Path, tmp_path: Path) -> None:

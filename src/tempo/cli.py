@@ -82,7 +82,7 @@ def aggregate(
         str,
         typer.Argument(
             metavar="OUTPUT",
-            help="Directory for pipeline_result.csv, or s3://bucket[/prefix/] (or …/name.csv)",
+            help="Directory for pipeline_result.csv, or an s3://bucket/prefix/ (or s3://…/name.csv)",
         ),
     ],
 ) -> None:
