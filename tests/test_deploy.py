@@ -218,8 +218,9 @@ def find_uv() -> Path:
     return Path(found)
 
 
-# The image's commands (docker/Dockerfile), run here with --offline: the tests never use the
-# network, and `make install` has put every locked wheel in uv's cache.
+# The image's commands (docker/Dockerfile). Resolving names from requirements.txt needs the
+# package index (uv's cache holds wheels, not always index pages), so these two commands may
+# reach the registry, as in the image build; the others run --offline.
 EXPORT = (
     "uv export --locked --no-dev --no-emit-project --prune pgserver"
     " --format requirements.txt --output-file requirements.txt"
@@ -308,15 +309,16 @@ def image_tree(tmp_path: Path) -> Path:
     def expand(word: str) -> list[str]:
         return sorted(str(p.relative_to(app)) for p in app.glob(word)) if "*" in word else [word]
 
-    def uv_run(command: str, *more: str) -> None:
+    def uv_run(command: str, *more: str, offline: bool = True) -> None:
         # No shell here: expand the one glob (dist/*.whl) the way the Dockerfile's shell does.
         words = [w for word in shlex.split(command)[1:] for w in expand(word)]
-        result = run([uv, *words, *more, "--offline", "--quiet"], cwd=app)
+        extra = ["--offline"] if offline else []
+        result = run([uv, *words, *more, *extra, "--quiet"], cwd=app)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
 
     uv_run(EXPORT)
-    uv_run(INSTALL_DEPENDENCIES, "--python", sys.executable)
-    uv_run(BUILD_WHEEL)
+    uv_run(INSTALL_DEPENDENCIES, "--python", sys.executable, offline=False)
+    uv_run(BUILD_WHEEL, offline=False)  # the build backend comes from the index too
     uv_run(INSTALL_WHEEL, "--python", sys.executable)
     site = app / "site-packages"
     shutil.copy2(app / "tempo_container.py", site)
