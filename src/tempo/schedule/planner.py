@@ -14,16 +14,20 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 ItemKind = Literal["appointment", "todo", "music"]
 KIND_ORDER = {"appointment": 0, "todo": 1, "music": 2, "free": 3}
 
+# The records are NamedTuples rather than frozen dataclasses: as immutable, and a planned
+# day makes dozens of them per request, where a frozen dataclass's __init__ costs several
+# times a tuple's.
 
-@dataclass(frozen=True)
-class FixedItem:
+
+class FixedItem(NamedTuple):
     title: str
     start: int
     end: int
@@ -31,8 +35,7 @@ class FixedItem:
     source: str
 
 
-@dataclass(frozen=True)
-class FlexibleItem:
+class FlexibleItem(NamedTuple):
     title: str
     duration: int
     earliest: int | None
@@ -41,8 +44,7 @@ class FlexibleItem:
     source: str
 
 
-@dataclass(frozen=True)
-class Song:
+class Song(NamedTuple):
     title: str
     duration: int
     source: str
@@ -50,8 +52,7 @@ class Song:
     track_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     kind: Literal["appointment", "todo", "music", "free"]
     title: str
     start: int
@@ -66,8 +67,7 @@ class Placed:
         return self.end - self.start
 
 
-@dataclass(frozen=True)
-class NotPlaced:
+class NotPlaced(NamedTuple):
     kind: ItemKind
     title: str
     reason: str
@@ -78,9 +78,6 @@ class NotPlaced:
 class Plan:
     timeline: list[Placed]
     unplaced: list[NotPlaced]
-
-    def seconds(self, *kinds: str) -> int:
-        return sum(item.duration for item in self.timeline if item.kind in kinds)
 
 
 class EssentialConflict(Exception):
@@ -110,28 +107,33 @@ def span(seconds: int) -> str:
 
 @dataclass
 class _Occupied:
-    """Taken intervals, sorted by start; `music` marks songs for the playlist rule."""
+    """Taken intervals, sorted by start; `music` marks songs for the playlist rule.
 
-    starts: list[int] = field(default_factory=list)
+    They never overlap (appointments that would are dropped, everything else goes into
+    free time), so their ends are sorted too, which lets a search skip what lies behind it.
+    """
+
+    ends: list[int] = field(default_factory=list)
     items: list[tuple[int, int, bool]] = field(default_factory=list)
 
     def add(self, start: int, end: int, music: bool) -> None:
-        index = bisect.bisect(self.starts, start)
-        self.starts.insert(index, start)
+        index = bisect.bisect(self.ends, end)
+        self.ends.insert(index, end)
         self.items.insert(index, (start, end, music))
 
     def earliest_fit(self, lo: int, hi: int, duration: int, gap: int, music: bool) -> int | None:
         """Earliest start in [lo, hi - duration] clear of every item by `gap` (none is kept
         between two songs, nor at the window's edges)."""
-
-        def pad(neighbour_is_music: bool) -> int:
-            return 0 if music and neighbour_is_music else gap
-
+        pad_to_song = 0 if music else gap  # the pad before or after a neighbouring song
         free_from = lo
-        for start, end, is_music in self.items:
-            if start - pad(is_music) - free_from >= duration and free_from + duration <= hi:
+        # An item that ends `gap` or more before `lo` cannot push the start past `lo`.
+        for start, end, is_music in itertools.islice(
+            self.items, bisect.bisect_right(self.ends, lo - gap), None
+        ):
+            pad = pad_to_song if is_music else gap
+            if start - pad - free_from >= duration and free_from + duration <= hi:
                 return free_from
-            free_from = max(free_from, end + pad(is_music))
+            free_from = max(free_from, end + pad)
             if free_from + duration > hi:
                 return None
         return free_from if free_from + duration <= hi else None

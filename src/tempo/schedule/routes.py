@@ -4,12 +4,13 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.dependencies import SessionDep
+from tempo.dependencies import EngineDep
 from tempo.errors import ApiError, error_responses
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
-from tempo.schedule.service import InvalidSchedule, plan_day
+from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day
 
 router = APIRouter(tags=["schedule"])
 
@@ -42,14 +43,18 @@ def as_api_error(error: InvalidSchedule) -> ApiError:
 )
 async def post_schedule(
     body: ScheduleRequest,
-    session: SessionDep,
+    engine: EngineDep,
     format: Annotated[
         Literal["json", "ics"] | None, Query(description="Overrides the Accept header")
     ] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> SchedulePlan | Response:
     try:
-        plan = await plan_day(body, session)
+        if needs_catalog(body):
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                plan = await plan_day(body, session)
+        else:  # songs given in full: no database work at all
+            plan = await plan_day(body, None)
     except InvalidSchedule as error:
         raise as_api_error(error) from None
     if wants_ics(format, accept):
@@ -59,4 +64,6 @@ async def post_schedule(
             media_type=ICS_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="tempo-{day}.ics"'},
         )
-    return plan
+    # The plan is already a validated SchedulePlan: encode it once, without FastAPI
+    # validating it again against the response model (a fifth of the request's time).
+    return Response(plan.model_dump_json(), media_type="application/json")

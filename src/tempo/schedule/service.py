@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,6 +14,7 @@ from tempo.schedule.planner import (
     FixedItem,
     FlexibleItem,
     NotPlaced,
+    Plan,
     Song,
     build_plan,
 )
@@ -21,9 +23,6 @@ from tempo.schedule.schemas import (
     MusicWant,
     SchedulePlan,
     ScheduleRequest,
-    TimelineItem,
-    Totals,
-    Unplaced,
 )
 
 
@@ -47,6 +46,7 @@ def seconds(value: dt.time) -> int:
     return value.hour * 3600 + value.minute * 60 + value.second
 
 
+@functools.lru_cache(maxsize=2048)  # times are immutable; a day has few distinct ones
 def as_time(value: int) -> dt.time:
     hours, rest = divmod(value, 3600)
     return dt.time(hours, rest // 60, rest % 60)
@@ -184,33 +184,45 @@ async def plan_day(request: ScheduleRequest, session: AsyncSession | None) -> Sc
         ) from None
 
     unplaced = sorted([*plan.unplaced, *missing], key=lambda u: _order(u.source))
-    return SchedulePlan(
-        date=request.date,
-        day_start=request.day_start,
-        day_end=request.day_end,
-        timeline=[
-            TimelineItem(
-                kind=p.kind,
-                title=p.title,
-                start=as_time(p.start),
-                end=as_time(p.end),
-                duration_seconds=p.duration,
-                essential=p.essential,
-                artist=p.artist,
-                track_id=p.track_id,
-                source=p.source,
-            )
-            for p in plan.timeline
-        ],
-        unplaced=[
-            Unplaced(kind=u.kind, title=u.title, reason=u.reason, source=u.source) for u in unplaced
-        ],
-        totals=Totals(
-            busy_minutes=round(plan.seconds("appointment", "todo") / 60, 2),
-            music_minutes=round(plan.seconds("music") / 60, 2),
-            free_minutes=round(plan.seconds("free") / 60, 2),
-        ),
+    # One validation of the whole tree runs in pydantic-core; a model per timeline item
+    # would cost a Python __init__ each (most of a small day's planning time).
+    return SchedulePlan.model_validate(
+        {
+            "date": request.date,
+            "day_start": request.day_start,
+            "day_end": request.day_end,
+            "timeline": [
+                {
+                    "kind": p.kind,
+                    "title": p.title,
+                    "start": as_time(p.start),
+                    "end": as_time(p.end),
+                    "duration_seconds": p.duration,
+                    "essential": p.essential,
+                    "artist": p.artist,
+                    "track_id": p.track_id,
+                    "source": p.source,
+                }
+                for p in plan.timeline
+            ],
+            "unplaced": [
+                {"kind": u.kind, "title": u.title, "reason": u.reason, "source": u.source}
+                for u in unplaced
+            ],
+            "totals": _totals(plan),
+        }
     )
+
+
+def _totals(plan: Plan) -> dict[str, float]:
+    seconds_by_kind = dict.fromkeys(("appointment", "todo", "music", "free"), 0)
+    for item in plan.timeline:
+        seconds_by_kind[item.kind] += item.end - item.start
+    return {
+        "busy_minutes": round((seconds_by_kind["appointment"] + seconds_by_kind["todo"]) / 60, 2),
+        "music_minutes": round(seconds_by_kind["music"] / 60, 2),
+        "free_minutes": round(seconds_by_kind["free"] / 60, 2),
+    }
 
 
 def _field(source: str) -> str:
