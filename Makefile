@@ -17,10 +17,11 @@ PYTEST_ARGS ?=
 # The browser tests drive this Chromium (the Debian package); Playwright downloads none.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install run test lint format typecheck check bench clean browser deploy-tools
+.PHONY: help install run test lint format typecheck check bench bench-pipeline bench-tools clean \
+	browser deploy-tools
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(BOOTSTRAP_UV):
 	$(PYTHON) -m venv .tempo/uv
@@ -96,9 +97,26 @@ format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff check --fix src tests loadtest docker
 	$(UV) run --locked ruff format src tests loadtest docker
 
-bench: install ## Benchmarks: pipeline (10M messages, COPY feed) and the day planner
+bench: install bench-tools ## Hot path in < 2 min: Tempo vs bare ASGI, Flask + SQL, nginx (wrk)
+	$(UV) run --locked python loadtest/bench_http.py
+
+bench-pipeline: install ## Pipeline (10M messages, COPY feed) and day-planner benchmarks
 	$(UV) run --locked pytest loadtest/bench_schedule.py --benchmark-only -p no:cacheprovider
 	$(UV) run --locked python loadtest/bench_pipeline.py
+
+bench-tools: ## wrk (the load generator) and nginx (the baseline): apt-get install when missing
+	@missing=""; command -v wrk >/dev/null || missing="wrk"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing for the benchmarks (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "error: the benchmarks need:$$missing  (sudo apt-get install$$missing)" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 clean: ## Remove the virtualenv, the embedded database and caches
 	rm -rf .venv .tempo .pytest_cache .mypy_cache .ruff_cache dist

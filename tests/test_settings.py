@@ -43,6 +43,17 @@ def test_settings_never_print_secrets() -> None:
     assert "topsecret" not in repr(settings) and "pw@" not in repr(settings)
 
 
+def test_access_log_is_sampled_by_default_in_production_only() -> None:
+    production = {"environment": "production", "database_url": "postgresql://u@h/d",
+                  "api_token": "s3cr3t-value"}  # fmt: skip
+    assert make().resolved_access_log_sample_rate == 1.0
+    assert make(**production).resolved_access_log_sample_rate == 0.1
+    assert make(**production, access_log_sample_rate=1).resolved_access_log_sample_rate == 1.0
+    assert make(access_log_sample_rate=0).resolved_access_log_sample_rate == 0.0
+    with pytest.raises(ValidationError):
+        make(access_log_sample_rate=1.5)
+
+
 def test_log_format_follows_the_terminal() -> None:
     assert make().resolved_log_format == "json"  # pytest captures stderr: not a TTY
 

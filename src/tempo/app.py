@@ -98,12 +98,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         ResponseCacheMiddleware, cache=cache, reads=CACHED_READS, writes=TOPIC_WRITES
     )
-    app.add_middleware(RequestContextMiddleware, sample_rate=settings.access_log_sample_rate)
+    app.add_middleware(
+        RequestContextMiddleware, sample_rate=settings.resolved_access_log_sample_rate
+    )
     install_error_handlers(app)
+    # FastAPI tries routers in this order on every request that misses the response
+    # cache: the busiest uncached route first (each router passed costs ~10 µs).
+    app.include_router(schedule_router)
     app.include_router(ops_router)
     app.include_router(leaderboard_router)
     app.include_router(catalog_router)
-    app.include_router(schedule_router)
     app.include_router(web_router)
     app.include_router(analytics_router)
     app.include_router(analytics_page_router)

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -196,6 +197,11 @@ def schedule(
         typer.echo(format_plan(plan))
 
 
+class Server(StrEnum):
+    UVICORN = "uvicorn"
+    GRANIAN = "granian"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
@@ -203,10 +209,12 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, envvar="WEB_CONCURRENCY", help="Worker processes")
     ] = 1,
+    server: Annotated[
+        Server,
+        typer.Option(envvar="TEMPO_SERVER", help="HTTP server (see loadtest/README.md)"),
+    ] = Server.UVICORN,
 ) -> None:
-    """Run the HTTP API (uvicorn with uvloop and httptools)."""
-    import uvicorn
-
+    """Run the HTTP API (uvicorn with uvloop and httptools, or granian)."""
     settings = load_settings()
     _configure_cli_logging(settings)
     url = run_with_database(_prepare_database(settings))
@@ -214,9 +222,19 @@ def serve(
     # process's embedded database instead of starting their own.
     os.environ["DATABASE_URL"] = url
     typer.echo(f"Tempo on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python instead
-    # of the default handler lets atexit stop the embedded PostgreSQL.
+    # Both servers re-raise SIGTERM or exit through os._exit paths of their own after a
+    # graceful shutdown; exiting through Python instead lets atexit stop the embedded
+    # PostgreSQL.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if server is Server.GRANIAN:
+        _serve_granian(host, port, workers)
+    else:
+        _serve_uvicorn(host, port, workers)
+
+
+def _serve_uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "tempo.app:create_app",
         factory=True,
@@ -229,6 +247,40 @@ def serve(
         access_log=False,
         proxy_headers=True,
     )
+
+
+# granian's own records go to the root logger, which renders them like Tempo's.
+GRANIAN_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    },
+}
+
+
+def _serve_granian(host: str, port: int, workers: int) -> None:
+    import multiprocessing
+
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    # granian starts workers the multiprocessing way; a forked worker would inherit the
+    # Polars thread pool this process may have started (demo data) without its threads,
+    # and hang on its first Polars call.
+    multiprocessing.set_start_method("spawn", force=True)
+    Granian(
+        "tempo.app:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        workers=workers,
+        interface=Interfaces.ASGI,
+        loop=Loops.uvloop,
+        log_dictconfig=GRANIAN_LOGGING,
+        log_access=False,  # the request middleware writes the access log
+    ).serve()
 
 
 @app.command()

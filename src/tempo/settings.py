@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_TOKEN = "change-me"  # noqa: S105 - the documented development default, refused elsewhere
 PLACEHOLDER_PII_KEY = "change-me-pii"  # noqa: S105 - as above, refused where it would be used
+
+PRODUCTION_ACCESS_LOG_SAMPLE_RATE = 0.1
 
 
 class Settings(BaseSettings):
@@ -26,8 +27,9 @@ class Settings(BaseSettings):
     # Unset means: console on a terminal, JSON lines otherwise.
     log_format: Literal["json", "console"] | None = None
     # Share of fast, successful requests that get an access-log line; errors and slow
-    # requests always do. Lower it where the log volume itself costs throughput.
-    access_log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    # requests always do. Unset: every request in development, one in ten in production,
+    # where a line per cached hit would cost a fifth of the throughput (loadtest/README.md).
+    access_log_sample_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     embedded_db_dir: Path = Path(".tempo")
     # Development only: put a generated demo leaderboard in an empty database at `tempo serve`.
     seed_demo_data: bool = True
@@ -137,7 +139,13 @@ class Settings(BaseSettings):
             return self.s3_enabled
         return self.s3_endpoint_url is not None
 
-    @cached_property
+    @property
+    def resolved_access_log_sample_rate(self) -> float:
+        if self.access_log_sample_rate is not None:
+            return self.access_log_sample_rate
+        return PRODUCTION_ACCESS_LOG_SAMPLE_RATE if self.environment == "production" else 1.0
+
+    @property
     def resolved_log_format(self) -> Literal["json", "console"]:
         if self.log_format is not None:
             return self.log_format

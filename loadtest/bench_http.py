@@ -1,0 +1,264 @@
+"""The hot path's figures, as ratios measured in one run (`make bench`, under two minutes).
+
+Every server below runs at once on its own port, with the same worker count, and wrk
+visits them in turn, round after round, so that a noisy neighbour hurts all of them alike:
+
+- GET /leaderboard?limit=100 from Tempo (production settings, its response cache) against a
+  bare ASGI app returning the same bytes on the same server: the share of the server's
+  ceiling Tempo keeps;
+- the same against Flask + gunicorn + an SQL query per request (the old way), and against
+  nginx serving the bytes as a file (what the machine can do at all);
+- Tempo with its production access log against Tempo logging nothing: what logging costs;
+- POST /schedule with a typical day (loadtest/typical_day.json).
+
+Each figure comes with the server CPU time per request (all its processes), which a busy
+machine disturbs far less than requests per second. Results go to stdout and to
+bench-results/http.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from loadtest import targets  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench-results"
+TEMPO = str(Path(sys.executable).parent / "tempo")
+WRK_POST = ROOT / "loadtest" / "wrk" / "post_json.lua"
+TYPICAL_DAY = ROOT / "loadtest" / "typical_day.json"
+
+
+@dataclass
+class Run:
+    rps: float
+    errors: int
+    cpu_us: float  # server CPU per request
+
+
+def wrk(url: str, seconds: float, connections: int, post: Path | None = None) -> Run:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url]
+    env = os.environ.copy()
+    if post is not None:
+        argv[1:1] = ["-s", str(WRK_POST)]
+        env["BODY"] = str(post)
+    base = url.split("/", 3)
+    server = "/".join(base[:3])
+    before = targets.cpu_seconds(server)
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
+    used = targets.cpu_seconds(server) - before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = int(bad.group(1)) if bad else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return Run(rps, errors, used / max(requests, 1) * 1e6)
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """A database of its own on DATABASE_URL's server (else the embedded one), dropped after."""
+    base = os.environ.get("DATABASE_URL")
+    if base is None:
+        from tempo.db import database_url
+        from tempo.settings import Settings
+
+        base = database_url(Settings(environment="development"))
+    base = base.replace("postgresql+asyncpg://", "postgresql://", 1)
+    name = f"tempo_bench_http_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def prepare(url: str, work: Path, users: int) -> None:
+    env = os.environ | {"DATABASE_URL": url}
+
+    def tempo(*args: str) -> None:
+        subprocess.run([TEMPO, *args], env=env, check=True, stdout=subprocess.DEVNULL)
+
+    tempo("migrate")
+    tempo("sample", str(work), "--messages", str(users * 20), "--users", str(users))
+    tempo("aggregate", str(work / "messages.csv"), str(work / "users.csv"), str(work))
+    tempo("feed", str(work / "pipeline_result.csv"))
+
+
+def versions() -> str:
+    from importlib.metadata import version
+
+    names = ["fastapi", "starlette", "uvicorn", "granian", "pydantic", "flask", "gunicorn"]
+    parts = [f"Python {platform.python_version()}"] + [f"{n} {version(n)}" for n in names]
+    for tool in ("wrk", "nginx"):
+        found = shutil.which(tool) or (f"/usr/sbin/{tool}" if tool == "nginx" else None)
+        if found:
+            probe = subprocess.run([found, "-v"], capture_output=True, text=True)
+            text = (probe.stdout + probe.stderr).strip().splitlines()[0]
+            parts.append(text.replace("nginx version: ", ""))
+    return ", ".join(parts)
+
+
+def median_range(values: list[float], fmt: str = ",.0f") -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.5, help="per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--servers", default="uvicorn,granian")
+    parser.add_argument("--users", type=int, default=1000, help="ranking size")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: sudo apt-get install wrk  (make bench installs it as root)")
+    servers: list[targets.Server] = args.servers.split(",")
+    started = time.monotonic()
+    work = OUT / "http"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    logs = work / "logs"
+    path = "/leaderboard?limit=100"
+
+    with scratch_database() as url, ExitStack() as stack:
+        prepare(url, work / "data", args.users)
+        # The bytes every baseline serves: Tempo's own answer.
+        first = targets.tempo(servers[0], 1, url)
+        with targets.running(first, logs) as base:
+            body = httpx.get(base + path).content
+        (work / "leaderboard.json").write_bytes(body)
+        w = args.workers
+        get_targets: dict[str, targets.Target] = {}
+        for server in servers:
+            get_targets[f"bare ASGI app, {server}"] = targets.bare(
+                server, w, work / "leaderboard.json"
+            )
+            get_targets[f"Tempo, {server}"] = targets.tempo(server, w, url)
+            get_targets[f"Tempo, {server}, no access log"] = targets.tempo(
+                server, w, url, ACCESS_LOG_SAMPLE_RATE="0"
+            )
+        get_targets["Flask + gunicorn + SQL per request"] = targets.flask(w, url)
+        nginx_found = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
+        if nginx_found:
+            get_targets["nginx, static file"] = targets.nginx(
+                w, work / "leaderboard.json", work / "nginx"
+            )
+        urls = {
+            name: stack.enter_context(targets.running(t, logs)) for name, t in get_targets.items()
+        }
+        print(
+            f"{len(urls)} servers up; {args.rounds} rounds of {args.seconds:g} s per target",
+            flush=True,
+        )
+
+        gets: dict[str, list[Run]] = {name: [] for name in urls}
+        posts: dict[str, list[Run]] = {f"Tempo, {s}": [] for s in servers}
+        for name in urls:  # warm up: caches filled, connections made, code paths loaded
+            wrk(urls[name] + path, 1, args.connections)
+        for round_ in range(1, args.rounds + 1):
+            for name, base in urls.items():
+                gets[name].append(progress(round_, "GET", name, wrk(base + path, args.seconds,
+                                                                   args.connections)))  # fmt: skip
+            for name in posts:
+                run = wrk(urls[name] + "/schedule", args.seconds, 16, post=TYPICAL_DAY)
+                posts[name].append(progress(round_, "POST", name, run))
+
+    report = render(args, gets, posts, servers, len(body), time.monotonic() - started)
+    (OUT / "http.md").write_text(report)
+    print("\n" + report)
+
+
+def progress(round_: int, method: str, name: str, run: Run) -> Run:
+    print(f"round {round_}  {method:<4} {name:<38} {run.rps:>9,.0f} rps  "
+          f"{run.cpu_us:6.1f} µs CPU/request  errors {run.errors}", flush=True)  # fmt: skip
+    return run
+
+
+def ratios(a: list[Run], b: list[Run]) -> list[float]:
+    """Per-round ratios: each round's pair ran back to back, under the same noise."""
+    return [x.rps / y.rps for x, y in zip(a, b, strict=True)]
+
+
+def render(
+    args: argparse.Namespace,
+    gets: dict[str, list[Run]],
+    posts: dict[str, list[Run]],
+    servers: list[str],
+    body_bytes: int,
+    seconds: float,
+) -> str:
+    lines = [
+        "# Hot path: requests per second, as ratios measured in one run",
+        "",
+        f"{os.cpu_count()} cores; wrk -t2 -c{args.connections}, {args.rounds} rounds × "
+        f"{args.seconds:g} s per target, {args.workers} workers per server, on the same machine "
+        f"as wrk; GET /leaderboard?limit=100 ({body_bytes:,} bytes). Median (min–max) over the "
+        f"rounds. {versions()}. Took {seconds:.0f} s.",
+        "",
+        "| server | requests/s | server CPU µs/request | errors |",
+        "|---|---|---|---|",
+    ]
+    for name, runs in [*gets.items(), *((f"POST /schedule, {k}", v) for k, v in posts.items())]:
+        cpu = median_range([r.cpu_us for r in runs], ".1f")
+        lines.append(
+            f"| {name} | {median_range([r.rps for r in runs])} | {cpu} | "
+            f"{sum(r.errors for r in runs)} |"
+        )
+    lines += ["", "| ratio (per round, then median and range) | value | target |", "|---|---|---|"]
+    flask = gets["Flask + gunicorn + SQL per request"]
+    for server in servers:
+        tempo = gets[f"Tempo, {server}"]
+        quiet = gets[f"Tempo, {server}, no access log"]
+        bare = gets[f"bare ASGI app, {server}"]
+        lines += [
+            f"| Tempo / bare ASGI app, {server} | {median_range(ratios(tempo, bare), '.2f')} "
+            f"| ≥ 0.70 |",
+            f"| Tempo ({server}) / Flask + SQL | {median_range(ratios(tempo, flask), '.1f')} "
+            f"| ≥ 30 |",
+            f"| Tempo with its access log / without, {server} "
+            f"| {median_range(ratios(tempo, quiet), '.2f')} | ≥ 0.90 |",
+        ]
+    if "nginx, static file" in gets:
+        nginx = gets["nginx, static file"]
+        for server in servers:
+            share = median_range(ratios(gets[f"Tempo, {server}"], nginx), ".2f")
+            lines.append(f"| Tempo ({server}) / nginx | {share} | |")
+    for server in servers:
+        post = [r.rps for r in posts[f"Tempo, {server}"]]
+        lines.append(f"| POST /schedule, {server}: requests/s | {median_range(post)} | ≥ 5,000 |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
