@@ -134,8 +134,8 @@ def median_range(values: list[float], fmt: str = ",.0f") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.5, help="per wrk run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=2, help="per wrk run")
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--servers", default="uvicorn,granian")
@@ -165,9 +165,10 @@ def main() -> None:
                 server, w, work / "leaderboard.json"
             )
             get_targets[f"Tempo, {server}"] = targets.tempo(server, w, url)
-            get_targets[f"Tempo, {server}, no access log"] = targets.tempo(
-                server, w, url, ACCESS_LOG_SAMPLE_RATE="0"
-            )
+        # What the production access log costs, on the default server.
+        get_targets[f"Tempo, {servers[0]}, no access log"] = targets.tempo(
+            servers[0], w, url, ACCESS_LOG_SAMPLE_RATE="0"
+        )
         get_targets["Flask + gunicorn + SQL per request"] = targets.flask(w, url)
         nginx_found = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
         if nginx_found:
@@ -239,16 +240,16 @@ def render(
     flask = gets["Flask + gunicorn + SQL per request"]
     for server in servers:
         tempo = gets[f"Tempo, {server}"]
-        quiet = gets[f"Tempo, {server}, no access log"]
         bare = gets[f"bare ASGI app, {server}"]
         lines += [
             f"| Tempo / bare ASGI app, {server} | {median_range(ratios(tempo, bare), '.2f')} "
             f"| ≥ 0.70 |",
             f"| Tempo ({server}) / Flask + SQL | {median_range(ratios(tempo, flask), '.1f')} "
             f"| ≥ 30 |",
-            f"| Tempo with its access log / without, {server} "
-            f"| {median_range(ratios(tempo, quiet), '.2f')} | ≥ 0.90 |",
         ]
+    quiet = gets[f"Tempo, {servers[0]}, no access log"]
+    logged = median_range(ratios(gets[f"Tempo, {servers[0]}"], quiet), ".2f")
+    lines.append(f"| Tempo with its access log / without, {servers[0]} | {logged} | ≥ 0.90 |")
     if "nginx, static file" in gets:
         nginx = gets["nginx, static file"]
         for server in servers:
