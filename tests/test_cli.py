@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -165,7 +167,7 @@ def served(
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"LOG_FORMAT": "json"}
     proc = subprocess.Popen(
         [TEMPO, "serve", "--port", str(port), *SERVERS[request.param]], cwd=tmp_path, env=env,
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -187,6 +189,9 @@ def served(
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
+        # Worker processes outlive a killed main process: end the whole group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
 
