@@ -11,6 +11,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -25,6 +26,9 @@ from tempo.db import asyncpg_dsn, create_engine, migrate, normalize_url
 from tempo.embedded import embedded_database_url
 from tempo.settings import Settings
 from tests.s3_server import S3Server, seaweedfs
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "leaderboard"  # see its SOURCES.md
 TOKEN = "test-token-0123456789abcdef"
@@ -159,3 +163,12 @@ def s3_settings(s3_server: S3Server, database_url: str, data_dir: Path) -> Setti
 async def s3_client(s3_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async for c in running(create_app(s3_settings)):
         yield c
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium for a module of browser tests (see tests/browser_support.py)."""
+    from tests.browser_support import chromium  # Playwright only where a test needs it
+
+    async with chromium() as launched:
+        yield launched

@@ -1,47 +1,20 @@
-"""The analytics page in a real headless Chromium against a real `tempo serve`.
-
-The launch is the one of test_web_browser.py: the Debian chromium package, driven by
-Playwright, which never downloads a browser of its own.
-"""
+"""The analytics page in a real headless Chromium against a real `tempo serve`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.analytics.delta import DeltaLocation
 from tempo.analytics.etl import load_majors
 from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
-from tests.test_cli import TEMPO, free_port
-from tests.test_web_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-
-
-@pytest.fixture(autouse=True)
-def _chromium_present() -> None:
-    # A missing browser is a broken setup, not a reason to pass quietly.
-    if not CHROMIUM.exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make browser` installs it")
-
+from tests.browser_support import ARTIFACTS, tempo_serve
 
 ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture
@@ -55,42 +28,10 @@ async def delta_dir(engine: AsyncEngine, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(database_url: str, delta_dir: Path, tmp_path: Path) -> Iterator[str]:
-    """`tempo serve` on a free port: the real Spotify file, the majors table loaded."""
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "ENVIRONMENT": "development",
-        "SEED_DEMO_DATA": "false",
-        "LOG_FORMAT": "json",
-        "SPOTIFY_SOURCE": str(spotify_csv()),
-        "DELTA_DIR": str(delta_dir),
-    }
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [TEMPO, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path,
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "not ready:\n" + log_path.read_text()
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+    """`tempo serve` with the real Spotify file and the majors table loaded."""
+    env = {"SPOTIFY_SOURCE": str(spotify_csv()), "DELTA_DIR": str(delta_dir)}
+    with tempo_serve(database_url, tmp_path, **env) as base:
+        yield base
 
 
 async def test_the_analytics_page_in_a_browser(browser: Browser, server: str) -> None:

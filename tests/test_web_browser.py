@@ -1,50 +1,17 @@
-"""The "Plan your day" page in a real headless Chromium against a real `tempo serve`.
-
-Chromium is the Debian package at /usr/bin/chromium (`make browser` installs it; CHROMIUM
-names another); Playwright drives it and never downloads a browser of its own.
-"""
+"""The "Plan your day" page in a real headless Chromium against a real `tempo serve`."""
 
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
-from tests.test_cli import TEMPO, free_port
-
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--no-first-run",
-    "--disable-sync",
-]  # fmt: skip
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture(autouse=True)
-def _chromium_present() -> None:
-    # A missing browser is a broken setup, not a reason to pass quietly.
-    if not CHROMIUM.exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make browser` installs it")
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
+from tests.browser_support import ARTIFACTS, tempo_serve
 
 
 @pytest.fixture
@@ -54,40 +21,9 @@ async def catalog(engine: AsyncEngine) -> None:
 
 @pytest.fixture
 def server(database_url: str, catalog: None, tmp_path: Path) -> Iterator[str]:
-    """`tempo serve` on a free port, on this test's own database (demo catalog loaded)."""
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "ENVIRONMENT": "development",
-        "SEED_DEMO_DATA": "false",
-        "LOG_FORMAT": "json",
-    }
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [TEMPO, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path,
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "not ready:\n" + log_path.read_text()
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+    """`tempo serve` on this test's own database, the demo catalog loaded."""
+    with tempo_serve(database_url, tmp_path) as base:
+        yield base
 
 
 def clock(seconds: int) -> str:

@@ -19,6 +19,7 @@ from tempo.cache import CHANNELS, ResponseCache, ResponseCacheMiddleware, listen
 from tempo.catalog.routes import router as catalog_router
 from tempo.db import asyncpg_dsn, create_engine, database_url, migrate
 from tempo.errors import install_error_handlers
+from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.logs import configure_logging, get_logger
 from tempo.middleware import RequestContextMiddleware
@@ -54,6 +55,7 @@ TOPIC_WRITES = {
     "/feed/s3": "leaderboard",
     "/pipeline/run": "leaderboard",
     "/uploads": "leaderboard",
+    "/upload": "leaderboard",  # the upload page
 }
 
 
@@ -115,4 +117,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router)
     app.include_router(analytics_router)
     app.include_router(analytics_page_router)
+    app.include_router(leaderboard_pages_router)
     return app

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tempo.dependencies import SettingsDep
 from tempo.errors import ApiError
+from tempo.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="The service's API_TOKEN")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -27,9 +28,14 @@ async def require_token(
             "missing 'Authorization: Bearer <token>' header",
             headers=_CHALLENGE,
         )
-    expected = settings.api_token.get_secret_value().encode()
-    if not secrets.compare_digest(credentials.credentials.encode(), expected):
+    if not token_matches(settings, credentials.credentials):
         raise ApiError(403, "forbidden", "the API token is not valid", headers=_CHALLENGE)
+
+
+def token_matches(settings: Settings, given: str) -> bool:
+    """Whether `given` is the API token, compared in constant time (the header, a form)."""
+    expected = settings.api_token.get_secret_value().encode()
+    return secrets.compare_digest(given.encode(), expected)
 
 
 Authorized = Depends(require_token)

@@ -40,6 +40,7 @@ from tempo.dependencies import EngineDep, SettingsDep
 from tempo.errors import DATABASE_DOWN_ERRORS, is_database_unavailable, is_schema_missing
 from tempo.logs import get_logger
 from tempo.web.routes import SECURITY_HEADERS, stylesheet_href
+from tempo.web.routes import TEMPLATES as WEB_TEMPLATES
 
 log = get_logger(__name__)
 
@@ -104,7 +105,7 @@ def _share(value: float | None) -> str:
 @cache
 def _templates() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        loader=jinja2.FileSystemLoader([HERE / "templates", WEB_TEMPLATES]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -25,7 +25,7 @@ from tempo.leaderboard.schemas import (
     StoredUpload,
     UploadResponse,
 )
-from tempo.leaderboard.uploads import store_uploads
+from tempo.leaderboard.uploads import run_after_upload, store_uploads
 from tempo.security import Authorized, resolve_data_path
 from tempo.sources import ObjectStorage, SourceError, s3_location
 
@@ -234,10 +234,5 @@ async def post_uploads(
         ) from None
     run = None
     if settings.run_on_upload:
-        try:
-            run = _run_out(await run_pipeline(engine, plan, storage=storage, trigger="upload"))
-        except RunFailed as failed:
-            if not isinstance(failed.cause, CsvError | SourceError):
-                raise failed.cause from None
-            run = _run_out(failed.run)
+        run = _run_out(await run_after_upload(engine, plan, storage))
     return UploadResponse(stored=[StoredUpload(**asdict(file)) for file in stored], run=run)

@@ -174,9 +174,10 @@ async def _finish(engine: AsyncEngine | None, run: PipelineRun) -> PipelineRun:
 
 
 @asynccontextmanager
-async def _input(
+async def open_input(
     plan: PipelinePlan, location: Location, storage: ObjectStorage | None
 ) -> AsyncIterator[CsvInput]:
+    """One of the plan's raw inputs to read; SourceError 404 while it is not there."""
     if isinstance(location, S3Location):
         if storage is None:
             raise ObjectStorage.not_configured(location.url)
@@ -268,8 +269,8 @@ async def _execute(
 ) -> tuple[AggregateSummary, int | None]:
     started = time.perf_counter()
     async with (
-        _input(plan, plan.messages, storage) as messages,
-        _input(plan, plan.users, storage) as users,
+        open_input(plan, plan.messages, storage) as messages,
+        open_input(plan, plan.users, storage) as users,
     ):
         run.inputs = {
             "messages": {"location": plan.label(plan.messages), "bytes": _size(messages)},

@@ -12,19 +12,28 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.csv_input import CsvError
 from tempo.errors import ApiError
+from tempo.leaderboard.models import PipelineRun
 from tempo.leaderboard.pipeline import count_messages, read_users
-from tempo.leaderboard.runs import MESSAGES_FILE, USERS_FILE, Location, PipelinePlan
-from tempo.sources import ObjectStorage, S3Location
+from tempo.leaderboard.runs import (
+    MESSAGES_FILE,
+    USERS_FILE,
+    Location,
+    PipelinePlan,
+    RunFailed,
+    run_pipeline,
+)
+from tempo.sources import ObjectStorage, S3Location, SourceError
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -33,6 +42,17 @@ if TYPE_CHECKING:
 UPLOAD_FIELDS = {"messages": MESSAGES_FILE, "users": USERS_FILE}
 # Boundaries and part headers around the files, allowed on top of the files themselves.
 MULTIPART_OVERHEAD = 64 * 1024
+MAX_TEXT_FIELD = 1024  # bytes of a form's text field (an API token)
+
+
+@dataclass(frozen=True)
+class FormFields:
+    """Text fields an HTML form sends along with its files, and a check of their values
+    (the page's API token) that runs before the first file is written, or at the end of a
+    body without files. A browser sends the fields in the form's order."""
+
+    names: frozenset[str]
+    check: Callable[[Mapping[str, str]], None]
 
 
 @dataclass(frozen=True)
@@ -54,12 +74,16 @@ class _Part:
 class _Receiver:
     """python-multipart callbacks writing each file part to its own temporary file."""
 
-    def __init__(self, folder: Path, max_bytes: int) -> None:
+    def __init__(self, folder: Path, max_bytes: int, form: FormFields | None = None) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
+        self.form = form
         self.parts: dict[str, _Part] = {}
+        self.texts: dict[str, bytearray] = {}
         self.finished = False
+        self._checked = form is None
         self._current: _Part | None = None
+        self._text: bytearray | None = None
         self._header_name = b""
         self._header_value = b""
         self._disposition = b""
@@ -90,9 +114,21 @@ class _Receiver:
             self._disposition = self._header_value
         self._header_name = self._header_value = b""
 
+    def check_form(self) -> None:
+        """Run the form's check once, before anything is written."""
+        if not self._checked and self.form is not None:
+            self._checked = True
+            self.form.check({k: v.decode("utf-8", "replace") for k, v in self.texts.items()})
+
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
         field = options.get(b"name", b"").decode("utf-8", "replace")
+        self._current = self._text = None
+        if self.form is not None and field in self.form.names and b"filename" not in options:
+            self._text = self.texts.setdefault(field, bytearray())
+            return
+        if field in UPLOAD_FIELDS and options.get(b"filename") == b"":
+            return  # a browser's file input with no file chosen: nothing to store
         if field not in UPLOAD_FIELDS:
             raise ApiError(
                 400,
@@ -102,10 +138,16 @@ class _Receiver:
             )
         if field in self.parts:
             raise ApiError(400, "duplicate_field", f"the form field {field!r} appears twice")
+        self.check_form()
         path = self.folder / UPLOAD_FIELDS[field]
         self._current = self.parts[field] = _Part(field, path, path.open("wb"))
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._text is not None:
+            self._text += data[start:end]
+            if len(self._text) > MAX_TEXT_FIELD:
+                raise ApiError(400, "field_too_long", "a form field is longer than a token")
+            return
         part = self._current
         if part is None:
             return
@@ -150,9 +192,13 @@ def _boundary(content_type: str | None) -> bytes:
 
 
 async def _receive(
-    body: AsyncIterator[bytes], boundary: bytes, folder: Path, max_bytes: int
+    body: AsyncIterator[bytes],
+    boundary: bytes,
+    folder: Path,
+    max_bytes: int,
+    form: FormFields | None = None,
 ) -> dict[str, _Part]:
-    receiver = _Receiver(folder, max_bytes)
+    receiver = _Receiver(folder, max_bytes, form)
     try:
         parser = MultipartParser(boundary, receiver.callbacks())
         async for chunk in body:
@@ -166,6 +212,7 @@ async def _receive(
         raise ApiError(
             400, "invalid_multipart", "the multipart body ended before its closing boundary"
         )
+    receiver.check_form()
     if not receiver.parts:
         raise ApiError(
             400, "no_files", "no file: send 'messages' and/or 'users' as multipart/form-data"
@@ -202,8 +249,11 @@ async def store_uploads(
     plan: PipelinePlan,
     storage: ObjectStorage | None,
     max_bytes: int,
+    form: FormFields | None = None,
 ) -> list[StoredFile]:
-    """Receive, check and store the uploaded raw files; nothing is replaced unless all pass."""
+    """Receive, check and store the uploaded raw files; nothing is replaced unless all pass.
+
+    Without `form`, every part must be a file; with it, its text fields may come too."""
     boundary = _boundary(content_type)
     ceiling = len(UPLOAD_FIELDS) * max_bytes + MULTIPART_OVERHEAD
     if content_length is not None and content_length.isdigit() and int(content_length) > ceiling:
@@ -219,7 +269,7 @@ async def store_uploads(
         local_target.parent.mkdir(parents=True, exist_ok=True)
     spool = local_target.parent if local_target is not None else None
     with tempfile.TemporaryDirectory(prefix=".upload-", dir=spool) as folder:
-        parts = await _receive(body, boundary, Path(folder), max_bytes)
+        parts = await _receive(body, boundary, Path(folder), max_bytes, form)
         ordered = [parts[field] for field in UPLOAD_FIELDS if field in parts]
         rows = [await asyncio.to_thread(_check, part) for part in ordered]
         stored = []
@@ -230,3 +280,16 @@ async def store_uploads(
                 StoredFile(UPLOAD_FIELDS[part.field], plan.label(target), part.size, count)
             )
     return stored
+
+
+async def run_after_upload(
+    engine: AsyncEngine, plan: PipelinePlan, storage: ObjectStorage | None
+) -> PipelineRun:
+    """The upload's run, succeeded or failed. A missing or refused input is a failed run,
+    not an error: the files stay stored. Anything else (the database) is raised."""
+    try:
+        return await run_pipeline(engine, plan, storage=storage, trigger="upload")
+    except RunFailed as failed:
+        if not isinstance(failed.cause, CsvError | SourceError):
+            raise failed.cause from None
+        return failed.run

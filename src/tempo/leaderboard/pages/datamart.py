@@ -1,0 +1,86 @@
+"""GET /datamart: the raw Messages and Users tables, 25 rows at a time, as they are stored.
+
+It reads the files a pipeline run would read, from the same place: messages.csv and
+users.csv in the raw bucket when object storage is on, else in the data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from tempo.csv_input import CsvError
+from tempo.dependencies import OptionalStorageDep, SettingsDep
+from tempo.leaderboard.pages.paging import PAGE_SIZE, Pager, page_number
+from tempo.leaderboard.pages.raw import MAX_CELL, RawPage, read_page
+from tempo.leaderboard.pages.render import render
+from tempo.leaderboard.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan, open_input
+from tempo.sources import SourceError
+
+router = APIRouter(include_in_schema=False)
+
+PATH = "/datamart"
+MISSING = ("file_not_found", "key_not_found")
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    title: str
+    file: str
+
+
+TABLES = {
+    "messages": Table("messages", "Messages", MESSAGES_FILE),
+    "users": Table("users", "Users", USERS_FILE),
+}
+
+
+@router.get(PATH, response_class=HTMLResponse)
+async def datamart_page(
+    settings: SettingsDep, storage: OptionalStorageDep, table: str = "messages", page: str = ""
+) -> HTMLResponse:
+    notices: list[str] = []
+    shown = TABLES.get(table.strip().lower())
+    if shown is None:
+        shown = TABLES["messages"]
+        notices.append(f"There is no table “{table[:40]}”; showing Messages.")
+    number, notice = page_number(page)
+    if notice:
+        notices.append(notice)
+    plan = PipelinePlan.from_settings(settings)
+    location = plan.messages if shown.key == "messages" else plan.users
+    label = plan.label(location)
+    context: dict[str, Any] = {
+        "tables": TABLES.values(),
+        "shown": shown,
+        "label": label,
+        "notices": notices,
+    }
+    offset = (number - 1) * PAGE_SIZE
+    try:
+        async with open_input(plan, location, storage) as source:
+            raw: RawPage = await asyncio.to_thread(read_page, source, label, offset, PAGE_SIZE)
+    except SourceError as exc:
+        if exc.code in MISSING:  # nothing uploaded yet: an empty table, not an error
+            return render("datamart.html", missing=True, problem=None, **context)
+        return render("datamart.html", exc.status_code, missing=False, problem=str(exc), **context)
+    except CsvError as exc:
+        # The file is there but cannot be read as a table: the reason is the page's content.
+        return render("datamart.html", missing=False, problem=str(exc), **context)
+    params = {"table": shown.key}
+    pager = Pager(PATH, number, raw.total, params=params)
+    return render(
+        "datamart.html",
+        200 if pager.exists else 404,
+        missing=False,
+        problem=None,
+        raw=raw,
+        pager=pager,
+        max_cell=MAX_CELL,
+        **context,
+    )

@@ -1,0 +1,488 @@
+"""The leaderboard's pages (/board, /datamart, /upload) through the ASGI transport: the HTML
+a browser gets, and uploads sent the way a browser sends the form."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tempo.app import create_app
+from tempo.cache import ResponseCacheMiddleware
+from tempo.leaderboard.pages.raw import MAX_CELL
+from tempo.settings import Settings
+from tests.conftest import TOKEN, make_settings, running
+from tests.helpers import reference_ranking, write
+from tests.s3_server import S3Server
+from tests.test_api import SAMPLE_RANKING
+from tests.test_pipeline_runs import files_of
+from tests.test_web import Node, parse
+
+PAGES = ("/", "/board", "/datamart", "/upload", "/analytics")
+Ranking = list[tuple[int, int, str, int]]
+
+
+def many_users(folder: Path, users: int) -> Ranking:
+    """messages.csv and users.csv with `users` users (messages with quoted commas, ties, one
+    message from an unknown user); the ranking the pipeline must make of them."""
+    names = ["user_id,first_name,last_name"] + [f"{i},Person,No {i:03d}" for i in range(users)]
+    messages = ["message_id,author_id,content"]
+    for user in range(users):
+        for _ in range(user * 7 % 11):
+            messages.append(f'{len(messages)},{user},"hello, from {user}"')
+    messages.append(f"{len(messages)},999,from nobody")
+    write(folder / "users.csv", "\n".join(names) + "\n")
+    write(folder / "messages.csv", "\n".join(messages) + "\n")
+    return reference_ranking(folder / "messages.csv", folder / "users.csv")
+
+
+async def upload(
+    client: httpx.AsyncClient, folder: Path, *names: str, token: str = TOKEN
+) -> httpx.Response:
+    """POST /upload as the form sends it: the token first, then the chosen files."""
+    response = await client.post("/upload", data={"token": token}, files=files_of(folder, *names))
+    assert response.headers["content-type"] == "text/html; charset=utf-8", response.text
+    return response
+
+
+def board_rows(doc: Node) -> Ranking:
+    rows = []
+    for tr in doc.one("table", class_="ranking").one("tbody").all("tr"):
+        cells = [cell.text() for cell in tr.all() if cell.tag in ("th", "td")]
+        rank, name, user_id, messages = cells
+        rows.append((int(rank), int(user_id), "" if name == "not in users.csv" else name,
+                     int(messages)))  # fmt: skip
+    return rows
+
+
+def raw_table(doc: Node) -> tuple[list[str], list[list[str]]]:
+    """The datamart table: its column headers, and each row's cells (the row number first)."""
+    table = doc.one("table", class_="raw")
+    columns = [th.text() for th in table.one("thead").all("th")]
+    rows = [
+        [cell.text() for cell in tr.all() if cell.tag in ("th", "td")]
+        for tr in table.one("tbody").all("tr")
+    ]
+    return columns, rows
+
+
+def links(doc: Node) -> dict[str, str]:
+    """The pager's links by their first word: First, Previous, Next, Last."""
+    pager = doc.one("nav", class_="pager")
+    return {[w for w in a.text().split() if w.isalpha()][0]: a.attrs["href"]
+            for a in pager.all("a")}  # fmt: skip
+
+
+def text(node: Node) -> str:
+    """The text as read: Node.text() puts a space between an element and the stop after it."""
+    return re.sub(r" ([.,:;])", r"\1", node.text())
+
+
+def shown(value: str) -> str:
+    """A value as the datamart shows it: long ones cut."""
+    return value if len(value) <= MAX_CELL else value[:MAX_CELL] + "…"
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# --- every page --------------------------------------------------------------------------
+
+
+async def test_every_page_links_to_the_others(client: httpx.AsyncClient) -> None:
+    for path in PAGES:
+        response = await client.get(path)
+        assert response.status_code == 200, (path, response.text)
+        assert "script-src" not in response.headers["content-security-policy"]
+        nav = parse(response.text).one("nav", class_="site-nav")
+        assert [a.attrs["href"] for a in nav.all("a")] == list(PAGES)
+        current = [a.attrs["href"] for a in nav.all("a") if "aria-current" in a.attrs]
+        assert current == [path]
+    spec = (await client.get("/openapi.json")).json()
+    assert not {"/board", "/datamart", "/upload"} & set(spec["paths"])
+
+
+# --- the leaderboard page ------------------------------------------------------------------
+
+
+async def test_the_board_before_anything_was_fed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/board")
+    assert response.status_code == 200
+    doc = parse(response.text)
+    empty = doc.one(class_="empty")
+    assert "Nothing has been fed yet" in empty.text()
+    assert empty.one("a").attrs["href"] == "/upload"
+    assert doc.all("table") == [] and doc.all("nav", class_="pager") == []
+
+
+async def test_the_board_pages_through_the_ranking(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    expected = many_users(tmp_path, 60)
+    assert len(expected) == 61 and [r for r in expected if r[2] == ""] == [(50, 999, "", 1)]
+    assert (await upload(client, tmp_path, "messages", "users")).status_code == 200
+    served = (await client.get("/leaderboard")).json()
+
+    first = parse((await client.get("/board")).text)
+    assert board_rows(first) == expected[:25]
+    assert first.one("caption").text() == "Users 1 to 25 of 61"
+    fed = first.one("p", class_="fed")
+    assert "61 ranked users" in fed.text()
+    assert fed.one("time").attrs["datetime"] == served["updated_at"].replace("Z", "+00:00")
+    assert links(first) == {"Next": "/board?page=2", "Last": "/board?page=3"}
+    assert "Page 1 of 3" in first.one("nav", class_="pager").text()
+
+    second = parse((await client.get(links(first)["Next"])).text)
+    assert board_rows(second) == expected[25:50]
+    assert links(second) == {
+        "First": "/board", "Previous": "/board", "Next": "/board?page=3", "Last": "/board?page=3",
+    }  # fmt: skip
+
+    last = parse((await client.get("/board?page=3")).text)
+    assert board_rows(last) == expected[50:]
+    assert last.one("caption").text() == "Users 51 to 61 of 61"
+    assert links(last) == {"First": "/board", "Previous": "/board?page=2"}
+    # The unknown author is ranked under its id, without a name.
+    unknown = last.one("span", class_="unknown")
+    assert unknown.text() == "not in users.csv"
+
+
+async def test_pages_that_are_not_there(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    many_users(tmp_path, 60)
+    await upload(client, tmp_path, "messages", "users")
+    beyond = await client.get("/board?page=4")
+    assert beyond.status_code == 404
+    doc = parse(beyond.text)
+    assert "There is no page 4: the ranking has 3 pages" in doc.one(class_="notice").text()
+    assert doc.one(class_="notice").one("a").attrs["href"] == "/board?page=3"
+    assert doc.all("table") == []
+
+    for odd in ("abc", "0", "-1", "2.5", "²", "9" * 30):
+        response = await client.get("/board", params={"page": odd})
+        assert response.status_code == 200, odd
+        doc = parse(response.text)
+        assert "is not a page number; showing the first page" in doc.one(class_="notice").text()
+        assert doc.one("caption").text() == "Users 1 to 25 of 61"
+
+
+async def test_the_board_without_a_database(data_dir: Path, empty_database_url: str) -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:9/nowhere", data_dir)
+    async for client in running(create_app(settings)):
+        response = await client.get("/board")
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        assert response.headers["content-type"].startswith("text/html")
+        doc = parse(response.text)
+        assert doc.one(class_="notice").text() == (
+            "The database cannot be reached right now; try again shortly."
+        )
+        assert doc.one("title").text() == "Unavailable: Leaderboard · Tempo"
+
+    async for client in running(create_app(make_settings(empty_database_url, data_dir))):
+        response = await client.get("/board")
+        assert response.status_code == 503 and "retry-after" not in response.headers
+        notice = parse(response.text).one(class_="notice").text()
+        assert notice == "The database is not set up yet: run `tempo migrate`."
+
+
+# --- the upload page -------------------------------------------------------------------
+
+
+async def test_the_upload_form(client: httpx.AsyncClient) -> None:
+    response = await client.get("/upload")
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    form = parse(response.text).one("form", class_="upload")
+    assert form.attrs["method"] == "post" and form.attrs["action"] == "/upload"
+    assert form.attrs["enctype"] == "multipart/form-data"
+    inputs = form.all("input")
+    # The token comes first, so the server has it before any file arrives.
+    assert [(i.attrs["name"], i.attrs["type"]) for i in inputs] == [
+        ("token", "password"), ("messages", "file"), ("users", "file"),
+    ]  # fmt: skip
+    assert "value" not in inputs[0].attrs
+    hints = [form.one(id=f"{name}-hint").text() for name in ("messages", "users")]
+    assert hints == [
+        "Replaces messages.csv. Up to 100 MiB.", "Replaces users.csv. Up to 100 MiB.",
+    ]  # fmt: skip
+
+
+async def test_an_upload_through_the_page_changes_the_leaderboard(
+    client: httpx.AsyncClient, data_dir: Path, sample_dir: Path, tmp_path: Path
+) -> None:
+    response = await upload(client, sample_dir, "messages", "users")
+    assert response.status_code == 200
+    doc = parse(response.text)
+    assert doc.one("title").text() == "Uploaded: Upload · Tempo"
+    stored = [[c.text() for c in tr.all() if c.tag in ("th", "td")]
+              for tr in doc.one("section", class_="outcome").one("tbody").all("tr")]  # fmt: skip
+    assert stored == [
+        ["messages.csv", "messages.csv", "1.6 KiB", "10"],
+        ["users.csv", "users.csv", "189 bytes", "10"],
+    ]
+    ran = doc.one("p", class_="ran").text()
+    assert "10 messages and 10 users gave 10 ranked users." in ran
+    assert (data_dir / "users.csv").read_bytes() == (sample_dir / "users.csv").read_bytes()
+    board = parse((await client.get("/board")).text)
+    expected = [(rank, uid, name, n) for rank, uid, name, n in reference_ranking(
+        sample_dir / "messages.csv", sample_dir / "users.csv")]  # fmt: skip
+    assert [(r, u, m) for r, u, _, m in board_rows(board)] == SAMPLE_RANKING
+    assert board_rows(board) == expected
+
+    # The JSON ranking is cached; the page's upload drops it at once, like POST /uploads.
+    assert len((await client.get("/leaderboard")).json()["leaderboard"]) == 10
+    bigger = many_users(tmp_path / "bigger", 30)
+    assert (await upload(client, tmp_path / "bigger", "messages", "users")).status_code == 200
+    assert (await client.get("/leaderboard")).json()["total"] == len(bigger) == 31
+    assert board_rows(parse((await client.get("/board")).text)) == bigger[:25]
+
+
+async def test_the_token_is_checked_before_anything_is_stored(
+    client: httpx.AsyncClient, data_dir: Path, sample_dir: Path
+) -> None:
+    for token, message in (("", "Enter the API token to upload files."),
+                           ("not-the-token", "That API token is not valid.")):  # fmt: skip
+        response = await upload(client, sample_dir, "messages", "users", token=token)
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        summary = parse(response.text).one(class_="error-summary")
+        assert message in summary.text()
+        assert "Nothing was replaced" in summary.text()
+    # Files sent before the token (no browser does) are refused unread, like no token.
+    body = (b'--b\r\nContent-Disposition: form-data; name="users"; filename="u.csv"\r\n\r\n'
+            b"user_id,name\n1,A\n\r\n"
+            b'--b\r\nContent-Disposition: form-data; name="token"\r\n\r\n'
+            + TOKEN.encode() + b"\r\n--b--\r\n")  # fmt: skip
+    late = await client.post(
+        "/upload", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert late.status_code == 401
+    assert list(data_dir.iterdir()) == []
+    assert (await client.get("/leaderboard")).json()["total"] == 0
+
+
+async def test_a_refused_file_shows_where_and_replaces_nothing(
+    client: httpx.AsyncClient, data_dir: Path, sample_dir: Path, tmp_path: Path
+) -> None:
+    await upload(client, sample_dir, "messages", "users")
+    write(tmp_path / "bad" / "messages.csv", "message_id,author_id\n1,5\n")
+    write(tmp_path / "bad" / "users.csv", "user_id,name\n1,A\nx,B\n")
+    response = await upload(client, tmp_path / "bad", "messages", "users")
+    assert response.status_code == 422
+    doc = parse(response.text)
+    summary = doc.one(class_="error-summary")
+    assert text(summary.all("p")[0]) == "users.csv: not an integer"
+    assert summary.one("a").attrs["href"] == "#users"
+    where = {div.one("dt").text(): div.one("dd").text() for div in summary.one("dl").all("div")}
+    assert where == {"File": "users.csv", "Row": "2", "Column": "user_id", "Value": "“x”"}
+    assert "Nothing was replaced" in summary.text()
+    assert doc.one("input", id="users").attrs["aria-invalid"] == "true"
+    # The good messages.csv of the same form did not replace the stored one either.
+    for name in ("messages.csv", "users.csv"):
+        assert (data_dir / name).read_bytes() == (sample_dir / name).read_bytes()
+    board = parse((await client.get("/board")).text)
+    assert [(r, u, m) for r, u, _, m in board_rows(board)] == SAMPLE_RANKING
+
+    write(tmp_path / "torn" / "messages.csv", "message_id,author_id\n1,5\n2,6,7\n3,8\n")
+    torn = await upload(client, tmp_path / "torn", "messages")
+    assert torn.status_code == 422
+    summary = parse(torn.text).one(class_="error-summary")
+    assert text(summary.all("p")[0]) == (
+        "messages.csv: malformed CSV: 3 fields where the header has 2 (record ending on line 3)"
+    )
+    assert {div.one("dt").text(): div.one("dd").text() for div in summary.one("dl").all("div")} == {
+        "File": "messages.csv", "Row": "2",
+    }  # fmt: skip
+    assert (data_dir / "messages.csv").read_bytes() == (sample_dir / "messages.csv").read_bytes()
+
+
+def browser_form(token: str, **files: tuple[str, bytes]) -> tuple[bytes, dict[str, str]]:
+    """The body Chromium sends: a file input left empty is a part with filename=""."""
+    parts = [b'--b\r\nContent-Disposition: form-data; name="token"\r\n\r\n' + token.encode()]
+    for field, (filename, content) in files.items():
+        parts.append(
+            f'--b\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + content
+        )
+    body = b"\r\n".join(parts) + b"\r\n--b--\r\n"
+    return body, {"Content-Type": "multipart/form-data; boundary=b"}
+
+
+async def test_file_inputs_left_empty(
+    client: httpx.AsyncClient, data_dir: Path, sample_dir: Path
+) -> None:
+    await upload(client, sample_dir, "messages", "users")
+    body, headers = browser_form(TOKEN, messages=("", b""), users=("", b""))
+    nothing = await client.post("/upload", content=body, headers=headers)
+    assert nothing.status_code == 400
+    assert "Choose messages.csv, users.csv or both" in nothing.text
+
+    users = b"user_id,name\n1,Ada\n2,Alan\n"
+    body, headers = browser_form(TOKEN, messages=("", b""), users=("u.csv", users))
+    one = await client.post("/upload", content=body, headers=headers)
+    assert one.status_code == 200, one.text
+    assert (data_dir / "users.csv").read_bytes() == users
+    assert (data_dir / "messages.csv").read_bytes() == (sample_dir / "messages.csv").read_bytes()
+    stored = parse(one.text).one("section", class_="outcome").one("tbody").all("tr")
+    assert [tr.one("th").text() for tr in stored] == ["users.csv"]
+
+
+async def test_a_run_that_fails_after_the_upload(
+    client: httpx.AsyncClient, data_dir: Path, sample_dir: Path
+) -> None:
+    response = await upload(client, sample_dir, "users")
+    assert response.status_code == 200
+    notice = parse(response.text).one("section", class_="outcome").one(class_="notice").text()
+    assert notice.startswith("The files are stored, but the pipeline run failed: messages.csv:")
+    assert (data_dir / "users.csv").is_file()
+    assert "Nothing has been fed yet" in (await client.get("/board")).text
+
+
+async def test_an_oversized_file_and_no_run_on_upload(
+    database_url: str, data_dir: Path, sample_dir: Path
+) -> None:
+    settings = make_settings(database_url, data_dir, max_upload_bytes=1000, run_on_upload=False)
+    app = create_app(settings)
+    cache = next(m.kwargs["cache"] for m in app.user_middleware if m.cls is ResponseCacheMiddleware)
+    async for client in running(app):
+        generation = cache.generation("leaderboard")
+        big = await upload(client, sample_dir, "users", "messages")
+        assert big.status_code == 413
+        assert cache.generation("leaderboard") == generation  # nothing changed
+        summary = parse(big.text).one(class_="error-summary").text()
+        assert "messages.csv is larger than the upload limit of 1,000 bytes" in summary
+        assert "Nothing was replaced" in summary
+        assert list(data_dir.iterdir()) == []
+
+        small = await upload(client, sample_dir, "users")
+        assert small.status_code == 200
+        outcome = parse(small.text).one("section", class_="outcome").text()
+        assert "RUN_ON_UPLOAD is off" in outcome
+        # A leaderboard write, like POST /uploads: a stored upload drops this worker's
+        # cached ranking at once, not only when a feed's NOTIFY arrives.
+        assert cache.generation("leaderboard") == generation + 1
+        assert (data_dir / "users.csv").is_file()
+        assert not (data_dir / "pipeline_result.csv").exists()
+
+
+async def test_an_upload_while_the_database_is_down(data_dir: Path, sample_dir: Path) -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:9/nowhere", data_dir)
+    async for client in running(create_app(settings)):
+        response = await upload(client, sample_dir, "messages", "users")
+        assert response.status_code == 503
+        outcome = parse(response.text).one("section", class_="outcome")
+        assert len(outcome.one("tbody").all("tr")) == 2
+        assert outcome.one(class_="notice").text() == (
+            "The files are stored, but the pipeline could not run: The database cannot be "
+            "reached right now; try again shortly."
+        )
+    assert (data_dir / "messages.csv").is_file()
+
+
+# --- the datamart ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "file"), [("messages", "messages.csv"), ("users", "users.csv")])
+async def test_the_datamart_shows_the_real_sample(
+    client: httpx.AsyncClient, data_dir: Path, sample_dir: Path, table: str, file: str
+) -> None:
+    (data_dir / file).write_bytes((sample_dir / file).read_bytes())
+    response = await client.get("/datamart", params={"table": table})
+    assert response.status_code == 200
+    doc = parse(response.text)
+    expected = csv_rows(sample_dir / file)
+    columns, rows = raw_table(doc)
+    assert columns == ["Row", *expected[0].keys()]
+    # Every value as in the file, quoted commas and line breaks included; the page's
+    # whitespace is collapsed by the parser, so compare the words.
+    assert rows == [
+        [str(n), *(" ".join(shown(v).split()) for v in row.values())]
+        for n, row in enumerate(expected, start=1)
+    ]
+    assert doc.one("caption").text().startswith(f"{table.title()}: rows 1 to 10 of 10.")
+    assert text(doc.one("p", class_="source")) == f"{table.title()} are read from {file}."
+    tabs = doc.one("nav", class_="tabs").all("a")
+    assert [(a.text(), "aria-current" in a.attrs) for a in tabs] == [
+        ("Messages", table == "messages"), ("Users", table == "users"),
+    ]  # fmt: skip
+    assert doc.all("nav", class_="pager") == []  # one page only
+
+
+async def test_the_datamart_pages_a_larger_table(client: httpx.AsyncClient, data_dir: Path) -> None:
+    many_users(data_dir, 60)
+    users = csv_rows(data_dir / "users.csv")
+    first = parse((await client.get("/datamart?table=users")).text)
+    assert raw_table(first)[1][0] == ["1", "0", "Person", "No 000"]
+    assert links(first) == {"Next": "/datamart?table=users&page=2",
+                            "Last": "/datamart?table=users&page=3"}  # fmt: skip
+    last = parse((await client.get(links(first)["Last"])).text)
+    assert [row[0] for row in raw_table(last)[1]] == [str(n) for n in range(51, 61)]
+    assert [row[3] for row in raw_table(last)[1]] == [u["last_name"] for u in users[50:]]
+    assert last.one("caption").text().startswith("Users: rows 51 to 60 of 60.")
+    jump = last.one("form", class_="jump")
+    hidden = jump.one("input", type="hidden")
+    assert (hidden.attrs["name"], hidden.attrs["value"]) == ("table", "users")
+    assert jump.one("input", type="number").attrs["max"] == "3"
+
+    beyond = await client.get("/datamart?table=users&page=9")
+    assert beyond.status_code == 404
+    assert "There is no page 9: users.csv has 3 pages" in parse(beyond.text).one(
+        class_="notice").text()  # fmt: skip
+    other = parse((await client.get("/datamart?table=orders")).text)
+    assert other.one(class_="notice").text() == "There is no table “orders”; showing Messages."
+    assert raw_table(other)[0] == ["Row", "message_id", "author_id", "content"]
+
+
+async def test_the_datamart_without_files_and_with_broken_ones(
+    client: httpx.AsyncClient, data_dir: Path
+) -> None:
+    for table, file in (("messages", "messages.csv"), ("users", "users.csv")):
+        response = await client.get("/datamart", params={"table": table})
+        assert response.status_code == 200
+        empty = parse(response.text).one(class_="empty")
+        assert text(empty) == f"There is no {file} yet. Upload one on the Upload page."
+        assert empty.one("a").attrs["href"] == "/upload"
+
+    write(data_dir / "users.csv", "user_id,name\n")
+    header_only = parse((await client.get("/datamart?table=users")).text)
+    assert "users.csv has a header (user_id, name) and no rows." in header_only.text()
+
+    write(data_dir / "messages.csv", 'message_id,author_id\n1,2\n2,3,4\n3,"5\n')
+    broken = await client.get("/datamart")
+    assert broken.status_code == 200
+    notice = parse(broken.text).one(class_="notice").text()
+    assert notice == (
+        "messages.csv cannot be shown. messages.csv, row 2: malformed CSV: 3 fields where the "
+        "header has 2 (record ending on line 3)"
+    )
+    assert str(data_dir) not in broken.text
+
+    write(data_dir / "messages.csv", b"message_id,author_id\n1,\xff\n")
+    assert "not valid UTF-8 text (byte 23, line 2)" in (await client.get("/datamart")).text
+
+
+async def test_the_datamart_and_the_upload_page_on_object_storage(
+    s3_client: httpx.AsyncClient, s3_server: S3Server, s3_settings: Settings, sample_dir: Path
+) -> None:
+    raw = s3_settings.raw_bucket
+    missing = parse((await s3_client.get("/datamart?table=users")).text)
+    assert missing.one(class_="empty").text().startswith("There is no users.csv yet.")
+    assert text(missing.one("p", class_="source")) == f"Users are read from s3://{raw}/users.csv."
+
+    response = await upload(s3_client, sample_dir, "messages", "users")
+    assert response.status_code == 200, response.text
+    doc = parse(response.text)
+    stored = [tr.all("td")[0].text() for tr in doc.one("section", class_="outcome").all("tr")[1:]]
+    assert stored == [f"s3://{raw}/messages.csv", f"s3://{raw}/users.csv"]
+    assert "gave 10 ranked users" in doc.one("p", class_="ran").text()
+
+    page = parse((await s3_client.get("/datamart")).text)
+    columns, rows = raw_table(page)
+    assert columns == ["Row", "message_id", "author_id", "received_at", "content"]
+    expected = csv_rows(sample_dir / "messages.csv")
+    assert [row[1:3] for row in rows] == [[r["message_id"], r["author_id"]] for r in expected]
+    board = parse((await s3_client.get("/board")).text)
+    assert [(r, u, m) for r, u, _, m in board_rows(board)] == SAMPLE_RANKING
