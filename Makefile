@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 export CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help install run test lint format typecheck check bench bench-pipeline bench-tools clean \
-	browser deploy-tools
+	browser deploy-tools loadtest assess
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -117,6 +117,22 @@ bench-tools: ## wrk (the load generator) and nginx (the baseline): apt-get insta
 			exit 1; \
 		fi; \
 	fi
+
+# Load tests (loadtest/README.md). `make loadtest` aims at a Tempo that is already running;
+# `make assess` starts its own. STEP_SECONDS defaults to 30 for the one, 12 for the other.
+LOADTEST_URL ?= http://$(HOST):$(PORT)
+PROCESSES ?= 2
+MIX ?= realistic
+REPEATS ?= 3
+
+loadtest: install ## Locust at LOADTEST_URL, headless on PROCESSES cores: 100 → 10,000 rps, 4 steps
+	LOADTEST_MIX=$(MIX) LOADTEST_STEP_SECONDS=$(or $(STEP_SECONDS),30) \
+		$(UV) run --locked locust -f loadtest/locustfile.py --headless \
+		--processes $(PROCESSES) --host $(LOADTEST_URL) --only-summary
+
+assess: install bench-tools ## Tempo vs nginx under Locust, repeated: report in loadtest/reports/latest/ (~9 min)
+	$(UV) run --locked python -m loadtest.assess --processes $(PROCESSES) --repeats $(REPEATS) \
+		--step-seconds $(or $(STEP_SECONDS),12)
 
 clean: ## Remove the virtualenv, the embedded database and caches
 	rm -rf .venv .tempo .pytest_cache .mypy_cache .ruff_cache dist
