@@ -47,6 +47,24 @@ async def let_in(database_url: str) -> None:
         await conn.close()
 
 
+async def until_listening(database_url: str) -> None:
+    """Wait for this test's cache listener (nothing is cached before its LISTEN); start-up
+    waits 2 s for it, which a loaded machine can take."""
+    name = database_url.rsplit("/", 1)[-1].split("?")[0]
+    conn = await admin(database_url)
+    try:
+        deadline = time.monotonic() + 15
+        while not await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2"
+            " AND (query LIKE 'LISTEN%' OR query = 'SELECT 1')",  # its pings come after LISTEN
+            name, LISTENER_NAME,
+        ):  # fmt: skip
+            assert time.monotonic() < deadline, "the cache listener never connected"
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
 async def wait_for_new_ranking(client: httpx.AsyncClient, old_etag: str, seconds: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < seconds:
@@ -60,6 +78,7 @@ async def test_hits_and_304s_need_no_database(
     client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, tmp_path: Path
 ) -> None:
     await feed_file(engine, ranking(tmp_path / "r.csv", 5))
+    await until_listening(database_url)
     first = await client.get("/leaderboard")
     await lock_out(database_url)
     try:
@@ -133,3 +152,73 @@ def test_nothing_is_kept_before_the_first_listen_and_size_is_bounded() -> None:
     kept = sum(cache.put("leaderboard", str(i).encode(), answer, cache.generation("leaderboard"))
                for i in range(2000))  # fmt: skip
     assert kept == 512
+
+
+async def waiting_on_locks(conn: asyncpg.Connection, database: str) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = "
+            "'Lock' AND application_name <> $2",
+            database,
+            LISTENER_NAME,
+        )  # fmt: skip
+    )
+
+
+async def test_a_burst_of_misses_for_one_page_sends_one_query(
+    client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    await feed_file(engine, ranking(tmp_path / "r.csv", 30))
+    name = database_url.rsplit("/", 1)[-1].split("?")[0]
+    blocker = await asyncpg.connect(asyncpg_dsn(database_url))
+    watcher = await admin(database_url)
+    try:
+        # Every read of the ranking now waits: the requests pile up as they would behind a
+        # slow query after a feed dropped the cache.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE leaderboard IN ACCESS EXCLUSIVE MODE")
+        burst = [
+            asyncio.create_task(client.get("/leaderboard", params={"limit": 7})) for _ in range(25)
+        ]
+        deadline = time.monotonic() + 10
+        while await waiting_on_locks(watcher, name) == 0:
+            assert time.monotonic() < deadline, "no request reached the database"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # time for any others to reach it too
+        assert await waiting_on_locks(watcher, name) == 1
+        await transaction.rollback()
+        answers = await asyncio.gather(*burst)
+    finally:
+        await blocker.close()
+        await watcher.close()
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert len(answers[0].json()["leaderboard"]) == 7
+
+
+async def test_a_pool_that_stays_busy_answers_503_not_500(
+    client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    await feed_file(engine, ranking(tmp_path / "r.csv", 30))
+    blocker = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE leaderboard IN ACCESS EXCLUSIVE MODE")
+        # More distinct pages than the pool has connections (10 + 10 overflow): the ones
+        # left without a connection for the pool's 5 s wait are told to come back.
+        burst = [
+            asyncio.create_task(client.get("/leaderboard", params={"limit": 1, "offset": i}))
+            for i in range(24)
+        ]
+        done, _ = await asyncio.wait(burst, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+        busy = next(iter(done)).result()
+        await transaction.rollback()
+        answers = await asyncio.gather(*burst)
+    finally:
+        await blocker.close()
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    assert busy.json()["error"]["code"] == "database_busy"
+    statuses = [a.status_code for a in answers]
+    assert 500 not in statuses and statuses.count(503) == 4 and statuses.count(200) == 20

@@ -94,6 +94,9 @@ class ResponseCacheMiddleware:
         self.cache = cache
         self.reads = reads
         self.writes = writes
+        # Misses being answered now, by (topic, key): a burst of requests for one page
+        # (after a feed drops the cache, say) sends one query, not one per request.
+        self._in_flight: dict[tuple[str, bytes], asyncio.Event] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,10 +115,26 @@ class ResponseCacheMiddleware:
             return
         key = scope["query_string"]
         hit = self.cache.get(topic, key)
+        if hit is None and (first := self._in_flight.get((topic, key))) is not None:
+            await first.wait()
+            hit = self.cache.get(topic, key)  # None if that answer was not kept: ask below
         if hit is not None:
             await self._answer(scope, send, hit)
             return
+        if (topic, key) in self._in_flight or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        done = self._in_flight[(topic, key)] = asyncio.Event()
+        try:
+            await self._fill(scope, receive, send, topic, key)
+        finally:
+            del self._in_flight[(topic, key)]
+            done.set()
 
+    async def _fill(
+        self, scope: Scope, receive: Receive, send: Send, topic: str, key: bytes
+    ) -> None:
+        """Answer a miss through the app, keeping a 200 answer."""
         generation = self.cache.generation(topic)
         start: Message | None = None
         chunks: list[bytes] = []
@@ -133,7 +152,7 @@ class ResponseCacheMiddleware:
                     self.cache.put(topic, key, CachedResponse(200, headers, body, etag), generation)
             await send(message)
 
-        await self.app(scope, receive, keep if scope["method"] == "GET" else send)
+        await self.app(scope, receive, keep)
 
     async def _write(self, scope: Scope, receive: Receive, send: Send, topic: str) -> None:
         async def watch(message: Message) -> None:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tempo.csv_input import CsvError
@@ -167,6 +168,17 @@ def install_error_handlers(app: FastAPI) -> None:
             "database_unavailable",
             "the database is unreachable; try again shortly",
             headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_busy(_: Request, exc: PoolTimeoutError) -> JSONResponse:
+        # Every pooled connection stayed in use for the whole wait: overload, not a fault.
+        log.warning("database_busy", detail=str(exc).split(" (Background")[0])
+        return error_response(
+            503,
+            "database_busy",
+            "every database connection is busy; try again shortly",
+            headers={"Retry-After": "1"},
         )
 
     # Registered per class (not as a 500 handler) so Starlette answers them without re-raising.
