@@ -39,8 +39,8 @@ from tempo.csv_input import CsvError
 from tempo.dependencies import EngineDep, SettingsDep
 from tempo.errors import DATABASE_DOWN_ERRORS, is_database_unavailable, is_schema_missing
 from tempo.logs import get_logger
+from tempo.web import templating
 from tempo.web.routes import SECURITY_HEADERS, stylesheet_href
-from tempo.web.routes import TEMPLATES as WEB_TEMPLATES
 
 log = get_logger(__name__)
 
@@ -104,17 +104,9 @@ def _share(value: float | None) -> str:
 
 @cache
 def _templates() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([HERE / "templates", WEB_TEMPLATES]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return templating.environment(
+        HERE / "templates", number=_number, share=_share, dollars=_dollars
     )
-    environment.filters["number"] = _number
-    environment.filters["share"] = _share
-    environment.filters["dollars"] = _dollars
-    return environment
 
 
 def _spotify_answers(

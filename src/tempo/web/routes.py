@@ -28,6 +28,7 @@ from tempo.logs import get_logger
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan
 from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day
+from tempo.web import templating
 from tempo.web.forms import (
     MAX_ROWS,
     MUSIC_KINDS,
@@ -45,7 +46,6 @@ log = get_logger(__name__)
 router = APIRouter(include_in_schema=False)
 
 HERE = Path(__file__).resolve().parent
-TEMPLATES = HERE / "templates"  # nav.html in it is every page's header
 STYLESHEET = HERE / "static" / "tempo.css"
 SEARCH_PAGE_SIZE = 10
 MAX_QUERY = 200  # as GET /tracks; every word of a query is one more LIKE for the database
@@ -92,13 +92,7 @@ class Page:
 
 @cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return templating.environment()
 
 
 @cache

@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse
 
 from tempo.errors import is_database_unavailable, is_schema_missing
 from tempo.logs import get_logger
-from tempo.web.routes import SECURITY_HEADERS, TEMPLATES, stylesheet_href
+from tempo.web import templating
+from tempo.web.routes import SECURITY_HEADERS, stylesheet_href
 
 log = get_logger(__name__)
 
@@ -43,18 +44,7 @@ def _moment(value: dt.datetime) -> str:
 
 @cache
 def _templates() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        # The pages' own templates, then the site-wide ones (nav.html).
-        loader=jinja2.FileSystemLoader([HERE / "templates", TEMPLATES]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["count"] = _count
-    environment.filters["size"] = _size
-    environment.filters["moment"] = _moment
-    return environment
+    return templating.environment(HERE / "templates", count=_count, size=_size, moment=_moment)
 
 
 def render(
