@@ -35,6 +35,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from loadtest import targets  # noqa: E402
@@ -97,7 +98,8 @@ def scratch_database() -> Iterator[str]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
-        yield base.rsplit("/", 1)[0] + "/" + name
+        # The embedded server's URL names its socket folder in the query: keep the rest.
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
