@@ -73,10 +73,12 @@ def test_redaction_covers_keys_and_embedded_secrets() -> None:
     event = redact_secrets(None, "info", {
         "event": "x", "Authorization": "Bearer abc", "password": "p",
         "url": "postgresql+asyncpg://user:hunter2@db:5432/tempo", "ok": "plain",
+        "note": "sent BeArEr abc123 again",
     })  # fmt: skip
     assert event["Authorization"] == "[redacted]" and event["password"] == "[redacted]"
     assert event["url"] == "postgresql+asyncpg://user:[redacted]@db:5432/tempo"
     assert event["ok"] == "plain"
+    assert event["note"] == "sent BeArEr [redacted] again"
 
 
 async def test_sampling_keeps_every_error_line(

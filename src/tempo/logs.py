@@ -31,7 +31,7 @@ def _scrub(value: str) -> str:
     # The substring tests are cheap; most values (paths, names) need no regex at all.
     if "@" in value:
         value = _URL_PASSWORD.sub(r"\g<scheme>:[redacted]@", value)
-    if "earer" in value or "EARER" in value:
+    if "bearer" in value.lower():  # any case, as the regex matches
         value = _BEARER.sub(r"\1[redacted]", value)
     return value
 
