@@ -147,3 +147,48 @@ async def test_json_stays_the_default(client: httpx.AsyncClient) -> None:
     ics_overridden = await plan(client, BASE, headers={"Accept": "text/calendar"},
                                 params={"format": "json"})  # fmt: skip
     assert ics_overridden.headers["content-type"] == "application/json"
+
+
+async def test_the_body_must_be_json(client: httpx.AsyncClient) -> None:
+    broken = await client.post(
+        "/schedule", content=b'{"day_start": "08:00",', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422
+    (problem,) = broken.json()["error"]["details"]
+    assert problem["field"] == "body" and problem["type"] == "json_invalid", problem
+    not_json = await client.post("/schedule", content=b"day_start=08:00",
+                                 headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert not_json.status_code == 415
+    assert "application/json" in not_json.json()["error"]["message"]
+    not_an_object = await client.post("/schedule", json=[BASE])
+    assert not_an_object.status_code == 422
+    assert not_an_object.json()["error"]["details"][0]["field"] == "body"
+
+
+async def test_an_unknown_format_is_a_422_naming_it(client: httpx.AsyncClient) -> None:
+    response = await plan(client, BASE, params={"format": "pdf"})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "query.format"
+
+
+async def test_the_body_and_parameters_are_documented(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    operation = spec["paths"]["/schedule"]["post"]
+    schemas = spec["components"]["schemas"]
+
+    def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+        assert schema["$ref"].startswith("#/components/schemas/"), schema
+        resolved: dict[str, Any] = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        return resolved
+
+    assert operation["requestBody"]["required"] is True
+    body = resolve(operation["requestBody"]["content"]["application/json"]["schema"])
+    assert set(body["properties"]) >= {"day_start", "appointments", "todos", "music"}
+    # Nested models resolve too: every $ref in the body points at a component.
+    for name in ("appointments", "todos", "music"):
+        item = resolve(body["properties"][name]["items"])
+        assert item["additionalProperties"] is False and item["properties"], name
+    parameters = {(p["in"], p["name"]): p for p in operation["parameters"]}
+    assert parameters[("query", "format")]["schema"]["anyOf"][0]["enum"] == ["json", "ics"]
+    assert ("header", "accept") in parameters
+    assert {"415", "422", "503"} <= set(operation["responses"])

@@ -19,12 +19,14 @@ from tempo.cache import CHANNELS, ResponseCache, ResponseCacheMiddleware, listen
 from tempo.catalog.routes import router as catalog_router
 from tempo.db import asyncpg_dsn, create_engine, database_url, migrate
 from tempo.errors import install_error_handlers
+from tempo.json_body import document_models
 from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.logs import configure_logging, get_logger
 from tempo.middleware import RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
 from tempo.schedule.routes import router as schedule_router
+from tempo.schedule.schemas import ScheduleRequest
 from tempo.settings import Settings
 from tempo.sources import ObjectStorage
 from tempo.web.routes import router as web_router
@@ -118,4 +120,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics_router)
     app.include_router(analytics_page_router)
     app.include_router(leaderboard_pages_router)
+    # Bodies that routes read with tempo.json_body rather than from their signature.
+    document_models(app, ScheduleRequest)
     return app

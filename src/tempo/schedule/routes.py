@@ -1,20 +1,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.dependencies import EngineDep
 from tempo.errors import ApiError, error_responses
+from tempo.json_body import json_body, openapi_body
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
-from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day
+from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day, plan_day_json
 
 router = APIRouter(tags=["schedule"])
 
 ICS_MEDIA_TYPE = "text/calendar"
+JSON = "application/json"
 
 
 def wants_ics(format: str | None, accept: str | None) -> bool:
@@ -28,6 +29,23 @@ def as_api_error(error: InvalidSchedule) -> ApiError:
     return ApiError(422, error.code, str(error), details)
 
 
+# The parameters FastAPI would document from a signature; the route reads them itself (see
+# tempo.json_body: solving them per request cost more than validating the whole body).
+FORMAT_PARAMETER = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "description": "Overrides the Accept header",
+    "schema": {"anyOf": [{"enum": ["json", "ics"], "type": "string"}, {"type": "null"}]},
+}
+ACCEPT_PARAMETER = {
+    "name": "accept",
+    "in": "header",
+    "required": False,
+    "schema": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+}
+
+
 @router.post(
     "/schedule",
     response_model=SchedulePlan,
@@ -38,32 +56,43 @@ def as_api_error(error: InvalidSchedule) -> ApiError:
             "description": "The plan as JSON, or as iCalendar with `Accept: text/calendar` "
             "or `?format=ics`",
         },
-        **error_responses(422, 503),
+        **error_responses(415, 422, 503),
+    },
+    openapi_extra={
+        **openapi_body(ScheduleRequest),
+        "parameters": [FORMAT_PARAMETER, ACCEPT_PARAMETER],
     },
 )
-async def post_schedule(
-    body: ScheduleRequest,
-    engine: EngineDep,
-    format: Annotated[
-        Literal["json", "ics"] | None, Query(description="Overrides the Accept header")
-    ] = None,
-    accept: Annotated[str | None, Header()] = None,
-) -> SchedulePlan | Response:
+async def post_schedule(request: Request) -> Response:
+    body = await json_body(request, ScheduleRequest)
+    format = request.query_params.get("format")
+    if format not in (None, "json", "ics"):
+        message = "Input should be 'json' or 'ics'"
+        details = [{"field": "query.format", "message": message, "type": "literal_error"}]
+        raise ApiError(422, "invalid_request", "invalid request: query.format", details)
+    ics = wants_ics(format, request.headers.get("accept"))
     try:
         if needs_catalog(body):
+            engine: AsyncEngine = request.state.engine
             async with AsyncSession(engine, expire_on_commit=False) as session:
-                plan = await plan_day(body, session)
-        else:  # songs given in full: no database work at all
-            plan = await plan_day(body, None)
+                return await answer(body, session, ics)
+        return await answer(body, None, ics)  # songs given in full: no database work at all
     except InvalidSchedule as error:
         raise as_api_error(error) from None
-    if wants_ics(format, accept):
-        day = body.date or dt.date.today()
-        return Response(
-            to_ics(plan, day),
-            media_type=ICS_MEDIA_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="tempo-{day}.ics"'},
-        )
-    # The plan is already a validated SchedulePlan: encode it once, without FastAPI
-    # validating it again against the response model (a fifth of the request's time).
-    return Response(plan.model_dump_json(), media_type="application/json")
+
+
+async def answer(body: ScheduleRequest, session: AsyncSession | None, ics: bool) -> Response:
+    if ics:
+        return ics_response(await plan_day(body, session), body.date)
+    # Straight from the planner's records to JSON: the model and its validation are for
+    # the ICS file and the pages.
+    return Response(await plan_day_json(body, session), media_type=JSON)
+
+
+def ics_response(plan: SchedulePlan, date: dt.date | None) -> Response:
+    day = date or dt.date.today()
+    return Response(
+        to_ics(plan, day),
+        media_type=ICS_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="tempo-{day}.ics"'},
+    )

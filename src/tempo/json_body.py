@@ -1,0 +1,66 @@
+"""A JSON request body validated straight from its bytes, for routes where every µs counts.
+
+FastAPI decodes a body with `json.loads`, then validates the Python objects, and solves
+each query and header parameter through its dependency machinery: for `POST /schedule`
+that is ~110 µs of a request's ~450. pydantic-core parses and validates the raw bytes in
+one pass instead. Such a route documents its body with `openapi_body(Model)` and the
+application lists `Model` in `document_models`, so `/docs` shows it as for any route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from tempo.errors import ApiError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+COMPONENTS = "#/components/schemas/{model}"
+
+
+async def json_body(request: Request, model: type[Model]) -> Model:
+    """The body as `model`; errors are FastAPI's own 422 (fields named `body.…`)."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and "json" not in content_type.lower():
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the body as application/json, not {content_type}",
+        )
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from None
+
+
+def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads a required `model` body with `json_body`."""
+    schema = {"$ref": COMPONENTS.format(model=model.__name__)}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def document_models(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Put `models` (and the models they contain) into the OpenAPI components, where the
+    routes' `openapi_body` references point."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()  # FastAPI keeps this dict as app.openapi_schema
+            _, definitions = models_json_schema(
+                [(model, "validation") for model in models], ref_template=COMPONENTS
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in definitions.get("$defs", {}).items():
+                schemas.setdefault(name, schema)
+        return app.openapi_schema or document
+
+    app.openapi = openapi  # type: ignore[method-assign]
