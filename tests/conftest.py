@@ -120,9 +120,13 @@ def settings(database_url: str, data_dir: Path) -> Settings:
     return make_settings(database_url, data_dir)
 
 
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    app: FastAPI, raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` with its lifespan running; `raise_app_exceptions=False` answers an
+    exception the way a server does, with the 500 the app sent before re-raising it."""
     async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://tempo.test") as client:
             yield client
 

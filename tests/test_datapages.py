@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from tempo.app import create_app
-from tempo.cache import ResponseCacheMiddleware
 from tempo.leaderboard.pages.raw import MAX_CELL
 from tempo.settings import Settings
 from tests.conftest import TOKEN, make_settings, running
@@ -346,7 +345,7 @@ async def test_an_oversized_file_and_no_run_on_upload(
 ) -> None:
     settings = make_settings(database_url, data_dir, max_upload_bytes=1000, run_on_upload=False)
     app = create_app(settings)
-    cache = next(m.kwargs["cache"] for m in app.user_middleware if m.cls is ResponseCacheMiddleware)
+    cache = app.response_cache
     async for client in running(app):
         generation = cache.generation("leaderboard")
         big = await upload(client, sample_dir, "users", "messages")

@@ -61,6 +61,13 @@ def test_stdlib_records_share_the_renderer(capfd: pytest.CaptureFixture[str]) ->
     assert lines[1]["request_id"] == "r-1" and lines[1]["level"] == "warning"
 
 
+def test_uvicorn_builds_no_access_line_of_its_own() -> None:
+    configure_logging("INFO", "json")
+    # uvicorn formats its access line for every request whenever this is true.
+    assert not logging.getLogger("uvicorn.access").hasHandlers()
+    assert logging.getLogger("uvicorn.error").hasHandlers()  # its errors still reach the log
+
+
 def test_console_format_is_human_readable(capfd: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO", "console")
     get_logger("tempo.test").info("hello", answer=42)
@@ -99,3 +106,28 @@ async def test_sampling_keeps_every_error_line(
         line for line in json_lines(capfd.readouterr().err) if line.get("logger") == "tempo.access"
     ]
     assert [(line["path"], line["status"]) for line in access] == [("/nope", 404)]
+
+
+async def test_an_unexpected_error_is_a_500_with_an_id_and_a_line(
+    data_dir: Path, database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tempo.app import create_app
+    from tests.conftest import make_settings, running
+
+    app = create_app(make_settings(database_url, data_dir))
+
+    async def broken() -> None:
+        raise RuntimeError("the route's own bug")
+
+    app.add_api_route("/broken", broken)
+    async for client in running(app, raise_app_exceptions=False):
+        configure_logging("INFO", "json")
+        response = await client.get("/broken", headers={"X-Request-ID": "req-500"})
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-request-id"] == "req-500"
+    lines = json_lines(capfd.readouterr().err)
+    access = [line for line in lines if line.get("logger") == "tempo.access"]
+    assert [(line["path"], line["status"], line["request_id"]) for line in access] == [
+        ("/broken", 500, "req-500")
+    ]
+    assert any(line.get("event") == "unhandled_error" for line in lines)

@@ -156,8 +156,8 @@ async def test_the_body_must_be_json(client: httpx.AsyncClient) -> None:
     assert broken.status_code == 422
     (problem,) = broken.json()["error"]["details"]
     assert problem["field"] == "body" and problem["type"] == "json_invalid", problem
-    not_json = await client.post("/schedule", content=b"day_start=08:00",
-                                 headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    not_json = await client.post("/schedule", content=b"day_start=08:00", headers=form)
     assert not_json.status_code == 415
     assert "application/json" in not_json.json()["error"]["message"]
     not_an_object = await client.post("/schedule", json=[BASE])

@@ -7,10 +7,11 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
 
 from tempo import __version__
 from tempo.analytics.page import router as analytics_page_router
@@ -61,7 +62,30 @@ TOPIC_WRITES = {
 }
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class TempoAPI(FastAPI):
+    """FastAPI with Tempo's request layers outside FastAPI's own middleware stack.
+
+    Every request gets its id and access line, and a cached answer is sent, before FastAPI's
+    error-page, body-limit and exception layers: on a cache hit those cost about as much as
+    the rest of its way through Python (~5 µs), and a 500 from them still gets an id and a
+    line.
+    """
+
+    def __init__(self, *, response_cache: ResponseCache, access_log_sample_rate: float,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.response_cache = response_cache
+        self.access_log_sample_rate = access_log_sample_rate
+
+    def build_middleware_stack(self) -> ASGIApp:
+        fastapi_stack = super().build_middleware_stack()
+        cached = ResponseCacheMiddleware(
+            fastapi_stack, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
+        )
+        return RequestContextMiddleware(cached, sample_rate=self.access_log_sample_rate)
+
+
+def create_app(settings: Settings | None = None) -> TempoAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.resolved_log_format)
     cache = ResponseCache(CHANNELS.values())
@@ -92,7 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
             log.info("shutdown")
 
-    app = FastAPI(
+    app = TempoAPI(
+        response_cache=cache,
+        access_log_sample_rate=settings.resolved_access_log_sample_rate,
         title="Tempo",
         version=__version__,
         description=DESCRIPTION,
@@ -101,13 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # anyone configured them (~12 µs, as long as a whole cached answer); Tempo exports
         # no traces or metrics, its observability is the structured log.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
-    )
-    # Added last = outermost: every request, cached or not, gets an id and an access line.
-    app.add_middleware(
-        ResponseCacheMiddleware, cache=cache, reads=CACHED_READS, writes=TOPIC_WRITES
-    )
-    app.add_middleware(
-        RequestContextMiddleware, sample_rate=settings.resolved_access_log_sample_rate
     )
     install_error_handlers(app)
     # FastAPI tries routers in this order on every request that misses the response

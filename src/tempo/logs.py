@@ -108,13 +108,17 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console"] = "js
     root.handlers[:] = [handler]
     root.setLevel(level)
 
-    # uvicorn installs its own handlers; route its records through ours instead. Its access
-    # log is replaced by the request middleware, which knows the request id.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    # uvicorn installs its own handlers; route its records through ours instead.
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    logging.getLogger("uvicorn.access").disabled = True
+    # Its access log is replaced by the request middleware, which knows the request id. With
+    # no handler on its way, uvicorn does not even build the line (it asks hasHandlers()).
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
+    access.disabled = True
     # Alembic narrates every context it opens, which /readyz does on each call; pgserver
     # narrates every pg_ctl call, some of them at interpreter exit.
     logging.getLogger("alembic").setLevel(logging.WARNING)
