@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tempo.schedule.planner import (
+    KIND_ORDER,
     EssentialConflict,
     FixedItem,
     FlexibleItem,
+    NotPlaced,
+    Placed,
     Plan,
     Song,
     build_plan,
+    clock,
+    span,
 )
 
 H, M = 3600, 60
@@ -150,29 +158,40 @@ def test_free_blocks_cover_the_rest_of_the_window() -> None:
 WINDOW = st.tuples(st.integers(5 * 60, 9 * 60), st.integers(17 * 60, 23 * 60 + 59)).map(
     lambda w: (w[0] * M, w[1] * M)
 )
+# Mostly short songs, some too long for any gap left (the API takes up to 4 hours).
+SONG_SECONDS = st.integers(30, 600) | st.integers(601, 4 * H)
+# Both the fixed values the API is usually sent and anything it allows (0 to 240 minutes).
+GAP = st.sampled_from([0, 0, 5 * M, 10 * M]) | st.integers(0, 240).map(lambda m: m * M)
 
 
 @st.composite
-def days(draw: st.DrawFn) -> tuple:
+def days(draw: st.DrawFn, song_seconds: st.SearchStrategy[int] = SONG_SECONDS) -> tuple:
     start, end = draw(WINDOW)
-    minute = st.integers(start // M, end // M - 1)
+    # Minutes already used as an edge (the window's, then each appointment's), drawn again
+    # often enough for items to touch each other and the window's edges.
+    edges = [start // M, end // M]
+
+    def minute(lo: int, hi: int) -> int:
+        near = [m for m in edges if lo <= m <= hi]
+        return draw(st.sampled_from(near) if near and draw(st.booleans()) else st.integers(lo, hi))
+
     appointments = []
     for i in range(draw(st.integers(0, 8))):
-        s = draw(minute)
-        e = draw(st.integers(s + 1, end // M))
+        s = minute(start // M, end // M - 1)
+        e = minute(s + 1, end // M)
+        edges += [s, e]
         appointments.append(
             FixedItem(f"a{i}", s * M, e * M, draw(st.booleans()), f"appointments[{i}]")
         )
     todos = []
     for i in range(draw(st.integers(0, 10))):
-        earliest = draw(st.none() | minute.map(lambda m: m * M))
-        latest = draw(st.none() | minute.map(lambda m: m * M + M))
+        earliest = minute(start // M, end // M - 1) * M if draw(st.booleans()) else None
+        latest = minute(start // M + 1, end // M) * M if draw(st.booleans()) else None
         todos.append(FlexibleItem(f"t{i}", draw(st.integers(1, 180)) * M, earliest, latest,
                                   draw(st.integers(1, 5)), f"todos[{i}]"))  # fmt: skip
-    songs = [Song(f"s{i}", draw(st.integers(30, 600)), f"music[{i}]")
+    songs = [Song(f"s{i}", draw(song_seconds), f"music[{i}]")
              for i in range(draw(st.integers(0, 25)))]  # fmt: skip
-    gap = draw(st.sampled_from([0, 0, 5 * M, 10 * M]))
-    return (start, end), gap, appointments, todos, songs
+    return (start, end), draw(GAP), appointments, todos, songs
 
 
 def essential_overlap(appointments: list[FixedItem]) -> bool:
@@ -229,3 +248,113 @@ def test_random_days_obey_every_rule(day: tuple) -> None:
     music = [p for p in items if p.kind == "music"]
     assert [order[p.source] for p in music] == sorted(order[p.source] for p in music)
     assert all(p.duration == songs[order[p.source]].duration for p in music)
+
+
+# --- the optimised planner against the plain one ----------------------------------------
+
+
+def _reference_build_plan(
+    window: tuple[int, int], gap: int, appointments: list[FixedItem], todos: list[FlexibleItem],
+    songs: list[Song],
+) -> Plan:  # fmt: skip
+    """The planner's original algorithm, kept unoptimised as the oracle for build_plan.
+
+    Every taken interval goes into one list kept sorted by end, searched afresh for each
+    to-do and song; appointments are checked against every kept one; the day is sorted at
+    the end. Change it only together with the rules in the planner's docstring.
+    """
+    day_start, day_end = window
+    essential = sorted((a for a in appointments if a.essential), key=lambda a: (a.start, a.end))
+    for first, second in zip(essential, essential[1:], strict=False):
+        if first.start < second.end and second.start < first.end:
+            raise EssentialConflict(first, second)
+    kept, unplaced = list(essential), []
+    for item in sorted(
+        (a for a in appointments if not a.essential), key=lambda a: (a.start, a.end)
+    ):
+        clash = next((k for k in sorted(kept, key=lambda k: k.start)
+                      if item.start < k.end and k.start < item.end), None)  # fmt: skip
+        if clash is None:
+            kept.append(item)
+            continue
+        what = "essential appointment" if clash.essential else "appointment"
+        reason = f"overlaps {what} '{clash.title}' ({clock(clash.start)}–{clock(clash.end)})"
+        unplaced.append(NotPlaced("appointment", item.title, reason, item.source))
+
+    ends: list[int] = []
+    taken: list[tuple[int, int, bool]] = []  # (start, end, is a song), sorted by end
+
+    def take(start: int, end: int, music: bool) -> None:
+        index = bisect.bisect(ends, end)
+        ends.insert(index, end)
+        taken.insert(index, (start, end, music))
+
+    def earliest_fit(lo: int, hi: int, duration: int, music: bool) -> int | None:
+        free_from = lo
+        for start, end, is_music in itertools.islice(
+            taken, bisect.bisect_right(ends, lo - gap), None
+        ):
+            pad = 0 if music and is_music else gap
+            if start - pad - free_from >= duration and free_from + duration <= hi:
+                return free_from
+            free_from = max(free_from, end + pad)
+            if free_from + duration > hi:
+                return None
+        return free_from if free_from + duration <= hi else None
+
+    timeline = []
+    for a in kept:
+        take(a.start, a.end, music=False)
+        timeline.append(Placed("appointment", a.title, a.start, a.end, a.source, a.essential))
+    deadline = {i: day_end if t.latest is None else t.latest for i, t in enumerate(todos)}
+    for i in sorted(range(len(todos)), key=lambda i: (todos[i].priority, deadline[i], i)):
+        t = todos[i]
+        lo = day_start if t.earliest is None else max(day_start, t.earliest)
+        hi = min(day_end, deadline[i])
+        start = earliest_fit(lo, hi, t.duration, music=False)
+        if start is None:
+            reason = f"no free slot of {t.duration // 60} min between {clock(lo)} and {clock(hi)}"
+            unplaced.append(NotPlaced("todo", t.title, reason, t.source))
+            continue
+        take(start, start + t.duration, music=False)
+        timeline.append(Placed("todo", t.title, start, start + t.duration, t.source, True))
+    cursor = day_start
+    for s in songs:
+        start = earliest_fit(cursor, day_end, s.duration, music=True)
+        if start is None:
+            reason = f"no free gap of {span(s.duration)} left after {clock(cursor)}"
+            unplaced.append(NotPlaced("music", s.title, reason, s.source))
+            continue
+        take(start, start + s.duration, music=True)
+        timeline.append(Placed("music", s.title, start, start + s.duration, s.source, None,
+                               s.artist, s.track_id))  # fmt: skip
+        cursor = start + s.duration
+
+    free, cursor = [], day_start
+    for p in sorted(timeline, key=lambda p: p.start):
+        if p.start > cursor:
+            free.append(Placed("free", "Free", cursor, min(p.start, day_end)))
+        cursor = max(cursor, p.end)
+    if cursor < day_end:
+        free.append(Placed("free", "Free", cursor, day_end))
+    timeline += free
+    timeline.sort(key=lambda p: (p.start, KIND_ORDER[p.kind], p.end, p.source or ""))
+    return Plan(timeline=timeline, unplaced=unplaced)
+
+
+# A catalog track shorter than half a second rounds to a 0-second song: allowed here too.
+@settings(max_examples=1000, deadline=None)
+@given(days(song_seconds=SONG_SECONDS | st.just(0)))
+def test_build_plan_matches_the_reference_algorithm(day: tuple) -> None:
+    try:
+        expected = _reference_build_plan(*day)
+    except EssentialConflict as conflict:
+        with pytest.raises(EssentialConflict) as caught:
+            build_plan(*day)
+        assert str(caught.value) == str(conflict)
+        assert (caught.value.first, caught.value.second) == (conflict.first, conflict.second)
+        return
+    plan = build_plan(*day)
+    assert plan.timeline == expected.timeline
+    assert plan.unplaced == expected.unplaced
+    assert all(type(p) is Placed for p in plan.timeline)

@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
+from operator import attrgetter
 from typing import Literal, NamedTuple
 
 ItemKind = Literal["appointment", "todo", "music"]
@@ -105,58 +106,44 @@ def span(seconds: int) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-@dataclass
-class _Occupied:
-    """Taken intervals, sorted by start; `music` marks songs for the playlist rule.
-
-    They never overlap (appointments that would are dropped, everything else goes into
-    free time), so their ends are sorted too, which lets a search skip what lies behind it.
-    """
-
-    ends: list[int] = field(default_factory=list)
-    items: list[tuple[int, int, bool]] = field(default_factory=list)
-
-    def add(self, start: int, end: int, music: bool) -> None:
-        index = bisect.bisect(self.ends, end)
-        self.ends.insert(index, end)
-        self.items.insert(index, (start, end, music))
-
-    def earliest_fit(self, lo: int, hi: int, duration: int, gap: int, music: bool) -> int | None:
-        """Earliest start in [lo, hi - duration] clear of every item by `gap` (none is kept
-        between two songs, nor at the window's edges)."""
-        pad_to_song = 0 if music else gap  # the pad before or after a neighbouring song
-        free_from = lo
-        # An item that ends `gap` or more before `lo` cannot push the start past `lo`.
-        for start, end, is_music in itertools.islice(
-            self.items, bisect.bisect_right(self.ends, lo - gap), None
-        ):
-            pad = pad_to_song if is_music else gap
-            if start - pad - free_from >= duration and free_from + duration <= hi:
-                return free_from
-            free_from = max(free_from, end + pad)
-            if free_from + duration > hi:
-                return None
-        return free_from if free_from + duration <= hi else None
-
-
 def _overlaps(a: FixedItem, b: FixedItem) -> bool:
     return a.start < b.end and b.start < a.end
+
+
+_start = attrgetter("start")
+_end = attrgetter("end")
+_start_end = attrgetter("start", "end")
+# Placed(...) runs the NamedTuple's __new__, a Python function (defaults and all); a plan
+# builds dozens of records, so they are made as tuples of all eight fields directly.
+_placed = partial(tuple.__new__, Placed)
 
 
 def place_appointments(
     appointments: Sequence[FixedItem],
 ) -> tuple[list[FixedItem], list[NotPlaced]]:
-    essential = sorted((a for a in appointments if a.essential), key=lambda a: (a.start, a.end))
+    by_time = sorted(appointments, key=_start_end)
+    essential = [a for a in by_time if a.essential]
     for first, second in zip(essential, essential[1:], strict=False):
         if _overlaps(first, second):
             raise EssentialConflict(first, second)
-    kept = list(essential)
+    kept = essential[:]
     dropped: list[NotPlaced] = []
-    optional = sorted((a for a in appointments if not a.essential), key=lambda a: (a.start, a.end))
-    for item in optional:
-        clash = next((k for k in sorted(kept, key=lambda k: k.start) if _overlaps(item, k)), None)
+    # What is kept, by start (ties in the order kept): the first of these that overlaps an
+    # appointment is the clash reported for it.
+    by_start = essential[:]
+    for item in by_time:
+        if item.essential:
+            continue
+        clash = None
+        for k in by_start:
+            if k.start >= item.end:  # neither this nor any later one can overlap
+                break
+            if item.start < k.end:
+                clash = k
+                break
         if clash is None:
             kept.append(item)
+            bisect.insort(by_start, item, key=_start)
             continue
         what = "essential appointment" if clash.essential else "appointment"
         dropped.append(
@@ -170,6 +157,27 @@ def place_appointments(
     return kept, dropped
 
 
+def _earliest_fit(
+    starts: list[int], ends: list[int], lo: int, hi: int, duration: int, gap: int
+) -> int | None:
+    """Earliest start in [lo, hi - duration] at least `gap` away from every taken interval
+    (no gap is kept at the window's edges).
+
+    `starts` and `ends` are the taken intervals, sorted by end. They never overlap (those
+    that would are dropped or placed elsewhere), so their starts are sorted too.
+    """
+    free_from = lo
+    # An interval that ends `gap` or more before `lo` cannot push the start past `lo`. Past
+    # those, each interval ends no earlier than the one before: it is the one that pushes.
+    for index in range(bisect.bisect_right(ends, lo - gap), len(ends)):
+        if starts[index] - gap - free_from >= duration:
+            break
+        free_from = ends[index] + gap
+        if free_from + duration > hi:
+            return None
+    return free_from if free_from + duration <= hi else None
+
+
 def build_plan(
     window: tuple[int, int],
     gap: int,
@@ -179,60 +187,89 @@ def build_plan(
 ) -> Plan:
     day_start, day_end = window
     kept, unplaced = place_appointments(appointments)
-    occupied = _Occupied()
-    timeline: list[Placed] = []
-    for a in kept:
-        occupied.add(a.start, a.end, music=False)
-        timeline.append(Placed("appointment", a.title, a.start, a.end, a.source, a.essential))
+    timeline = [
+        _placed(("appointment", a.title, a.start, a.end, a.source, a.essential, None, None))
+        for a in kept
+    ]
+    # What appointments and to-dos take, by end (ties in the order taken), as two lists of
+    # ints: bisect and compare them directly, with no record to unpack.
+    by_end = sorted(kept, key=_end)
+    starts = [a.start for a in by_end]
+    ends = [a.end for a in by_end]
 
-    def deadline(t: FlexibleItem) -> int:
-        return day_end if t.latest is None else t.latest
-
-    order = sorted(range(len(todos)), key=lambda i: (todos[i].priority, deadline(todos[i]), i))
-    for index in order:
-        todo = todos[index]
+    # Sorting is stable: request order breaks ties.
+    for todo in sorted(
+        todos, key=lambda t: (t.priority, day_end if t.latest is None else t.latest)
+    ):
         lo = day_start if todo.earliest is None else max(day_start, todo.earliest)
-        hi = min(day_end, deadline(todo))
-        start = occupied.earliest_fit(lo, hi, todo.duration, gap, music=False)
+        hi = day_end if todo.latest is None else min(day_end, todo.latest)
+        start = _earliest_fit(starts, ends, lo, hi, todo.duration, gap)
         if start is None:
             minutes = todo.duration // 60
             reason = f"no free slot of {minutes} min between {clock(lo)} and {clock(hi)}"
             unplaced.append(NotPlaced("todo", todo.title, reason, todo.source))
             continue
-        occupied.add(start, start + todo.duration, music=False)
-        timeline.append(Placed("todo", todo.title, start, start + todo.duration, todo.source, True))
+        end = start + todo.duration
+        index = bisect.bisect(ends, end)
+        starts.insert(index, start)
+        ends.insert(index, end)
+        timeline.append(_placed(("todo", todo.title, start, end, todo.source, True, None, None)))
 
-    cursor = day_start
-    for song in songs:
-        start = occupied.earliest_fit(cursor, day_end, song.duration, gap, music=True)
-        if start is None:
-            unplaced.append(
-                NotPlaced(
-                    "music", song.title,
-                    f"no free gap of {span(song.duration)} left after {clock(cursor)}",
-                    song.source,
-                )
-            )  # fmt: skip
-            continue
-        end = start + song.duration
-        occupied.add(start, end, music=True)
-        timeline.append(
-            Placed("music", song.title, start, end, song.source, None, song.artist, song.track_id)
-        )
-        cursor = end
+    # Songs never wait on each other (each starts at or after the end of the one before,
+    # with no gap between them), only on appointments and to-dos, all in place by now. So
+    # the slots songs can take are fixed: before each taken interval and after the last,
+    # `gap` away from them and inside the window. Each song is looked for from the slot of
+    # the one before, instead of searching everything taken, songs included, every time.
+    # (This holds for a gap of 0 or more and no negative durations, as requests have.)
+    slot_starts = [day_start]
+    slot_starts += [end + gap for end in ends]
+    slot_ends = [start - gap if start - gap < day_end else day_end for start in starts]
+    slot_ends.append(day_end)
+    slot, cursor = 0, day_start  # no slot before the last song's can hold the next one
+    for title, duration, source, artist, track_id in songs:
+        start = cursor
+        if start + duration > slot_ends[slot]:  # most songs fit right after the one before
+            for index in range(slot + 1, len(slot_ends)):
+                if start < slot_starts[index]:
+                    start = slot_starts[index]
+                if start + duration <= slot_ends[index]:
+                    slot = index
+                    break
+            else:
+                unplaced.append(
+                    NotPlaced(
+                        "music", title,
+                        f"no free gap of {span(duration)} left after {clock(cursor)}",
+                        source,
+                    )
+                )  # fmt: skip
+                continue
+        cursor = start + duration
+        timeline.append(_placed(("music", title, start, cursor, source, None, artist, track_id)))
 
-    timeline.extend(_free_blocks(timeline, day_start, day_end))
-    timeline.sort(key=lambda p: (p.start, KIND_ORDER[p.kind], p.end, p.source or ""))
+    # The sorts are stable, so items with the same start stay in the order they were made.
+    timeline.sort(key=_start)
+    timeline += _free_blocks(timeline, day_start, day_end)
+    timeline.sort(key=_start)  # two sorted runs: a merge
+    # The timeline's order is the one below, but its key costs a Python call per item. In
+    # a valid request only a 0-second song (a catalog track under half a second) can share
+    # its start with another item; when none do, the order by start is already that order.
+    if len(set(map(_start, timeline))) < len(timeline):
+        timeline.sort(key=lambda p: (p.start, KIND_ORDER[p.kind], p.end, p.source or ""))
     return Plan(timeline=timeline, unplaced=unplaced)
 
 
-def _free_blocks(timeline: Sequence[Placed], day_start: int, day_end: int) -> list[Placed]:
-    free: list[Placed] = []
+def _free_blocks(items: list[Placed], day_start: int, day_end: int) -> list[Placed]:
+    """What `items` (sorted by start) leave of the window."""
+    free = []
     cursor = day_start
-    for item in sorted(timeline, key=lambda p: p.start):
-        if item.start > cursor:
-            free.append(Placed("free", "Free", cursor, min(item.start, day_end)))
-        cursor = max(cursor, item.end)
+    for item in items:
+        start, end = item.start, item.end
+        if start > cursor:
+            free_end = start if start < day_end else day_end
+            free.append(_placed(("free", "Free", cursor, free_end, None, None, None, None)))
+        if end > cursor:
+            cursor = end
     if cursor < day_end:
-        free.append(Placed("free", "Free", cursor, day_end))
+        free.append(_placed(("free", "Free", cursor, day_end, None, None, None, None)))
     return free

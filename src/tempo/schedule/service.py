@@ -83,7 +83,12 @@ def check(request: ScheduleRequest) -> None:
 
 
 def needs_catalog(request: ScheduleRequest) -> bool:
-    return any(want.kind in ("track", "text", "genre") for want in request.music)
+    return _any_catalog_want(request.music)
+
+
+def _any_catalog_want(wants: list[MusicWant]) -> bool:
+    # Only an inline song has a title (MusicWant checks it): cheaper than `kind` per song.
+    return any(want.title is None for want in wants)
 
 
 async def resolve_music(
@@ -94,7 +99,7 @@ async def resolve_music(
     The catalog is only consulted (and `session` only needed) for catalog wants.
     """
     if session is None:
-        if any(want.kind != "inline" for want in wants):
+        if _any_catalog_want(wants):
             raise RuntimeError("catalog look-ups need a database session")
         return [
             Song(w.title, w.duration_seconds, f"music[{i}]", w.artist)
