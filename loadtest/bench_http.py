@@ -177,20 +177,28 @@ def main() -> None:
             get_targets["nginx, static file"] = targets.nginx(
                 w, work / "leaderboard.json", work / "nginx"
             )
+        # POST only: FastAPI validating the same body and doing nothing else.
+        ceilings = {f"FastAPI, body only, {s}": targets.fastapi_body(s, w) for s in servers}
         urls = {
-            name: stack.enter_context(targets.running(t, logs)) for name, t in get_targets.items()
+            name: stack.enter_context(targets.running(t, logs))
+            for name, t in (get_targets | ceilings).items()
         }
         print(
             f"{len(urls)} servers up; {args.rounds} rounds of {args.seconds:g} s per target",
             flush=True,
         )
 
-        gets: dict[str, list[Run]] = {name: [] for name in urls}
-        posts: dict[str, list[Run]] = {f"Tempo, {s}": [] for s in servers}
-        for name in urls:  # warm up: caches filled, connections made, code paths loaded
+        gets: dict[str, list[Run]] = {name: [] for name in get_targets}
+        posts: dict[str, list[Run]] = {
+            name: [] for s in servers for name in (f"Tempo, {s}", f"FastAPI, body only, {s}")
+        }
+        for name in get_targets:  # warm up: caches filled, connections made, code paths loaded
             wrk(urls[name] + path, 1, args.connections)
+        for name in posts:
+            wrk(urls[name] + "/schedule", 1, 16, post=TYPICAL_DAY)
         for round_ in range(1, args.rounds + 1):
-            for name, base in urls.items():
+            for name in get_targets:
+                base = urls[name]
                 gets[name].append(progress(round_, "GET", name, wrk(base + path, args.seconds,
                                                                    args.connections)))  # fmt: skip
             for name in posts:
@@ -258,8 +266,13 @@ def render(
             share = median_range(ratios(gets[f"Tempo, {server}"], nginx), ".2f")
             lines.append(f"| Tempo ({server}) / nginx | {share} | |")
     for server in servers:
-        post = [r.rps for r in posts[f"Tempo, {server}"]]
+        tempo_posts = posts[f"Tempo, {server}"]
+        post = [r.rps for r in tempo_posts]
         lines.append(f"| POST /schedule, {server}: requests/s | {median_range(post)} | ≥ 5,000 |")
+        share = median_range(ratios(tempo_posts, posts[f"FastAPI, body only, {server}"]), ".2f")
+        lines.append(
+            f"| POST /schedule ({server}) / FastAPI validating the body only | {share} | |"
+        )
     return "\n".join(lines) + "\n"
 
 

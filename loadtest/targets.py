@@ -89,6 +89,14 @@ def bare(server: Server, workers: int, body: Path) -> Target:
     return Target(f"bare/{server}/{workers}w", argv, port, env=env)
 
 
+def fastapi_body(server: Server, workers: int) -> Target:
+    port = free_port()
+    app = "loadtest.baselines.fastapi_body:app"
+    argv = _asgi_server(server, app, workers, port, factory=False)
+    return Target(f"fastapi-body/{server}/{workers}w", argv, port,
+                  env={"PYTHONPATH": str(HERE.parent)})  # fmt: skip
+
+
 def flask(workers: int, database_url: str) -> Target:
     port = free_port()
     argv = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
