@@ -93,7 +93,7 @@ def fastapi_body(server: Server, workers: int) -> Target:
     port = free_port()
     app = "loadtest.baselines.fastapi_body:app"
     argv = _asgi_server(server, app, workers, port, factory=False)
-    return Target(f"fastapi-body/{server}/{workers}w", argv, port,
+    return Target(f"fastapi-body/{server}/{workers}w", argv, port, ready_path="/openapi.json",
                   env={"PYTHONPATH": str(HERE.parent)})  # fmt: skip
 
 

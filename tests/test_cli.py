@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -153,7 +154,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-SERVERS = {"uvicorn": ["--server", "uvicorn"], "granian": ["--server", "granian", "--workers", "2"]}
+SERVERS = {"granian (the default)": ["--workers", "2"], "uvicorn": ["--server", "uvicorn"]}
 
 
 @pytest.fixture(params=SERVERS)
@@ -161,7 +162,8 @@ def served(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     """`tempo serve` with no DATABASE_URL: embedded PostgreSQL and demo data, as `make run`;
-    on either HTTP server (granian with two workers, which share the embedded database)."""
+    on either HTTP server (granian with two workers, which share the embedded database).
+    The two servers' own log lines tell which one runs."""
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"LOG_FORMAT": "json"}
@@ -206,11 +208,17 @@ def test_serve_out_of_the_box(served: tuple[str, Path, subprocess.Popen[bytes]])
 
     response = httpx.get(f"{base}/healthz", headers={"X-Request-ID": "cli-test-1"})
     assert response.headers["x-request-id"] == "cli-test-1"
+    # Behind a proxy on a trusted address (127.0.0.1 by default), the client is the one it names.
+    forwarded = {"X-Request-ID": "cli-test-2", "X-Forwarded-For": "203.0.113.7"}
+    assert httpx.get(f"{base}/healthz", headers=forwarded).status_code == 200
     feed = httpx.post(f"{base}/feed", json={"data_path": "pipeline_result.csv"},
                       headers={"Authorization": "Bearer change-me"})  # fmt: skip
     assert feed.status_code == 200, feed.text
     log = (cwd / "serve.log").read_text()
     assert '"request_id": "cli-test-1"' in log
+    (line,) = [json.loads(ln) for ln in log.splitlines() if '"request_id": "cli-test-2"' in ln]
+    assert line["client"] == "203.0.113.7"
+    assert ("Uvicorn running on" in log) == ("--server" in proc.args)  # type: ignore[operator]
     assert "change-me" not in log
     assert TOKEN not in log
 

@@ -41,6 +41,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from sqlalchemy.engine import make_url
 
+from tempo.app import create_app_behind_proxy
 from tempo.cli import app as cli_app
 from tempo.settings import Settings
 from tests.conftest import TOKEN
@@ -59,7 +60,7 @@ DEBIAN_PYTHON = {"debian12": "3.11", "debian13": "3.13"}
 
 # Variables the Tempo containers get that are not Settings fields, and who reads them.
 WEB_CONCURRENCY = "WEB_CONCURRENCY"  # `tempo serve --workers`
-FORWARDED_ALLOW_IPS = "FORWARDED_ALLOW_IPS"  # uvicorn's trusted proxies
+FORWARDED_ALLOW_IPS = "FORWARDED_ALLOW_IPS"  # trusted proxies: uvicorn's, and Tempo's on granian
 
 
 def run(
@@ -83,6 +84,7 @@ def workers_envvar() -> str | None:
 def test_non_settings_variables_are_read_by_someone() -> None:
     assert workers_envvar() == WEB_CONCURRENCY
     assert FORWARDED_ALLOW_IPS in inspect.getsource(uvicorn.config)
+    assert FORWARDED_ALLOW_IPS in inspect.getsource(create_app_behind_proxy)
     assert not {WEB_CONCURRENCY, FORWARDED_ALLOW_IPS} & settings_names()
 
 

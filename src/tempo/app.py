@@ -1,10 +1,11 @@
-"""The application factory: `uvicorn --factory tempo.app:create_app` or `tempo serve`."""
+"""The application factory: `tempo serve`, or `uvicorn --factory tempo.app:create_app`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
@@ -142,3 +143,13 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
     # Bodies that routes read with tempo.json_body rather than from their signature.
     document_models(app, ScheduleRequest)
     return app
+
+
+def create_app_behind_proxy() -> ASGIApp:
+    """`create_app()` for granian, which leaves proxy headers to the app: the client address
+    and scheme come from X-Forwarded-For/-Proto when the peer is trusted (FORWARDED_ALLOW_IPS,
+    default 127.0.0.1; `*` behind a load balancer), as uvicorn does by itself."""
+    from granian.utils.proxies import wrap_asgi_with_proxy_headers
+
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    return wrap_asgi_with_proxy_headers(create_app(), trusted)  # type: ignore[no-any-return]

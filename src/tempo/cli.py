@@ -212,9 +212,9 @@ def serve(
     server: Annotated[
         Server,
         typer.Option(envvar="TEMPO_SERVER", help="HTTP server (see loadtest/README.md)"),
-    ] = Server.UVICORN,
+    ] = Server.GRANIAN,
 ) -> None:
-    """Run the HTTP API (uvicorn with uvloop and httptools, or granian)."""
+    """Run the HTTP API (granian, or uvicorn with uvloop and httptools)."""
     settings = load_settings()
     _configure_cli_logging(settings)
     url = run_with_database(_prepare_database(settings))
@@ -271,7 +271,7 @@ def _serve_granian(host: str, port: int, workers: int) -> None:
     # and hang on its first Polars call.
     multiprocessing.set_start_method("spawn", force=True)
     Granian(
-        "tempo.app:create_app",
+        "tempo.app:create_app_behind_proxy",
         factory=True,
         address=host,
         port=port,
