@@ -17,7 +17,7 @@ Locust CSVs of every run and two plots.
 
     make assess                    # or, with every option (--help lists them):
     uv run python -m loadtest.assess [--step-seconds 12] [--repeats 3] [--processes 2]
-                                     [--server granian|uvicorn] [--out DIR]
+                                     [--server uvicorn|granian] [--out DIR]
 """
 
 from __future__ import annotations
@@ -718,7 +718,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2, help="Locust processes")
     parser.add_argument("--workers", type=int, default=2, help="server workers (both)")
-    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     parser.add_argument("--user-rps", type=float, default=10, help="requests/s per user")
     parser.add_argument("--out", type=Path, default=HERE / "reports" / "latest")
     parser.add_argument("--work", type=Path, default=ROOT / "bench-results" / "assess")

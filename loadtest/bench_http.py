@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--servers", default="granian,uvicorn")  # the default first
+    parser.add_argument("--servers", default="uvicorn,granian")  # the default first
     parser.add_argument("--users", type=int, default=1000, help="ranking size")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

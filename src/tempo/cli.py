@@ -212,9 +212,9 @@ def serve(
     server: Annotated[
         Server,
         typer.Option(envvar="TEMPO_SERVER", help="HTTP server (see loadtest/README.md)"),
-    ] = Server.GRANIAN,
+    ] = Server.UVICORN,
 ) -> None:
-    """Run the HTTP API (granian, or uvicorn with uvloop and httptools)."""
+    """Run the HTTP API (uvicorn with uvloop and httptools, or granian)."""
     settings = load_settings()
     _configure_cli_logging(settings)
     url = run_with_database(_prepare_database(settings))
