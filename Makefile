@@ -130,6 +130,9 @@ loadtest: install ## Locust at LOADTEST_URL, headless on PROCESSES cores: 100 â†
 		$(UV) run --locked locust -f loadtest/locustfile.py --headless \
 		--processes $(PROCESSES) --host $(LOADTEST_URL) --only-summary
 
+compare-servers: install ## uvicorn vs granian: server CPU per request under the same Locust load (~3 min)
+	$(UV) run --locked python -m loadtest.compare_servers
+
 assess: install bench-tools ## Tempo vs nginx under Locust, repeated: report in loadtest/reports/latest/ (~9 min)
 	$(UV) run --locked python -m loadtest.assess --processes $(PROCESSES) --repeats $(REPEATS) \
 		--step-seconds $(or $(STEP_SECONDS),12)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from icalendar import Calendar
 
+JSON = "application/json"
 BASE: dict[str, Any] = {
     "date": "2026-11-23",
     "day_start": "08:00",
@@ -191,4 +194,20 @@ async def test_the_body_and_parameters_are_documented(client: httpx.AsyncClient)
     parameters = {(p["in"], p["name"]): p for p in operation["parameters"]}
     assert parameters[("query", "format")]["schema"]["anyOf"][0]["enum"] == ["json", "ics"]
     assert ("header", "accept") in parameters
-    assert {"415", "422", "503"} <= set(operation["responses"])
+    assert {"413", "415", "422", "503"} <= set(operation["responses"])
+
+
+async def test_a_huge_body_is_refused_before_it_is_read(client: httpx.AsyncClient) -> None:
+    padding = {"title": "x" * 200, "duration_minutes": 1}
+    huge = json.dumps(BASE | {"todos": [padding] * 6000}).encode()  # 1.3 MB
+    declared = await client.post("/schedule", content=huge, headers={"content-type": JSON})
+    assert declared.status_code == 413
+    assert "this route takes 1,048,576" in declared.json()["error"]["message"]
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+        for start in range(0, len(huge), 64 * 1024):
+            yield huge[start : start + 64 * 1024]
+
+    streamed = await client.post("/schedule", content=chunks(), headers={"content-type": JSON})
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["message"].startswith("the body is at least 1,")

@@ -24,8 +24,9 @@ Model = TypeVar("Model", bound=BaseModel)
 COMPONENTS = "#/components/schemas/{model}"
 
 
-async def json_body(request: Request, model: type[Model]) -> Model:
-    """The body as `model`; errors are FastAPI's own 422 (fields named `body.…`)."""
+async def json_body(request: Request, model: type[Model], max_bytes: int) -> Model:
+    """The body as `model`; errors are FastAPI's own 422 (fields named `body.…`). A body
+    over `max_bytes` is refused (413) before it is held in memory, whatever its framing."""
     content_type = request.headers.get("content-type")
     if content_type is not None and "json" not in content_type.lower():
         raise ApiError(
@@ -33,12 +34,29 @@ async def json_body(request: Request, model: type[Model]) -> Model:
             "unsupported_media_type",
             f"send the body as application/json, not {content_type}",
         )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(int(declared), max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # chunked bodies declare no length: count
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(size, max_bytes, more=True)
+        chunks.append(chunk)
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(b"".join(chunks))
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
         ) from None
+
+
+def _too_large(size: int, max_bytes: int, more: bool = False) -> ApiError:
+    at_least = "at least " if more else ""
+    return ApiError(
+        413, "too_large", f"the body is {at_least}{size:,} bytes; this route takes {max_bytes:,}"
+    )
 
 
 def openapi_body(model: type[BaseModel]) -> dict[str, Any]:

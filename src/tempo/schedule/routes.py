@@ -16,6 +16,8 @@ router = APIRouter(tags=["schedule"])
 
 ICS_MEDIA_TYPE = "text/calendar"
 JSON = "application/json"
+# A day at the item limit (500) with long titles is about 150 KB; a typical one is 3 KB.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def wants_ics(format: str | None, accept: str | None) -> bool:
@@ -56,7 +58,7 @@ ACCEPT_PARAMETER = {
             "description": "The plan as JSON, or as iCalendar with `Accept: text/calendar` "
             "or `?format=ics`",
         },
-        **error_responses(415, 422, 503),
+        **error_responses(413, 415, 422, 503),
     },
     openapi_extra={
         **openapi_body(ScheduleRequest),
@@ -64,7 +66,7 @@ ACCEPT_PARAMETER = {
     },
 )
 async def post_schedule(request: Request) -> Response:
-    body = await json_body(request, ScheduleRequest)
+    body = await json_body(request, ScheduleRequest, MAX_BODY_BYTES)
     format = request.query_params.get("format")
     if format not in (None, "json", "ics"):
         message = "Input should be 'json' or 'ics'"
