@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 export CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help install run test lint format typecheck check bench bench-pipeline bench-tools clean \
-	browser deploy-tools loadtest assess
+	browser deploy-tools loadtest assess compare-servers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
