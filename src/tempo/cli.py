@@ -246,6 +246,7 @@ def _serve_uvicorn(host: str, port: int, workers: int) -> None:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        server_header=False,  # no "server: uvicorn" to advertise, nor to write per response
     )
 
 
