@@ -23,6 +23,7 @@ from tests.analytics_support import majors_csv, spotify_csv
 from tests.catalog_support import song, songs_csv
 from tests.conftest import make_settings, running
 from tests.helpers import write
+from tests.test_web import parse
 
 SMALL_MAJORS = (
     "Rank,Major_code,Major,Major_category,Total,Men,Women,ShareWomen,Median\n"
@@ -174,14 +175,44 @@ async def test_the_majors_routes_read_the_delta_table_and_its_versions(
     assert [m["major"] for m in health["majors"]] == ["NURSING"]
 
 
-async def test_majors_before_the_first_load(client: httpx.AsyncClient) -> None:
-    for url in ("largest", "by-category", "share-vs-earnings", "versions", "largest/chart.svg"):
-        response = await client.get(f"/analytics/majors/{url}")
-        assert response.status_code == 404, url
-        assert error_code(response) == "not_loaded"
-        assert "tempo etl majors" in response.json()["error"]["message"]
-    empty = (await client.get("/analytics/majors")).json()
-    assert empty == {"delta_version": None, "total": 0, "majors": []}
+MAJORS_ROUTES = ("", "/versions", "/largest", "/by-category", "/share-vs-earnings")
+
+
+async def test_majors_before_the_first_load(
+    unconfigured: httpx.AsyncClient, engine: AsyncEngine, delta_dir: Path, tmp_path: Path
+) -> None:
+    """Every majors route, the PostgreSQL table and the Delta answers and their charts alike,
+    is the documented 404 `not_loaded` in the one error shape until `tempo etl majors` ran."""
+    charts = ("/largest/chart.svg", "/by-category/chart.png", "/share-vs-earnings/chart.svg")
+    for route in (*MAJORS_ROUTES, "?category=Health", "/largest?version=0", *charts):
+        response = await unconfigured.get(f"/analytics/majors{route}")
+        assert response.status_code == 404, route
+        assert response.headers["content-type"] == "application/json", route
+        body = response.json()
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+        assert body["error"]["code"] == "not_loaded", route
+        assert "run `tempo etl majors` first" in body["error"]["message"], route
+
+    # Once loaded, a category no major has is an empty answer, not a table never loaded.
+    await load_majors(
+        engine, DeltaLocation(str(delta_dir / "majors")), write(tmp_path / "s.csv", SMALL_MAJORS)
+    )
+    none = await unconfigured.get("/analytics/majors", params={"category": "Arts"})
+    assert none.status_code == 200
+    assert none.json() == {"delta_version": 0, "total": 0, "majors": []}
+    for route in MAJORS_ROUTES:
+        assert (await unconfigured.get(f"/analytics/majors{route}")).status_code == 200, route
+
+
+async def test_the_majors_routes_declare_their_404(unconfigured: httpx.AsyncClient) -> None:
+    spec = (await unconfigured.get("/openapi.json")).json()
+    for route in MAJORS_ROUTES:
+        operation = spec["paths"][f"/analytics/majors{route}"]["get"]
+        declared = operation["responses"]["404"]["content"]["application/json"]["schema"]
+        assert declared == {"$ref": "#/components/schemas/ErrorResponse"}, route
+        assert "404 `not_loaded` before the first load" in operation["description"], route
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert set(error["properties"]) == {"code", "message", "details"}
 
 
 async def test_without_spotify_source_the_catalog_s_file_is_analysed(
@@ -264,9 +295,37 @@ async def test_the_page_explains_what_is_missing(
 ) -> None:
     html = (await unconfigured.get("/analytics", params={"per": "x", "version": "v2"})).text
     assert "there is no Spotify songs file to analyse" in html
-    assert "run `tempo etl majors` first" in html
     assert "is not a way to count" in html and "is not a table version" in html
     assert "<img" not in html
+    # How to load the majors: the command as code, not as escaped or backticked text.
+    majors_section = parse(html).one("section", id="majors")
+    assert majors_section.one("pre", class_="command").one("code").text() == "tempo etl majors"
+    said = majors_section.one(class_="empty").text()
+    assert said.startswith("The college majors have not been loaded yet.")
+    assert "`" not in said and "&lt;" not in html and "&amp;lt;" not in html
+    # A version asked for before the first load changes nothing.
+    again = parse((await unconfigured.get("/analytics", params={"version": "3"})).text)
+    assert again.one("section", id="majors").one("pre", class_="command")
+    assert again.all(class_="notice", role="alert") == []
+
+
+def test_backticked_names_in_messages_become_code() -> None:
+    from tempo.web.templating import code_spans
+
+    assert code_spans("run `tempo migrate`.") == "run <code>tempo migrate</code>."
+    assert code_spans("a <b> & `x<y>`") == "a &lt;b&gt; &amp; <code>x&lt;y&gt;</code>"
+    assert code_spans("one ` backtick <i>") == "one ` backtick &lt;i&gt;"
+
+
+async def test_the_page_on_an_unmigrated_database_shows_the_command(
+    empty_database_url: str, data_dir: Path, delta_dir: Path
+) -> None:
+    settings = make_settings(empty_database_url, data_dir, delta_dir=str(delta_dir))
+    async for client in running(create_app(settings)):
+        doc = parse((await client.get("/analytics")).text)
+        notice = doc.one("section", id="spotify").one(class_="notice")
+        assert notice.text() == "The database is not set up: run tempo migrate ."
+        assert notice.one("code").text() == "tempo migrate"
 
 
 async def test_the_page_falls_back_to_the_latest_version(

@@ -88,3 +88,34 @@ async def test_the_analytics_page_fits_a_small_phone(browser: Browser, server: s
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "analytics-360.png", full_page=True)
     await context.close()
+
+
+@pytest.fixture
+def bare_server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """`tempo serve` before anything was loaded: no songs file, no majors table."""
+    env = {"DELTA_DIR": str(tmp_path / "no-delta-yet")}
+    with tempo_serve(database_url, tmp_path, **env) as base:
+        yield base
+
+
+async def test_before_the_first_load_the_page_says_how(browser: Browser, bare_server: str) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    response = await page.goto(bare_server + "/analytics")
+    assert response is not None and response.status == 200
+    majors = page.locator("#majors")
+    await expect(majors.get_by_role("status")).to_contain_text(
+        "The college majors have not been loaded yet."
+    )
+    # The command reads as a command: in a code block of its own, in a monospace font, and
+    # never as markup or backticks shown as text.
+    command = majors.locator("pre.command > code")
+    await expect(command).to_have_text("tempo etl majors")
+    font = await command.evaluate("e => getComputedStyle(e).fontFamily")
+    assert "monospace" in font
+    shown = await majors.inner_text()
+    assert "`" not in shown and "<code>" not in shown and "&lt;" not in shown
+    await expect(page.locator("figure.chart")).to_have_count(0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "analytics-not-loaded.png", full_page=True)
+    await context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -176,6 +177,11 @@ async def test_tracks_is_documented(client: httpx.AsyncClient) -> None:
     assert {p["name"] for p in operation["parameters"]} == {"q", "genre", "limit", "offset"}
     example = spec["components"]["schemas"]["TrackPage"]["examples"][0]
     assert example["tracks"][0]["name"] == "Dance Monkey"
+    # What tells apart tracks of one title and artist is in the documented answer.
+    track = spec["components"]["schemas"]["TrackOut"]
+    assert {"album_name", "release_date", "release_precision"} <= set(track["required"])
+    assert "same title and artist" in track["properties"]["album_name"]["description"]
+    assert track["properties"]["release_date"]["anyOf"][0] == {"type": "string", "format": "date"}
 
 
 # --- the service functions the day planner calls ------------------------------------
@@ -219,7 +225,8 @@ async def test_tracks_by_id_for_genre_and_known_genres(catalog: AsyncEngine) -> 
         assert set(found) == {"dmA", "cel"}
         assert found["dmA"] == service.TrackInfo(
             track_id="dmA", name="Dance Monkey", artist="Tones and I", duration_ms=209438,
-            popularity=92, genres=("pop", "r&b"),
+            popularity=92, genres=("pop", "r&b"), album_name="Album",
+            release_date=date(2019, 6, 14),
         )  # fmt: skip
         assert await service.tracks_by_id(session, []) == {}
         pop = await service.tracks_for_genre(session, "Pop")

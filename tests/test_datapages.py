@@ -151,22 +151,64 @@ async def test_the_board_pages_through_the_ranking(
     assert unknown.text() == "not in users.csv"
 
 
-async def test_pages_that_are_not_there(client: httpx.AsyncClient, tmp_path: Path) -> None:
-    many_users(tmp_path, 60)
-    await upload(client, tmp_path, "messages", "users")
-    beyond = await client.get("/board?page=4")
-    assert beyond.status_code == 404
-    doc = parse(beyond.text)
-    assert "There is no page 4: the ranking has 3 pages" in doc.one(class_="notice").text()
-    assert doc.one(class_="notice").one("a").attrs["href"] == "/board?page=3"
-    assert doc.all("table") == []
+def missing_page(response: httpx.Response) -> tuple[str, dict[str, str]]:
+    """A page number the table does not have: a 404 in the site's layout, never a pager that
+    reads "Page 99 of 3"; what it says, and its links by their text."""
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    doc = parse(response.text)
+    assert doc.one("nav", class_="site-nav") and doc.one("footer", class_="site")
+    assert doc.one("title").text().startswith("No such page: ")
+    assert doc.all("table") == [] and doc.all("nav", class_="pager") == []
+    assert not re.search(r"Page \S+ of", doc.text())
+    notice = doc.one(class_="missing-page")
+    return text(notice.one("p")), {a.text(): a.attrs["href"] for a in notice.all("a")}
 
-    for odd in ("abc", "0", "-1", "2.5", "²", "9" * 30):
-        response = await client.get("/board", params={"page": odd})
-        assert response.status_code == 200, odd
-        doc = parse(response.text)
-        assert "is not a page number; showing the first page" in doc.one(class_="notice").text()
-        assert doc.one("caption").text() == "Users 1 to 25 of 61"
+
+async def test_pages_that_are_not_there(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    expected = many_users(tmp_path, 60)
+    await upload(client, tmp_path, "messages", "users")
+    said, hrefs = missing_page(await client.get("/board?page=4"))
+    assert said == "There is no page 4. The ranking has 3 pages of 25 rows."
+    assert hrefs == {"Go to the first page": "/board",
+                     "Go to the last page, page 3": "/board?page=3"}  # fmt: skip
+    last = await client.get(hrefs["Go to the last page, page 3"])
+    assert last.status_code == 200 and board_rows(parse(last.text)) == expected[50:]
+
+    # Not a page number at all is no page either; the value is quoted back as typed.
+    for odd in ("0", "-1", "2.5", "abc", "²", " 7x ", "9" * 30):
+        said, hrefs = missing_page(await client.get("/board", params={"page": odd}))
+        assert said == f"There is no page {odd.strip()}. The ranking has 3 pages of 25 rows.", odd
+        assert hrefs["Go to the last page, page 3"] == "/board?page=3"
+    long = "x" * 100
+    said, _ = missing_page(await client.get("/board", params={"page": long}))
+    assert said.startswith(f"There is no page {'x' * 40}…. ")
+    # The "Go to page" box left empty asks for no page in particular: the first.
+    blank = await client.get("/board", params={"page": ""})
+    assert blank.status_code == 200
+    assert parse(blank.text).one("caption").text() == "Users 1 to 25 of 61"
+
+
+async def test_an_empty_ranking_has_its_first_page_only(
+    client: httpx.AsyncClient, data_dir: Path, auth: dict[str, str]
+) -> None:
+    # Before any feed, page 1 says how to get one; there is no page 2.
+    assert (await client.get("/board")).status_code == 200
+    said, hrefs = missing_page(await client.get("/board?page=2"))
+    assert said == "There is no page 2. The ranking has 1 page."
+    assert hrefs == {"Go to the first page": "/board"}
+
+    write(data_dir / "pipeline_result.csv", "rank,user_id,name,messages\n")
+    fed = await client.post("/feed", json={"data_path": "pipeline_result.csv"}, headers=auth)
+    assert fed.status_code == 200, fed.text
+    empty = await client.get("/board")
+    assert empty.status_code == 200
+    doc = parse(empty.text)
+    assert "0 ranked users" in doc.one("p", class_="fed").text()
+    assert doc.one(role="status").text() == "The latest feed ranked no users."
+    assert doc.all("nav", class_="pager") == []
+    said, _ = missing_page(await client.get("/board?page=2"))
+    assert said == "There is no page 2. The ranking has 1 page."
 
 
 async def test_the_board_without_a_database(data_dir: Path, empty_database_url: str) -> None:
@@ -426,10 +468,16 @@ async def test_the_datamart_pages_a_larger_table(client: httpx.AsyncClient, data
     assert (hidden.attrs["name"], hidden.attrs["value"]) == ("table", "users")
     assert jump.one("input", type="number").attrs["max"] == "3"
 
-    beyond = await client.get("/datamart?table=users&page=9")
-    assert beyond.status_code == 404
-    assert "There is no page 9: users.csv has 3 pages" in parse(beyond.text).one(
-        class_="notice").text()  # fmt: skip
+    for asked in ("9", "4", "0", "-2", "two"):
+        beyond = await client.get("/datamart", params={"table": "users", "page": asked})
+        said, hrefs = missing_page(beyond)
+        assert said == f"There is no page {asked}. users.csv has 3 pages of 25 rows.", asked
+        assert hrefs == {"Go to the first page": "/datamart?table=users",
+                         "Go to the last page, page 3": "/datamart?table=users&page=3"}  # fmt: skip
+        # The "Go to page" box stays, for the table shown.
+        jump = parse(beyond.text).one("form", class_="jump")
+        assert jump.one("input", type="hidden").attrs["value"] == "users"
+        assert "value" not in jump.one("input", type="number").attrs
     other = parse((await client.get("/datamart?table=orders")).text)
     assert other.one(class_="notice").text() == "There is no table “orders”; showing Messages."
     assert raw_table(other)[0] == ["Row", "message_id", "author_id", "content"]
@@ -445,9 +493,22 @@ async def test_the_datamart_without_files_and_with_broken_ones(
         assert text(empty) == f"There is no {file} yet. Upload one on the Upload page."
         assert empty.one("a").attrs["href"] == "/upload"
 
+    # No file yet: page 1 says so; any other page is not there.
+    nowhere = await client.get("/datamart", params={"table": "users", "page": "2"})
+    assert nowhere.status_code == 404
+    doc = parse(nowhere.text)
+    assert doc.one(class_="notice").text() == "There is no page 2."
+    assert text(doc.one(class_="empty")).startswith("There is no users.csv yet.")
+
     write(data_dir / "users.csv", "user_id,name\n")
-    header_only = parse((await client.get("/datamart?table=users")).text)
+    response = await client.get("/datamart?table=users")
+    assert response.status_code == 200
+    header_only = parse(response.text)
     assert "users.csv has a header (user_id, name) and no rows." in header_only.text()
+    assert header_only.all("nav", class_="pager") == []
+    said, hrefs = missing_page(await client.get("/datamart?table=users&page=2"))
+    assert said == "There is no page 2. users.csv has 1 page."
+    assert hrefs == {"Go to the first page": "/datamart?table=users"}
 
     write(data_dir / "messages.csv", 'message_id,author_id\n1,2\n2,3,4\n3,"5\n')
     broken = await client.get("/datamart")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -110,6 +111,24 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     assert await table_rows(page, "table.raw") == users[50:]
     await pager.get_by_role("link", name="First page").click()
     assert await table_rows(page, "table.raw") == users[:25]
+
+    # A page past the end, typed into the address bar: a 404 that offers the pages there are.
+    response = await page.goto(server + "/board?page=99")
+    assert response is not None and response.status == 404
+    await expect(page).to_have_title("No such page: Leaderboard · Tempo")
+    missing = page.get_by_role("alert")
+    await expect(missing).to_contain_text("There is no page 99. The ranking has 3 pages")
+    await expect(page.get_by_text(re.compile(r"Page \S+ of"))).to_have_count(0)
+    await shot(page, "leaderboard-404.png")
+    await missing.get_by_role("link", name="Go to the last page").click()
+    await expect(page).to_have_url(server + "/board?page=3")
+    assert await board(page) == expected[50:]
+    response = await page.goto(server + "/datamart?table=users&page=0")
+    assert response is not None and response.status == 404
+    await page.get_by_label("Go to page").fill("2")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page).to_have_url(server + "/datamart?table=users&page=2")
+    assert await table_rows(page, "table.raw") == users[25:50]
 
 
 async def test_refused_uploads_say_why_and_change_nothing(

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
+from tempo.catalog.load import load_catalog
+from tests.catalog_support import song, songs_csv
 from tests.conftest import make_settings, running
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -442,21 +444,28 @@ async def test_search_add_and_plan_catalog_songs(client: httpx.AsyncClient) -> N
     genres = {
         i: ", ".join(sorted({r["playlist_genre"] for r in rows if r["track_id"] == i})) for i in ids
     }
+    first = {r["track_id"]: r for r in reversed(rows)}  # each track's first row in the file
     results = doc.one("table", class_="results")
     assert results.one("caption").text() == f"{len(ids)} tracks match “dance monkey”"
     listed = results.one("tbody").all("tr")
-    assert [[c.text() for c in row.all() if c.tag in ("th", "td")][:4] for row in listed] == [
-        ["Dance Monkey", "Tones and I", genres[i], "3:29"] for i in ids
-    ]
+    assert [[c.text() for c in row.all() if c.tag in ("th", "td")][:6] for row in listed] == [
+        ["Dance Monkey", "Tones and I", first[i]["track_album_name"],
+         first[i]["track_album_release_date"][:4], genres[i], "3:29"]
+        for i in ids
+    ]  # fmt: skip
+    top = first[ids[0]]
+    release = f"{top['track_album_name']}, {top['track_album_release_date'][:4]}"
     add = listed[0].one("button")
-    assert add.attrs["value"] == ids[0] and add.text() == "Add Dance Monkey to my songs"
+    assert add.attrs["value"] == ids[0]
+    assert add.text() == f"Add Dance Monkey ({release}) to my songs"
     assert form_values(doc)["todos-0-title"] == "Report"  # what was typed stays
 
     doc = await browser.submit({"add_track": ids[0]})
     values = form_values(doc)
     assert (values["music-1-kind"], values["music-1-what"]) == ("track", ids[0])
-    assert doc.one(id="music-1-what-hint").text() == "Dance Monkey — Tones and I (3:29)"
-    assert doc.one(class_="added").text() == "Added Dance Monkey as song 2."
+    hint = doc.one(id="music-1-what-hint").text()
+    assert hint == f"Dance Monkey — Tones and I ({release}; 3:29)"
+    assert doc.one(class_="added").text() == f"Added Dance Monkey ({release}) as song 2."
     assert doc.all("table", class_="results")  # the results stay for the next pick
 
     # Free text is matched too; the song plays after the inline one, back to back.
@@ -471,6 +480,82 @@ async def test_search_add_and_plan_catalog_songs(client: httpx.AsyncClient) -> N
     ]
     playlist = doc.one("li", class_="music")
     assert playlist.one(class_="what").text() == "3 songs: Intro, Dance Monkey, bad guy"
+
+
+# Three of the seven "Sweet Home Alabama" by Lynyrd Skynyrd in the real Spotify file, as
+# they are there: the same title and artist on different albums and years (one year-only).
+ALABAMA = [
+    song(track_id="7e89621JPkKaeDSTQ3avtg", track_name="Sweet Home Alabama",
+         track_artist="Lynyrd Skynyrd", track_popularity="81", track_album_name="Second Helping",
+         track_album_release_date="1974-04-15", playlist_genre="rock", duration_ms="283800"),
+    song(track_id="0thtEWfxrgpXfLTDQkNxCP", track_name="Sweet Home Alabama",
+         track_artist="Lynyrd Skynyrd", track_popularity="31",
+         track_album_name="Rock Legends eAlbum (International Version)",
+         track_album_release_date="2007-01-01", playlist_genre="rock", duration_ms="284187"),
+    song(track_id="7r45JFRfUkMjj5PHdAmRYk", track_name="Sweet Home Alabama",
+         track_artist="Lynyrd Skynyrd", track_popularity="4",
+         track_album_name="The Essential Lynyrd Skynyrd", track_album_release_date="1998",
+         playlist_genre="rock", duration_ms="283733"),
+    song(track_id="noalbum", track_name="Sweet Home Alabama", track_artist="Lynyrd Skynyrd",
+         track_popularity="1", track_album_name="NA", track_album_release_date="NA",
+         playlist_genre="rock", duration_ms="283000"),
+]  # fmt: skip
+
+
+async def test_same_title_and_artist_are_told_apart_by_album_and_year(
+    client: httpx.AsyncClient, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await load_catalog(engine, songs_csv(tmp_path / "alabama.csv", ALABAMA))
+    browser = Browser(client)
+    await browser.open()
+    doc = await browser.submit({"action": "search"}, DAY | {"q": "sweet home alabama"})
+    results = doc.one("table", class_="results")
+    assert [th.text() for th in results.one("thead").all("th")][:6] == [
+        "Title", "Artist", "Album", "Year", "Genre", "Length",
+    ]  # fmt: skip
+    listed = [
+        [c.text() for c in row.all() if c.tag in ("th", "td")][:6]
+        for row in results.one("tbody").all("tr")
+    ]
+    assert listed == [
+        ["Sweet Home Alabama", "Lynyrd Skynyrd", "Second Helping", "1974", "rock", "4:44"],
+        ["Sweet Home Alabama", "Lynyrd Skynyrd", "Rock Legends eAlbum (International Version)",
+         "2007", "rock", "4:44"],
+        ["Sweet Home Alabama", "Lynyrd Skynyrd", "The Essential Lynyrd Skynyrd", "1998", "rock",
+         "4:44"],
+        ["Sweet Home Alabama", "Lynyrd Skynyrd", "–", "–", "rock", "4:43"],
+    ]  # fmt: skip
+    # Each button says which one it adds.
+    buttons = [b.text() for b in results.all("button")]
+    assert buttons[:3] == [
+        "Add Sweet Home Alabama (Second Helping, 1974) to my songs",
+        "Add Sweet Home Alabama (Rock Legends eAlbum (International Version), 2007) to my songs",
+        "Add Sweet Home Alabama (The Essential Lynyrd Skynyrd, 1998) to my songs",
+    ]
+    assert buttons[3] == "Add Sweet Home Alabama to my songs"
+    assert len(set(buttons)) == 4
+
+    # The one picked, the 1998 compilation, is named by its album and year beside its row.
+    doc = await browser.submit({"add_track": "7r45JFRfUkMjj5PHdAmRYk"})
+    assert doc.one(id="music-1-what-hint").text() == (
+        "Sweet Home Alabama — Lynyrd Skynyrd (The Essential Lynyrd Skynyrd, 1998; 4:44)"
+    )
+    added = doc.one(class_="added").text()
+    assert added == "Added Sweet Home Alabama (The Essential Lynyrd Skynyrd, 1998) as song 2."
+    doc = await browser.submit({"add_track": "noalbum"})
+    assert doc.one(id="music-2-what-hint").text() == "Sweet Home Alabama — Lynyrd Skynyrd (4:43)"
+
+    # GET /tracks carries the same album and release date, for programs to tell them apart.
+    body = (await client.get("/tracks", params={"q": "sweet home alabama"})).json()
+    releases = [
+        (t["album_name"], t["release_date"], t["release_precision"]) for t in body["tracks"]
+    ]
+    assert releases == [
+        ("Second Helping", "1974-04-15", "day"),
+        ("Rock Legends eAlbum (International Version)", "2007-01-01", "day"),
+        ("The Essential Lynyrd Skynyrd", "1998-01-01", "year"),
+        (None, None, None),
+    ]
 
 
 @pytest.mark.usefixtures("catalog")

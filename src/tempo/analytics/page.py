@@ -81,6 +81,7 @@ class AnalyticsPage:
     spotify_problem: str | None = None
     majors: MajorsAnswers | None = None
     majors_problem: str | None = None
+    majors_not_loaded: bool = False  # before the first `tempo etl majors`: say how to run it
 
     def query(self, **params: object) -> str:
         """A query string, without the parameters that are unset."""
@@ -156,6 +157,7 @@ async def _load_majors(page: AnalyticsPage, settings: SettingsDep) -> None:
         page.majors = await asyncio.to_thread(_majors_answers, location, page.version)
     except AnalyticsError as exc:
         page.majors_problem = exc.message
+        page.majors_not_loaded = exc.code == "not_loaded"
 
 
 @router.get("/analytics", response_class=HTMLResponse)
@@ -175,9 +177,10 @@ async def analytics_page(
             page.notices.append(f"“{version[:40]}” is not a table version; showing the latest.")
     await _load_spotify(page, settings, engine)
     await _load_majors(page, settings)
-    if page.majors is None and page.version is not None and page.majors_problem:
+    problem = page.majors_problem
+    if page.majors is None and page.version is not None and problem and not page.majors_not_loaded:
         # An unknown version: say so, and show the latest instead.
-        page.notices.append(page.majors_problem)
+        page.notices.append(problem)
         page.version, page.majors_problem = None, None
         await _load_majors(page, settings)
     html = (

@@ -233,7 +233,9 @@ async def get_features_chart(request: Request, data: SpotifyDep, fmt: ChartForma
     "/majors",
     response_model=MajorsTable,
     summary="The majors as last loaded into PostgreSQL by `tempo etl majors`, by rank",
-    responses=error_responses(422, 503),
+    description="404 `not_loaded` before the first load. A `category` that no major has is an "
+    "empty list.",
+    responses=error_responses(404, 422, 503),
 )
 async def get_majors(
     session: SessionDep,
@@ -245,17 +247,31 @@ async def get_majors(
     if category is not None and category.strip():
         statement = statement.where(col(MajorRow.major_category) == category.strip())
     rows = list(await session.exec(statement))
+    # Every row holds the version it mirrors, all the same one (a load replaces them all);
+    # none at all means no load yet, since a file of no majors is refused.
+    version = rows[0].delta_version if rows else await _loaded_version(session)
+    if version is None:
+        raise ApiError(
+            404,
+            "not_loaded",
+            "the majors have not been loaded yet; run `tempo etl majors` first",
+        )
     return MajorsTable(
-        delta_version=rows[0].delta_version if rows else None,
+        delta_version=version,
         total=len(rows),
         majors=[Major.model_validate(row, from_attributes=True) for row in rows],
     )
+
+
+async def _loaded_version(session: SessionDep) -> int | None:
+    return (await session.exec(select(MajorRow.delta_version).limit(1))).first()
 
 
 @router.get(
     "/majors/versions",
     response_model=MajorsVersions,
     summary="The versions of the majors Delta table, newest first",
+    description="404 `not_loaded` before the first load.",
     responses=error_responses(404, 503),
 )
 async def get_majors_versions(settings: SettingsDep) -> MajorsVersions:

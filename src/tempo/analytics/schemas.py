@@ -420,6 +420,6 @@ class MajorsVersions(BaseModel):
 class MajorsTable(BaseModel):
     model_config = _examples({"delta_version": 1, "total": 1, "majors": [PETROLEUM]})
 
-    delta_version: int | None = Field(description="The Delta version the table mirrors")
+    delta_version: int = Field(description="The Delta version the table mirrors")
     total: int
     majors: list[Major] = Field(description="By rank")

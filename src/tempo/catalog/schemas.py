@@ -39,7 +39,10 @@ class TrackOut(BaseModel):
     artist: str | None
     popularity: int = Field(ge=0, le=100, description="Spotify popularity, 0 to 100")
     album_id: str | None
-    album_name: str | None
+    album_name: str | None = Field(
+        description="The album or single the track is on; with release_date, what tells apart "
+        "tracks of the same title and artist"
+    )
     release_date: date | None = Field(
         description="Album release; a partial date is the first day of its month or year"
     )

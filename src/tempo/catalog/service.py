@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import ColumnElement, false, func, or_
 from sqlmodel import col, select
@@ -35,6 +36,9 @@ class TrackInfo:
     duration_ms: int
     popularity: int
     genres: tuple[str, ...]
+    # What tells apart tracks of one title and artist, for whoever shows the track.
+    album_name: str | None = None
+    release_date: date | None = None
 
     @classmethod
     def of(cls, track: Track) -> TrackInfo:
@@ -45,6 +49,8 @@ class TrackInfo:
             duration_ms=track.duration_ms,
             popularity=track.popularity,
             genres=tuple(track.genres),
+            album_name=track.album_name,
+            release_date=track.release_date,
         )
 
 

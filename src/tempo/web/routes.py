@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.catalog import service as catalog
+from tempo.catalog.models import Track
 from tempo.dependencies import SessionDep
 from tempo.errors import DATABASE_DOWN_ERRORS, is_database_unavailable, is_schema_missing
 from tempo.logs import get_logger
@@ -74,8 +75,17 @@ class SearchResult:
     track_id: str
     title: str
     artist: str
+    # The catalog holds many tracks of one title and artist (single, album, remaster,
+    # compilation): the album and the year of its release are what tell them apart.
+    album: str
+    year: str
     genres: str
     length: str
+
+    @property
+    def release(self) -> str:
+        """'The Kids Are Coming, 2019': the album and year, as far as they are known."""
+        return ", ".join(part for part in (self.album, self.year) if part)
 
 
 @dataclass
@@ -222,16 +232,19 @@ async def _search(page: Page, session: AsyncSession) -> None:
         return
     await _snapshot(session)
     tracks, page.total = await catalog.search(session, q, None, SEARCH_PAGE_SIZE, 0)
-    page.results = [
-        SearchResult(
-            track_id=track.track_id,
-            title=track.name or track.track_id,
-            artist=track.artist or "",
-            genres=", ".join(track.genres),
-            length=_song_length(track.duration_ms),
-        )
-        for track in tracks
-    ]
+    page.results = [_result(track) for track in tracks]
+
+
+def _result(track: Track | catalog.TrackInfo) -> SearchResult:
+    return SearchResult(
+        track_id=track.track_id,
+        title=track.name or track.track_id,
+        artist=track.artist or "",
+        album=track.album_name or "",
+        year=str(track.release_date.year) if track.release_date else "",
+        genres=", ".join(track.genres),
+        length=_song_length(track.duration_ms),
+    )
 
 
 async def _snapshot(session: AsyncSession) -> None:
@@ -248,13 +261,16 @@ async def _add_track(page: Page, session: AsyncSession, track_id: str) -> None:
     if track is None:
         page.notice = "That track is no longer in the catalog."
     else:
-        label = f"{track.name or track.track_id} — {track.artist or 'unknown artist'}"
-        label += f" ({_song_length(track.duration_ms)})"
+        # Which of several same-named tracks was picked: its album and year say so.
+        picked = _result(track)
+        where = f"{picked.release}; " if picked.release else ""
+        label = f"{picked.title} — {track.artist or 'unknown artist'} ({where}{picked.length})"
         row = page.form.add_track(track_id, label)
         if row is None:
             page.notice = f"That is the most songs the page holds ({MAX_ROWS})."
         else:
-            page.added = f"Added {track.name or track.track_id} as song {row + 1}."
+            release = f" ({picked.release})" if picked.release else ""
+            page.added = f"Added {picked.title}{release} as song {row + 1}."
     if page.form.searched:
         # Keep the results up, so that several songs can be picked one after another.
         page.form.q = page.form.searched

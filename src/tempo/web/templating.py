@@ -8,8 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 SITE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def code_spans(text: str) -> Markup:
+    """A message whose `backticked` parts are commands or names, as HTML: those parts in
+    <code>, everything escaped. Messages are written once for the API and the CLI, in plain
+    text; on a page the backticks would show as they are."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an odd backtick: not markup, show the text as it is
+        return escape(text)
+    return Markup("").join(
+        escape(part) if i % 2 == 0 else Markup("<code>%s</code>") % part
+        for i, part in enumerate(parts)
+    )
 
 
 def environment(*folders: Path, **filters: Callable[..., Any]) -> jinja2.Environment:
@@ -20,5 +34,6 @@ def environment(*folders: Path, **filters: Callable[..., Any]) -> jinja2.Environ
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["code_spans"] = code_spans
     env.filters.update(filters)
     return env

@@ -24,11 +24,10 @@ PATH = "/board"
 
 @router.get(PATH, response_class=HTMLResponse)
 async def board_page(session: SessionDep, page: str = "") -> HTMLResponse:
-    number, notice = page_number(page)
     try:
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         version = await service.current_version(session)
-        pager = Pager(PATH, number, version.rows if version else 0)
+        pager = Pager(PATH, page_number(page), version.rows if version else 0, asked=page)
         rows = (
             await service.page(session, limit=pager.size, offset=pager.offset)
             if version and pager.exists
@@ -37,12 +36,11 @@ async def board_page(session: SessionDep, page: str = "") -> HTMLResponse:
     except (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS) as exc:
         problem = database_problem(exc)
         headers = {"Retry-After": "5"} if problem == DATABASE_DOWN else None
-        return render("board.html", 503, headers, problem=problem, notice=notice)
+        return render("board.html", 503, headers, problem=problem)
     return render(
         "board.html",
-        200 if pager.exists else 404,
+        pager.status,
         problem=None,
-        notice=notice,
         version=version,
         pager=pager,
         rows=rows,

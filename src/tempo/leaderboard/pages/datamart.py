@@ -49,9 +49,7 @@ async def datamart_page(
     if shown is None:
         shown = TABLES["messages"]
         notices.append(f"There is no table “{table[:40]}”; showing Messages.")
-    number, notice = page_number(page)
-    if notice:
-        notices.append(notice)
+    number = page_number(page)
     plan = PipelinePlan.from_settings(settings)
     location = plan.messages if shown.key == "messages" else plan.users
     label = plan.label(location)
@@ -61,22 +59,25 @@ async def datamart_page(
         "label": label,
         "notices": notices,
     }
-    offset = (number - 1) * PAGE_SIZE
+    # Not a page number: read from the top all the same, for the count of pages to offer.
+    offset = (max(number, 1) - 1) * PAGE_SIZE
     try:
         async with open_input(plan, location, storage) as source:
             raw: RawPage = await asyncio.to_thread(read_page, source, label, offset, PAGE_SIZE)
     except SourceError as exc:
         if exc.code in MISSING:  # nothing uploaded yet: an empty table, not an error
-            return render("datamart.html", missing=True, problem=None, **context)
+            empty = Pager(PATH, number, 0, params={"table": shown.key}, asked=page)
+            return render(
+                "datamart.html", empty.status, missing=True, problem=None, pager=empty, **context
+            )
         return render("datamart.html", exc.status_code, missing=False, problem=str(exc), **context)
     except CsvError as exc:
         # The file is there but cannot be read as a table: the reason is the page's content.
         return render("datamart.html", missing=False, problem=str(exc), **context)
-    params = {"table": shown.key}
-    pager = Pager(PATH, number, raw.total, params=params)
+    pager = Pager(PATH, number, raw.total, params={"table": shown.key}, asked=page)
     return render(
         "datamart.html",
-        200 if pager.exists else 404,
+        pager.status,
         missing=False,
         problem=None,
         raw=raw,
