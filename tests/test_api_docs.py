@@ -8,10 +8,16 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 
 import httpx
+from starlette.types import Scope
 
 from tempo.api_docs import ASSETS_DIR, ASSETS_PATH
+from tempo.app import create_app
+from tempo.settings import Settings
+from tests.conftest import running
+from tests.test_cache import until_listening
 
 CONTENT_TYPES = {
     ".js": "text/javascript",
@@ -147,3 +153,30 @@ async def test_the_assets_are_the_pinned_packages_files(client: httpx.AsyncClien
 async def test_the_pages_are_left_out_of_the_openapi_document(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not [p for p in paths if p.startswith(("/docs", "/redoc", "/static"))]
+
+
+async def test_the_docs_stay_out_of_the_way_of_the_api(
+    settings: Settings, database_url: str
+) -> None:
+    """A cached GET /leaderboard is answered before FastAPI's router, and a request that
+    does reach it is matched before any of the docs' routes or mount is tried."""
+    app = create_app(settings)
+    tried: list[str] = []
+    for route in app.router.routes:  # routes, mounts and the included routers
+        path = getattr(route, "path", "a router")
+
+        def matches(scope: Scope, original: Any = route.matches, path: str = path) -> Any:
+            tried.append(path)
+            return original(scope)
+
+        route.matches = matches  # type: ignore[method-assign]
+    async for client in running(app):
+        await until_listening(database_url)
+        assert (await client.get("/leaderboard")).status_code == 200
+        assert tried
+        tried.clear()
+        hit = await client.get("/leaderboard")
+        assert hit.status_code == 200 and tried == []  # not even the router
+        assert (await client.get("/healthz")).status_code == 200
+        assert tried[-1] == "a router"  # the ops router, which has /healthz
+        assert not [p for p in tried if p.startswith(("/docs", "/redoc", "/static"))]
