@@ -180,3 +180,20 @@ async def test_the_docs_stay_out_of_the_way_of_the_api(
         assert (await client.get("/healthz")).status_code == 200
         assert tried[-1] == "a router"  # the ops router, which has /healthz
         assert not [p for p in tried if p.startswith(("/docs", "/redoc", "/static"))]
+
+
+async def test_behind_a_path_prefix_the_pages_name_it(settings: Settings) -> None:
+    """A proxy that mounts the API under /tempo (root_path): every URL keeps to it, and the
+    policy names the hash of that page's own start-up script."""
+    transport = httpx.ASGITransport(app=create_app(settings), root_path="/tempo")
+    async with httpx.AsyncClient(transport=transport, base_url="http://tempo.test") as client:
+        for path in ("/tempo/docs", "/tempo/redoc"):
+            response = await client.get(path)
+            page = parse(response.text)
+            assert page.urls and all(url.startswith("/tempo/") for url in page.urls), page.urls
+            check_policy(response, page)
+            for url in page.urls:
+                if "/static/docs/" in url:
+                    assert (await client.get(url)).status_code == 200, url
+        swagger = parse((await client.get("/tempo/docs")).text)
+        assert "url: '/tempo/openapi.json'" in swagger.inline["script"][0]
