@@ -386,7 +386,12 @@ async def test_wheel_runs_like_the_image_with_an_empty_environment(
                 pytest.fail(f"/healthz never answered:\n{log.read_text()}")
             ready = await client.get("/readyz")
             assert ready.status_code == 200, ready.text
-            assert (await client.get("/docs")).status_code == 200
+            docs = await client.get("/docs")
+            assert docs.status_code == 200
+            # Swagger UI comes from the image's own site-packages (fastapi-offline), no CDN.
+            scripts = re.findall(r'<script src="(/[^"]+)"', docs.text)
+            assert scripts
+            assert [(await client.get(s)).status_code for s in scripts] == [200] * len(scripts)
 
         # The image's HEALTHCHECK, as the container runtime runs it (exec form, same ENV).
         check = healthcheck_argv(runtime)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from tempo import __version__
 from tempo.analytics.page import router as analytics_page_router
 from tempo.analytics.routes import router as analytics_router
+from tempo.api_docs import install_api_docs
 from tempo.cache import CHANNELS, ResponseCache, ResponseCacheMiddleware, listen_for_changes
 from tempo.catalog.routes import router as catalog_router
 from tempo.db import asyncpg_dsn, create_engine, database_url, migrate
@@ -124,6 +125,10 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: Tempo serves
+        # them from a package instead (install_api_docs below).
+        docs_url=None,
+        redoc_url=None,
         # FastAPI's OpenTelemetry bridge asks the global providers on every request whether
         # anyone configured them (~12 µs, as long as a whole cached answer); Tempo exports
         # no traces or metrics, its observability is the structured log.
@@ -140,6 +145,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
     app.include_router(analytics_router)
     app.include_router(analytics_page_router)
     app.include_router(leaderboard_pages_router)
+    install_api_docs(app)
     # Bodies that routes read with tempo.json_body rather than from their signature.
     document_models(app, ScheduleRequest)
     return app
