@@ -46,31 +46,66 @@ USERS = [
 
 CRLF = "\r\n"
 MESSAGES = [
-    (0, 2, "2026-01-05 08:12:09", "The invoice for December shows the wrong VAT rate."),
-    (1, 8, "2026-01-05 09:47:31", "Export to PDF has been spinning for ten minutes now."),
+    (
+        0,
+        2,
+        "2026-01-05 08:12:09",
+        "The invoice for December shows the wrong VAT rate. Could you send a corrected one?",
+    ),
+    (
+        1,
+        8,
+        "2026-01-05 09:47:31",
+        "Export to PDF has been spinning for ten minutes now. It is Chrome on Windows.",
+    ),
     (
         2,
         4,
         "2026-01-06 14:03:55",
         f"Hello team,{CRLF}since the update I cannot see my saved reports.{CRLF}Thanks, Keiko",
     ),
-    (3, 1, "2026-01-07 10:20:00", "Please close my old account and keep the new one."),
-    (4, 9, "2026-01-08 16:45:12", "The mobile app logs me out every hour."),
+    (
+        3,
+        1,
+        "2026-01-07 10:20:00",
+        "Please close my old account and keep the new one. Both use the same phone number.",
+    ),
+    (
+        4,
+        9,
+        "2026-01-08 16:45:12",
+        "The mobile app logs me out every hour. I stay signed in on the website without trouble.",
+    ),
     (
         5,
         2,
         "2026-01-09 11:11:11",
         f"Follow-up on my VAT question:{CRLF}the credit note has the same mistake.",
     ),
-    (6, 3, "2026-01-12 07:58:40", "Can I change the e-mail address on my account myself?"),
+    (
+        6,
+        3,
+        "2026-01-12 07:58:40",
+        "Can I change the e-mail address on my account myself? I could not find the setting.",
+    ),
     (
         7,
         8,
         "2026-01-13 13:30:05",
         f"Export works again after clearing the cache.{CRLF}{CRLF}You can close the ticket.",
     ),
-    (8, 7, "2026-01-14 18:22:47", "Where do I find last year's statements?"),
-    (9, 1, "2026-01-15 09:05:19", "Thank you for the quick answer yesterday."),
+    (
+        8,
+        7,
+        "2026-01-14 18:22:47",
+        "Where do I find last year's statements? The archive page only goes back six months.",
+    ),
+    (
+        9,
+        1,
+        "2026-01-15 09:05:19",
+        "Thank you for the quick answer yesterday. Everything works as it should now.",
+    ),
 ]
 
 PEOPLE_HEADER = ["first_name", "last_name", "email", "ip_address", "team", "joined"]
