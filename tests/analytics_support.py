@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalog_support import SPOTIFY_CSV, spotify_csv
+from tempo.bundled import WOMEN_STEM
+from tests.catalog_support import SPOTIFY_CSV, open_text, spotify_csv
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MAJORS_CSV = DATA / "college-majors" / "women-stem.csv"
+MAJORS_CSV = WOMEN_STEM
 FEATURES = [
     "danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
     "instrumentalness", "liveness", "valence", "tempo", "duration_ms",
@@ -32,13 +32,13 @@ def majors_csv() -> Path:
     if not MAJORS_CSV.is_file():
         pytest.fail(
             f"the real college majors file is missing: expected {MAJORS_CSV} "
-            "(FiveThirtyEight college-majors/women-stem.csv, see shared/data/SOURCES.md)"
+            "(FiveThirtyEight college-majors/women-stem.csv, see src/tempo/bundled/SOURCES.md)"
         )
     return MAJORS_CSV
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with open_text(path) as handle:
         return [row for row in csv.DictReader(handle) if any(v.strip() for v in row.values())]
 
 

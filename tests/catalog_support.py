@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -11,14 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
-# Not vendored into tests/data: 8 MB, shared by the whole project (see its SOURCES.md).
-SPOTIFY_CSV = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "spotify" / "spotify_songs.csv"
-)
+# The real file, gzip-compressed as it ships (see samples/SOURCES.md).
+SPOTIFY_CSV = Path(__file__).resolve().parents[1] / "samples" / "spotify_songs.csv.gz"
 
 HEADER = [
     "track_id", "track_name", "track_artist", "track_popularity", "track_album_id",
@@ -47,7 +46,7 @@ def spotify_csv() -> Path:
     if not SPOTIFY_CSV.is_file():
         pytest.fail(
             f"the real Spotify songs file is missing: expected {SPOTIFY_CSV} "
-            "(TidyTuesday 2020-01-21 spotify_songs.csv, see shared/data/SOURCES.md)"
+            "(TidyTuesday 2020-01-21 spotify_songs.csv, see samples/SOURCES.md)"
         )
     return SPOTIFY_CSV
 
@@ -89,8 +88,15 @@ def _release(value: str) -> tuple[date | None, str | None]:
     return date(parts[0], *(parts[1:] + [1, 1])[:2]), precision
 
 
+def open_text(path: Path) -> IO[str]:
+    """A CSV file for the csv module, decompressed by the standard library when gzipped."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with open_text(path) as handle:
         return list(csv.DictReader(handle))
 
 

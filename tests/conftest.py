@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
+from tempo.bundled import BUNDLED_DIR
 from tempo.db import asyncpg_dsn, create_engine, migrate, normalize_url
 from tempo.embedded import embedded_database_url
 from tempo.settings import Settings
@@ -30,7 +31,7 @@ from tests.s3_server import S3Server, seaweedfs
 if TYPE_CHECKING:
     from playwright.async_api import Browser
 
-SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "leaderboard"  # see its SOURCES.md
+SAMPLE_DIR = BUNDLED_DIR  # Tempo's leaderboard sample: messages.csv and users.csv
 TOKEN = "test-token-0123456789abcdef"
 __all__ = ["asyncpg_dsn"]  # tests import it from here
 
@@ -144,9 +145,11 @@ def auth() -> dict[str, str]:
 
 @pytest.fixture
 def sample_dir(tmp_path: Path) -> Iterator[Path]:
-    """A private copy of the real sample: messages.csv and users.csv."""
+    """A private copy of the leaderboard sample: messages.csv and users.csv."""
     target = tmp_path / "sample"
-    shutil.copytree(SAMPLE_DIR, target)
+    target.mkdir()
+    for name in ("messages.csv", "users.csv"):
+        shutil.copyfile(SAMPLE_DIR / name, target / name)
     yield target
 
 

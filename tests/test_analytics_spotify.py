@@ -197,7 +197,7 @@ def rows() -> list[dict[str, str]]:
 
 
 def test_the_real_file_is_read_whole(real: SpotifyData, rows: list[dict[str, str]]) -> None:
-    # What shared/data/SOURCES.md says about the file, and what the csv module finds.
+    # What samples/SOURCES.md says about the file, and what the csv module finds.
     assert len(rows) == 32833 and len({r["track_id"] for r in rows}) == 28356
     dataset = real.dataset()
     assert (dataset.rows_read, dataset.rows_used, dataset.tracks) == (32833, 32833, 28356)

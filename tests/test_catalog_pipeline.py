@@ -27,7 +27,7 @@ def test_the_real_file_gives_one_row_per_track() -> None:
     path = spotify_csv()
     rows = read_rows(path)
     expected = reference_tracks(path)
-    # What shared/data/SOURCES.md says about the file, checked with the csv module.
+    # What samples/SOURCES.md says about the file, checked with the csv module.
     assert len(rows) == 32833 and len(expected) == 28356
     for column in ("track_name", "track_artist", "track_album_name"):
         assert sum(r[column] == "NA" for r in rows) == 5

@@ -261,8 +261,8 @@ async def test_an_upload_through_the_page_changes_the_leaderboard(
     stored = [[c.text() for c in tr.all() if c.tag in ("th", "td")]
               for tr in doc.one("section", class_="outcome").one("tbody").all("tr")]  # fmt: skip
     assert stored == [
-        ["messages.csv", "messages.csv", "1.6 KiB", "10"],
-        ["users.csv", "users.csv", "189 bytes", "10"],
+        ["messages.csv", "messages.csv", "1.1 KiB", "10"],
+        ["users.csv", "users.csv", "192 bytes", "10"],
     ]
     ran = doc.one("p", class_="ran").text()
     assert "10 messages and 10 users gave 10 ranked users." in ran

@@ -333,6 +333,9 @@ async def test_wheel_runs_like_the_image_with_an_empty_environment(
 ) -> None:
     site = image_tree / "site-packages"
     assert (site / "tempo" / "migrations").is_dir(), "migrations ship inside the wheel"
+    # So does the data tempo etl majors and the demo leaderboard read, with its SOURCES.md.
+    for name in ("women-stem.csv", "messages.csv", "users.csv", "SOURCES.md"):
+        assert (site / "tempo" / "bundled" / name).is_file(), f"{name} ships inside the wheel"
     assert not (site / "pgserver").exists()
     for dev_only in ("pytest", "mypy", "ruff", "hadolint", "cfnlint", "playwright"):
         assert not (site / dev_only).exists(), dev_only

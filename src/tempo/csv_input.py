@@ -3,18 +3,22 @@
 Polars says *that* a file is malformed but rarely *where*; when it refuses a file, the
 standard library's csv module walks it once more to find the record and line at fault.
 An input is a local path or an s3:// object (tempo.sources.ObjectFile), which Polars scans
-natively and the second pass streams.
+natively and the second pass streams. A local file may be gzip-compressed (recognised by its
+first bytes, whatever its name): Polars' lazy scan reads plain text only, so such a file is
+decompressed into memory and scanned from there.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import polars as pl
 
@@ -24,6 +28,11 @@ from tempo.sources import ObjectFile
 CsvInput = Path | ObjectFile
 
 ROW = "__row"  # 1-based data row number (the header is not counted)
+
+GZIP_MAGIC = b"\x1f\x8b"
+# A compressed file is held in memory whole; this keeps a small file that inflates
+# enormously (or a mislabelled archive) from taking the machine's memory with it.
+MAX_DECOMPRESSED_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ def scan_text(path: CsvInput) -> pl.LazyFrame:
         )
     _check_readable(path)
     return pl.scan_csv(
-        path,
+        gunzipped(path) if is_gzip(path) else path,
         infer_schema=False,
         encoding="utf8",
         row_index_name=ROW,
@@ -169,6 +178,30 @@ def _check_readable(path: Path) -> None:
         raise CsvError(path, f"cannot read the file: {exc.strerror or exc}") from None
 
 
+def is_gzip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+
+
+def gunzipped(path: Path) -> bytes:
+    """The decompressed contents of a gzip file, or a CsvError saying what is wrong with it."""
+    chunks, size = [], 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                size += len(chunk)
+                if size > MAX_DECOMPRESSED_BYTES:
+                    raise CsvError(
+                        path,
+                        f"decompresses to more than {MAX_DECOMPRESSED_BYTES >> 20} MiB; "
+                        "decompress it first",
+                    )
+                chunks.append(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CsvError(path, f"not a readable gzip file: {exc}") from None
+    return b"".join(chunks)
+
+
 def malformed(path: CsvInput, exc: Exception) -> CsvError:
     """Locate the record Polars refused; fall back to Polars' own words."""
     located = locate_malformed_record(path)
@@ -183,6 +216,9 @@ def open_binary(path: CsvInput) -> Iterator[BinaryIO]:
     if isinstance(path, ObjectFile):
         with path.open() as stream:
             yield stream
+    elif is_gzip(path):
+        with gzip.open(path, "rb") as stream:
+            yield cast(BinaryIO, stream)  # a binary stream; typeshed's GzipFile is no IO[bytes]
     else:
         with path.open("rb") as handle:
             yield handle

@@ -113,8 +113,8 @@ def etl_majors(
         str | None,
         typer.Argument(
             metavar="[SOURCE]",
-            help="women-stem.csv: a file or an http(s):// URL; default: FiveThirtyEight's "
-            "copy on GitHub",
+            help="women-stem.csv: a file or an http(s):// URL; default: the copy of "
+            "FiveThirtyEight's file shipped with Tempo",
             show_default=False,
         ),
     ] = None,
@@ -131,7 +131,7 @@ def etl_majors(
     """Load college majors: a new version of the Delta table, and the PostgreSQL table."""
     from tempo.analytics.delta import majors_location
     from tempo.analytics.errors import AnalyticsError
-    from tempo.analytics.etl import MAJORS_URL, MajorsLoad, load_majors
+    from tempo.analytics.etl import MAJORS_DEFAULT, MajorsLoad, load_majors
     from tempo.analytics.report import table
     from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
     from tempo.sources import SourceError
@@ -143,7 +143,7 @@ def etl_majors(
     async def run() -> MajorsLoad:
         location = majors_location(settings)
         async with cli_engine(settings) as engine:
-            return await load_majors(engine, location, source or MAJORS_URL, progress=say)
+            return await load_majors(engine, location, source or MAJORS_DEFAULT, progress=say)
 
     try:
         result = run_with_database(run())

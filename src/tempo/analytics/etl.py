@@ -1,10 +1,11 @@
 """`tempo etl majors`: FiveThirtyEight's women-stem.csv into a Delta table and PostgreSQL.
 
-Extract: a local file or an http(s):// URL (tempo.sources). Transform: with Polars, every
-column read as text first so each bad value is reported with its row and column; snake_case
-names, integer counts, the share of women recomputed from the counts (and checked against
-the file's own ShareWomen). Load: the Delta table gets a new version on every load, and the
-PostgreSQL `majors` table (what `GET /analytics/majors` lists) is replaced atomically.
+Extract: a local file or an http(s):// URL (tempo.sources); by default the copy of the file
+shipped in tempo/bundled. Transform: with Polars, every column read as text first so each
+bad value is reported with its row and column; snake_case names, integer counts, the share
+of women recomputed from the counts (and checked against the file's own ShareWomen). Load:
+the Delta table gets a new version on every load, and the PostgreSQL `majors` table (what
+`GET /analytics/majors` lists) is replaced atomically.
 
 The file is small and a reference table, so any bad row refuses the whole file: a partial
 table of majors would give wrong category totals without saying so.
@@ -24,13 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.analytics import delta
 from tempo.analytics.delta import DeltaLocation
+from tempo.bundled import WOMEN_STEM
 from tempo.csv_input import ROW, CsvError, as_int, collect, header, scan_text
 from tempo.db import Lock, replace_rows
 from tempo.sources import DownloadLimits, display_url, is_url, local_file
 
-MAJORS_URL = (
-    "https://raw.githubusercontent.com/fivethirtyeight/data/master/college-majors/women-stem.csv"
-)
+# The default source: FiveThirtyEight's file, shipped in the package so a load needs no network.
+MAJORS_DEFAULT = WOMEN_STEM
 MAJORS_TABLE = "majors"
 MAJORS_LOCK = Lock.MAJORS  # pg_advisory_xact_lock key: one majors load at a time, everywhere
 INTEGER_COLUMNS = ("Rank", "Major_code", "Total", "Men", "Women", "Median")
@@ -156,7 +157,7 @@ def category_totals(majors: pl.DataFrame) -> pl.DataFrame:
 async def load_majors(
     engine: AsyncEngine,
     location: DeltaLocation,
-    source: str | Path = MAJORS_URL,
+    source: str | Path = MAJORS_DEFAULT,
     *,
     progress: Progress | None = None,
     limits: DownloadLimits | None = None,

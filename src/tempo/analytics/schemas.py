@@ -1,7 +1,8 @@
 """The answers of the analytics, as the API returns them (and the CLI and the page show them).
 
-The examples are real: the Spotify ones from shared/data/spotify/spotify_songs.csv, the
-majors ones from FiveThirtyEight's women-stem.csv, shortened to a few rows.
+The examples are real: the Spotify ones from samples/spotify_songs.csv.gz (TidyTuesday's
+spotify_songs.csv), the majors ones from FiveThirtyEight's women-stem.csv (tempo/bundled),
+shortened to a few rows.
 """
 
 from __future__ import annotations

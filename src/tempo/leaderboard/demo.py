@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tempo.bundled import SAMPLE_MESSAGES, SAMPLE_USERS
 from tempo.leaderboard.feed import feed_file
 from tempo.leaderboard.pipeline import RESULT_FILE, aggregate
-from tempo.leaderboard.sample import write_messages, write_users
-
-DEMO_MESSAGES = 2_000
-DEMO_USERS = 60
 
 
 async def seed_demo_leaderboard(engine: AsyncEngine, data_dir: Path) -> str | None:
@@ -23,9 +21,10 @@ async def seed_demo_leaderboard(engine: AsyncEngine, data_dir: Path) -> str | No
             return None
     data_dir.mkdir(parents=True, exist_ok=True)
     messages, users = data_dir / "messages.csv", data_dir / "users.csv"
+    # Files already in DATA_DIR are the user's own; the sample only fills an empty one.
     if not messages.exists() or not users.exists():
-        write_users(users, DEMO_USERS)
-        write_messages(messages, DEMO_MESSAGES, DEMO_USERS, orphan_every=250)
+        shutil.copyfile(SAMPLE_USERS, users)
+        shutil.copyfile(SAMPLE_MESSAGES, messages)
     summary = await asyncio.to_thread(aggregate, messages, users, data_dir)
     fed = await feed_file(engine, data_dir / RESULT_FILE, source=RESULT_FILE)
     return f"demo data: {summary.line()}\ndemo data: {fed.line()}"

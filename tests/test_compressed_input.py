@@ -1,0 +1,69 @@
+"""gzip-compressed CSV input: read like the plain file, whatever its name, errors located."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from tempo import csv_input
+from tempo.analytics.etl import read_majors
+from tempo.bundled import WOMEN_STEM
+from tempo.catalog.pipeline import read_catalog
+from tempo.csv_input import CsvError
+from tempo.leaderboard.pipeline import aggregate
+from tests.catalog_support import song, songs_csv
+from tests.helpers import read_result
+
+
+def gzipped(source: Path, target: Path) -> Path:
+    target.write_bytes(gzip.compress(source.read_bytes(), mtime=0))
+    return target
+
+
+def test_a_gzipped_sample_ranks_like_the_plain_one(sample_dir: Path, tmp_path: Path) -> None:
+    plain = aggregate(sample_dir / "messages.csv", sample_dir / "users.csv", tmp_path / "plain")
+    # Named .csv on purpose: the content decides, as for a download saved under any name.
+    messages = gzipped(sample_dir / "messages.csv", tmp_path / "messages.csv")
+    users = gzipped(sample_dir / "users.csv", tmp_path / "users.csv.gz")
+    packed = aggregate(messages, users, tmp_path / "gz")
+    assert (packed.messages, packed.users) == (plain.messages, plain.users) == (10, 10)
+    assert read_result(tmp_path / "gz" / "pipeline_result.csv") == read_result(
+        tmp_path / "plain" / "pipeline_result.csv"
+    )
+
+
+def test_gzipped_majors_and_songs_read_like_the_plain_files(tmp_path: Path) -> None:
+    majors = gzipped(WOMEN_STEM, tmp_path / "women-stem.csv.gz")
+    assert read_majors(majors).equals(read_majors(WOMEN_STEM))
+    songs = songs_csv(tmp_path / "songs.csv", [song(), song(track_id="t2", duration_ms="-1")])
+    plain, packed = read_catalog(songs), read_catalog(gzipped(songs, tmp_path / "songs.gz"))
+    assert packed.tracks.equals(plain.tracks) and packed.rejected == plain.rejected
+    assert packed.rows_read == 2 and packed.tracks.height == 1
+
+
+def test_a_malformed_record_inside_a_gzip_file_is_located(tmp_path: Path) -> None:
+    body = b"message_id,author_id\n1,1\n2,2,extra\n"
+    path = tmp_path / "messages.csv.gz"
+    path.write_bytes(gzip.compress(body))
+    with pytest.raises(CsvError) as caught:
+        csv_input.collect(path, csv_input.scan_text(path))
+    assert caught.value.problem.row == 2
+    assert "3 fields where the header has 2" in caught.value.problem.message
+
+
+def test_a_truncated_gzip_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "messages.csv.gz"
+    path.write_bytes(gzip.compress(b"message_id,author_id\n" + b"1,1\n" * 1000)[:40])
+    with pytest.raises(CsvError, match="not a readable gzip file"):
+        csv_input.header(path)
+
+
+def test_a_gzip_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_input, "MAX_DECOMPRESSED_BYTES", 1 << 20)
+    path = tmp_path / "big.csv.gz"
+    path.write_bytes(gzip.compress(b"a\n" + b"1\n" * (1 << 20)))
+    assert path.stat().st_size < 10_000
+    with pytest.raises(CsvError, match="decompresses to more than 1 MiB"):
+        csv_input.header(path)
