@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics.delta import DeltaLocation
 from tempo.analytics.etl import load_majors
 from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
-from tests.browser_support import ARTIFACTS, tempo_serve
+from tests.browser_support import assert_accessible, screenshot, tempo_serve
 
 ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 
@@ -59,8 +59,8 @@ async def test_the_analytics_page_in_a_browser(browser: Browser, server: str) ->
     per_track = genre_popularity(rows, "track")["pop"]
     genres = page.get_by_role("region", name="Popularity by genre, numbers")
     await expect(genres.locator("tbody tr").first).to_contain_text(f"pop{len(per_track):,}")
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "analytics.png", full_page=True)
+    await assert_accessible(page, "the analytics page")
+    await screenshot(page, "analytics.png", readme=True)
 
     # Counting once per playlist: the page asks the server again, no script involved.
     await page.select_option("#per", "playlist")
@@ -85,6 +85,5 @@ async def test_the_analytics_page_fits_a_small_phone(browser: Browser, server: s
     await page.wait_for_load_state("networkidle")
     assert await page.evaluate(ALL_IMAGES_LOADED)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "analytics-360.png", full_page=True)
+    await screenshot(page, "analytics-360.png")
     await context.close()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser_support import ARTIFACTS, tempo_serve
+from tests.browser_support import assert_accessible, screenshot, tempo_serve
 from tests.conftest import TOKEN
 from tests.helpers import write
 from tests.test_datapages import Ranking, csv_rows, many_users
@@ -52,9 +52,10 @@ async def upload(page: Page, token: str, **files: Path) -> None:
     await page.get_by_role("button", name="Upload", exact=True).click()
 
 
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / name, full_page=True)
+async def shot(page: Page, name: str, *, readme: bool = False) -> None:
+    """The page passes axe-core's checks, then is kept as a screenshot."""
+    await assert_accessible(page, name)
+    await screenshot(page, name, readme=readme)
 
 
 async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
@@ -63,8 +64,10 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     expected = many_users(tmp_path / "upload", 60)
     await page.goto(server + "/board")
     await expect(page.locator(".empty")).to_contain_text("Nothing has been fed yet")
+    await assert_accessible(page, "the empty leaderboard")
     await page.get_by_role("link", name="Upload page").click()
     await expect(page).to_have_title("Upload · Tempo")
+    await assert_accessible(page, "the upload form")
 
     folder = tmp_path / "upload"
     await upload(page, TOKEN, messages=folder / "messages.csv", users=folder / "users.csv")
@@ -78,7 +81,7 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     await expect(page).to_have_url(server + "/board")
     await expect(page.locator("table.ranking caption")).to_have_text("Users 1 to 25 of 61")
     assert await board(page) == expected[:25]
-    await shot(page, "leaderboard.png")
+    await shot(page, "leaderboard.png", readme=True)
 
     pager = page.get_by_role("navigation", name="Pages of the ranking")
     await pager.get_by_role("link", name="Next page").click()
@@ -95,6 +98,7 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     # The raw Users table, through the site's links and the pager's.
     await page.get_by_role("navigation", name="Tempo").get_by_role("link", name="Datamart").click()
     await expect(page.locator("table.raw caption")).to_contain_text("Messages: rows 1 to 25 of")
+    await assert_accessible(page, "the datamart's Messages table")
     await page.get_by_role("navigation", name="Tables").get_by_role("link", name="Users").click()
     await expect(page).to_have_url(server + "/datamart?table=users")
     users = [[str(n), *row.values()] for n, row in enumerate(csv_rows(folder / "users.csv"), 1)]
@@ -110,6 +114,11 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     assert await table_rows(page, "table.raw") == users[50:]
     await pager.get_by_role("link", name="First page").click()
     assert await table_rows(page, "table.raw") == users[:25]
+
+    # A page past the end is an error page, as accessible as the others.
+    await page.goto(server + "/board?page=99")
+    await expect(page.get_by_text("There is no page 99")).to_be_visible()
+    await assert_accessible(page, "a page past the end of the ranking")
 
 
 async def test_refused_uploads_say_why_and_change_nothing(
@@ -136,6 +145,7 @@ async def test_refused_uploads_say_why_and_change_nothing(
 
     await upload(page, "not-the-token", messages=good / "messages.csv")
     await expect(page.get_by_role("alert")).to_contain_text("That API token is not valid.")
+    await assert_accessible(page, "the upload form's 401 page")
 
     await page.goto(server + "/board")
     assert await board(page) == expected

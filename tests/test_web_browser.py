@@ -11,7 +11,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
-from tests.browser_support import ARTIFACTS, tempo_serve
+from tests.browser_support import assert_accessible, screenshot, tempo_serve
 
 
 @pytest.fixture
@@ -61,6 +61,7 @@ async def test_plan_a_day_in_a_browser(browser: Browser, server: str) -> None:
     page = await context.new_page()
     await page.goto(server + "/")
     await expect(page).to_have_title("Plan your day · Tempo")
+    await assert_accessible(page, "the empty planner")
     await fill_day(page)
     await page.get_by_role("button", name="Plan my day").click()
     await expect(page.locator("#plan")).to_be_visible()
@@ -99,8 +100,8 @@ async def test_plan_a_day_in_a_browser(browser: Browser, server: str) -> None:
     assert abs((block["y"] - view["y"]) - view["height"] / 5) < 1.5
     assert block["height"] >= 16  # a short run still shows one line of text
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "plan-your-day.png", full_page=True)
+    await assert_accessible(page, "the planner with a plan")
+    await screenshot(page, "plan-your-day.png", readme=True)
 
     # The calendar file holds the same plan.
     async with page.expect_download() as download_info:
@@ -127,6 +128,7 @@ async def test_the_page_works_without_javascript(browser: Browser, server: str) 
     await page.press("#q", "Enter")
     add = page.get_by_role("button", name="Add Dance Monkey to my songs").first
     await expect(add).to_be_visible()
+    await assert_accessible(page, "the planner with search results")
     await add.click()
     await expect(page.locator("#music-0-kind")).to_have_value("track")
     await expect(page.locator("#music-0-what-hint")).to_contain_text("Dance Monkey — Tones and I")
@@ -142,6 +144,7 @@ async def test_the_page_works_without_javascript(browser: Browser, server: str) 
     await expect(end).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#appointments-0-end-error")).to_be_visible()
     await expect(page.locator("#music-0-what")).not_to_have_value("")
+    await assert_accessible(page, "the planner with an error")
 
     await page.fill("#appointments-0-end", "11:00")
     await page.get_by_role("button", name="Plan my day").click()
@@ -158,6 +161,5 @@ async def test_the_page_fits_a_small_phone(browser: Browser, server: str) -> Non
     await page.get_by_role("button", name="Plan my day").click()
     await expect(page.locator("#plan")).to_be_visible()
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "plan-your-day-360.png", full_page=True)
+    await screenshot(page, "plan-your-day-360.png")
     await context.close()
