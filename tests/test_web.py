@@ -211,6 +211,28 @@ async def test_the_page_is_an_accessible_form(client: httpx.AsyncClient) -> None
     assert len(response.content) + len(css.content) < 40_000
 
 
+def readme_rules() -> str:
+    """The rules in the README's "Plan your day" section, as one line of text."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Plan your day\n", 1)[1].split("\n## ", 1)[0]
+    return " ".join(section.split("The rules:", 1)[1].split())
+
+
+async def test_the_intro_says_what_the_readme_s_rules_say(client: httpx.AsyncClient) -> None:
+    lead = parse((await client.get("/")).text).one("p", class_="lead").text()
+    rules = readme_rules()
+    # Only appointments can be essential or optional; to-dos and songs never are.
+    for text in (lead, rules):
+        assert not re.search(r"\b(essential|optional|non-essential) (to-do|song|music)", text)
+    # Each rule the intro states, the README states too.
+    fixed = "Appointments stay where they are"
+    assert fixed in lead and fixed in rules
+    assert "To-dos" in lead and "by priority" in lead and "placed by priority" in rules
+    assert "in the order you give them" in lead and "in the order asked" in rules
+    assert "never overlap an appointment or a to-do" in lead
+    assert "never overlap an appointment or a to-do" in rules
+
+
 async def test_html_routes_stay_out_of_the_api_docs(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not {"/", "/plan.ics", "/assets/tempo.css"} & set(paths)

@@ -98,7 +98,12 @@ async def test_plan_a_day_in_a_browser(browser: Browser, server: str) -> None:
     block = await playlist.bounding_box()
     assert view is not None and block is not None
     assert abs((block["y"] - view["y"]) - view["height"] / 5) < 1.5
-    assert block["height"] >= 16  # a short run still shows one line of text
+    # Seven minutes are drawn as seven minutes; the text too long for them sits beside.
+    minutes = (second_end - first_start) / 60
+    assert abs(block["height"] - view["height"] * minutes / 300) < 1.5
+    side = page.locator(".side-label.music")
+    await expect(side).to_be_visible()
+    await expect(side).to_contain_text("2 songs: Morning tune, Dance Monkey")
 
     await assert_accessible(page, "the planner with a plan")
     await screenshot(page, "plan-your-day.png", readme=True)
@@ -162,4 +167,78 @@ async def test_the_page_fits_a_small_phone(browser: Browser, server: str) -> Non
     await expect(page.locator("#plan")).to_be_visible()
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
     await screenshot(page, "plan-your-day-360.png")
+    await context.close()
+
+
+SHORT_DAY = {
+    "#date": "2026-11-24", "#day_start": "09:00", "#day_end": "11:00",
+    "#appointments-0-title": "Stand-up", "#appointments-0-start": "09:00",
+    "#appointments-0-end": "09:05",
+    "#appointments-1-title": "Call Sam", "#appointments-1-start": "09:08",
+    "#appointments-1-end": "09:15",
+    "#appointments-2-title": "Sign the forms", "#appointments-2-start": "09:17",
+    "#appointments-2-end": "09:25",
+    "#todos-0-title": "Water the plants", "#todos-0-duration": "5", "#todos-0-earliest": "09:25",
+    "#todos-1-title": "Reply to Kim", "#todos-1-duration": "10", "#todos-1-earliest": "09:30",
+    "#todos-2-title": "Pay the bill", "#todos-2-duration": "6", "#todos-2-earliest": "09:45",
+    "#music-0-what": "Short one - Band", "#music-0-length": "2:30",
+    "#music-1-what": "Tiny tune - Band", "#music-1-length": "0:50",
+}  # fmt: skip
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Two boxes share more than a hair (sub-pixel rounding) of area."""
+    across = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+    down = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+    return across > 0.5 and down > 0.5
+
+
+@pytest.mark.parametrize("width", [1100, 360])
+async def test_every_item_of_the_day_view_is_labelled_and_no_labels_overlap(
+    browser: Browser, server: str, width: int
+) -> None:
+    context = await browser.new_context(viewport={"width": width, "height": 900})
+    page = await context.new_page()
+    await page.goto(server + "/")
+    for selector, value in SHORT_DAY.items():
+        await page.fill(selector, value)
+    for row in (0, 1):
+        await page.select_option(f"#music-{row}-kind", "inline")
+    await page.get_by_role("button", name="Plan my day").click()
+    await expect(page.locator("#plan")).to_be_visible()
+    rows = await page.locator("table.timeline tbody tr").count()
+    assert rows >= 12  # six 5–10 minute items, two songs, and the short gaps between them
+
+    blocks = await page.locator(".blocks li.block").all()
+    side = await page.locator(".side-labels .side-label").all()
+    short = [b for b in blocks if "xs" in (await b.get_attribute("class") or "")]
+    assert len(short) >= 6 and len(side) == len(short)
+    side_for = dict(zip(short, side, strict=True))
+    boxes = []
+    for block in blocks:
+        inline = block.locator(".label")
+        # The block's text, read out by screen readers, is what the visible label shows.
+        text = " ".join((await inline.text_content() or "").split())
+        label = side_for.get(block, inline)
+        await expect(label).to_be_visible()
+        shown = " ".join((await label.inner_text()).split())
+        assert shown and shown.replace("♪ ", "") == text, (shown, text)
+        when = await block.locator(".when").text_content() or ""
+        assert when and when in (await block.get_attribute("title") or "")  # a tooltip too
+        box = await label.bounding_box()
+        assert box is not None and box["height"] >= 12 and box["width"] >= 40, (text, box)
+        if block not in side_for:
+            outline = await block.bounding_box()
+            assert outline is not None
+            assert outline["y"] - 0.5 <= box["y"] and box["y"] + box["height"] <= (
+                outline["y"] + outline["height"] + 0.5
+            ), f"{text}: its label runs out of its block"
+        boxes.append((text, box))
+    clashes = [
+        (a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1 :]
+        if overlap(box_a, box_b)
+    ]  # fmt: skip
+    assert not clashes
+    await assert_accessible(page, f"a day of short items, {width} px wide")
+    await screenshot(page, f"plan-short-items-{width}.png")
     await context.close()
