@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
@@ -241,4 +241,97 @@ async def test_every_item_of_the_day_view_is_labelled_and_no_labels_overlap(
     assert not clashes
     await assert_accessible(page, f"a day of short items, {width} px wide")
     await screenshot(page, f"plan-short-items-{width}.png")
+    await context.close()
+
+
+async def focused_id(page: Page) -> str:
+    return str(await page.evaluate("document.activeElement ? document.activeElement.id : ''"))
+
+
+async def tab_to(page: Page, target: str | Locator) -> None:
+    """Move the focus with Tab (forwards) or Shift+Tab (backwards) until it is on the
+    target (an element id, or a locator), as someone without a mouse would. A time input
+    takes one Tab per part (hours, minutes, AM/PM)."""
+    element = page.locator(f"#{target}") if isinstance(target, str) else target
+    before = await element.evaluate(
+        "t => { const a = document.activeElement;"
+        " return !!a && a !== document.body && !!(t.compareDocumentPosition(a) & 4) }"
+    )  # the target comes before the focus: go back
+    key = "Shift+Tab" if before else "Tab"
+    for _ in range(120):
+        if await element.evaluate("t => t === document.activeElement"):
+            return
+        await page.keyboard.press(key)
+    pytest.fail(f"{key} never reached {target}; the focus is on #{await focused_id(page)}")
+
+
+async def test_the_planner_works_with_the_keyboard_alone(browser: Browser, server: str) -> None:
+    # Chromium's time inputs have three parts here, whatever the locale: hours, minutes
+    # and AM/PM, so "0930A" types 09:30.
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    await page.goto(server + "/")
+
+    # The first Tab reaches the skip link; Enter on it moves the focus to the page itself.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    await page.keyboard.press("Enter")
+    assert await focused_id(page) == "main"
+    await page.keyboard.press("Tab")
+    assert await focused_id(page) == "date"
+    # Focus is visible: the :focus-visible outline, 3px wide.
+    outline = await page.evaluate(
+        "(() => { const a = document.activeElement, s = getComputedStyle(a);"
+        " return [a.matches(':focus-visible'), s.outlineStyle, s.outlineWidth] })()"
+    )
+    assert outline == [True, "solid", "3px"]
+
+    # An "add row" button is reached with Tab and pressed with Space; the new row keeps
+    # every value typed so far.
+    await tab_to(page, "appointments-0-title")
+    await page.keyboard.type("Dentist")
+    await tab_to(page, "appointments-0-start")
+    await page.keyboard.type("0930A")
+    await tab_to(page, "appointments-0-end")
+    await page.keyboard.type("1015A")
+    await tab_to(page, page.get_by_role("button", name="Add an appointment row"))
+    await page.keyboard.press("Space")
+    await expect(page.locator("#appointments-3-title")).to_be_visible()
+    await expect(page.locator("#appointments-0-title")).to_have_value("Dentist")
+    await expect(page.locator("#appointments-0-end")).to_have_value("10:15")
+
+    await tab_to(page, "appointments-3-title")
+    await page.keyboard.type("Call the bank")
+    await tab_to(page, "appointments-3-start")
+    await page.keyboard.type("1100A")
+    await tab_to(page, "appointments-3-end")
+    await page.keyboard.type("1110A")
+    await tab_to(page, "appointments-3-title")  # back with Shift+Tab: nothing changes
+    await expect(page.locator("#appointments-3-start")).to_have_value("11:00")
+    await tab_to(page, "todos-0-title")
+    await page.keyboard.type("Write the report")
+    await tab_to(page, "todos-0-duration")
+    await page.keyboard.type("45")
+    await tab_to(page, "music-0-kind")
+    await page.keyboard.type("My own")  # typing picks the option that starts with it
+    await expect(page.locator("#music-0-kind")).to_have_value("inline")
+    await tab_to(page, "music-0-what")
+    await page.keyboard.type("Keyboard song - The Typists")
+    await tab_to(page, "music-0-length")
+    await page.keyboard.type("4:05")
+
+    await tab_to(page, page.get_by_role("button", name="Plan my day"))
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#plan")).to_be_visible()
+    # The day runs 07:00–23:00 by default: the to-do takes its start, the song the first
+    # free moment after it, and the appointments keep their times.
+    rows = page.locator("table.timeline tbody tr:not(.free)")
+    starts = await rows.locator("th").all_inner_texts()
+    whats = await rows.locator("td:nth-child(5)").all_inner_texts()
+    assert list(zip(starts, whats, strict=True)) == [
+        ("07:00", "Write the report"),
+        ("07:45", "Keyboard song — The Typists"),
+        ("09:30", "Dentist"),
+        ("11:00", "Call the bank"),
+    ]
     await context.close()
