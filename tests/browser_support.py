@@ -8,6 +8,7 @@ names another); Playwright drives it and never downloads a browser of its own. T
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -134,3 +135,13 @@ async def assert_accessible(page: Page, where: str = "") -> None:
         for v in fatal
     )
     assert not fatal, f"axe-core on {where or url}:\n{report}"
+
+
+# Two or more segments after a slash that follows no word, scheme or dot: /tmp/x, /work/y.
+ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~])/[\w.-]+/[\w./-]+")
+
+
+async def assert_no_machine_path(page: Page) -> None:
+    """The page's text names no file or folder of the machine that serves it."""
+    text = await page.inner_text("body")
+    assert not ABSOLUTE_PATH.findall(text), ABSOLUTE_PATH.findall(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics.delta import DeltaLocation
 from tempo.analytics.etl import load_majors
 from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
-from tests.browser_support import assert_accessible, screenshot, tempo_serve
+from tests.browser_support import (
+    assert_accessible,
+    assert_no_machine_path,
+    screenshot,
+    tempo_serve,
+)
 
 ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 
@@ -60,6 +66,12 @@ async def test_the_analytics_page_in_a_browser(browser: Browser, server: str) ->
     genres = page.get_by_role("region", name="Popularity by genre, numbers")
     await expect(genres.locator("tbody tr").first).to_contain_text(f"pop{len(per_track):,}")
     await assert_accessible(page, "the analytics page")
+    # The sources are named by file (and table) name, on the page and in the charts.
+    await assert_no_machine_path(page)
+    await expect(page.locator("#spotify .source strong")).to_have_text(spotify_csv().name)
+    await expect(page.locator("#majors .source code")).to_have_text("majors")
+    chart = httpx.get(server + "/analytics/spotify/top/chart.svg").text
+    assert f"from {spotify_csv().name}" in chart and str(spotify_csv().parent) not in chart
     await screenshot(page, "analytics.png", readme=True)
 
     # Counting once per playlist: the page asks the server again, no script involved.

@@ -10,7 +10,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser_support import assert_accessible, screenshot, tempo_serve
+from tests.browser_support import (
+    assert_accessible,
+    assert_no_machine_path,
+    screenshot,
+    tempo_serve,
+)
 from tests.conftest import TOKEN
 from tests.helpers import write
 from tests.test_datapages import Ranking, csv_rows, many_users
@@ -81,6 +86,7 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     await expect(page).to_have_url(server + "/board")
     await expect(page.locator("table.ranking caption")).to_have_text("Users 1 to 25 of 61")
     assert await board(page) == expected[:25]
+    await assert_no_machine_path(page)
     await shot(page, "leaderboard.png", readme=True)
 
     pager = page.get_by_role("navigation", name="Pages of the ranking")

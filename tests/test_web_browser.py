@@ -11,7 +11,12 @@ from playwright.async_api import Browser, Locator, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
-from tests.browser_support import assert_accessible, screenshot, tempo_serve
+from tests.browser_support import (
+    assert_accessible,
+    assert_no_machine_path,
+    screenshot,
+    tempo_serve,
+)
 
 
 @pytest.fixture
@@ -106,6 +111,7 @@ async def test_plan_a_day_in_a_browser(browser: Browser, server: str) -> None:
     await expect(side).to_contain_text("2 songs: Morning tune, Dance Monkey")
 
     await assert_accessible(page, "the planner with a plan")
+    await assert_no_machine_path(page)
     await screenshot(page, "plan-your-day.png", readme=True)
 
     # The calendar file holds the same plan.
