@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
+from tempo.web.view import SIDE_LABEL_REM, _stack
 from tests.conftest import make_settings, running
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -525,3 +527,25 @@ async def test_catalog_problems_are_shown_on_the_page(client: httpx.AsyncClient)
     assert empty.status_code == 422 and "q" in errors(parse(empty.text))
     long = await client.post("/", data=DAY | {"action": "search", "q": "a " * 150})
     assert errors(parse(long.text)) == {"q": "Search for at most 200 characters"}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "limit"),
+    [
+        ([0.0, 0.2, 0.4, 0.6, 5.0, 5.1], 12.0),  # crowded, then room again
+        ([-0.5, 11.5, 11.6, 11.7], 12.0),  # above the top, and over the bottom
+        ([float(i) * 0.1 for i in range(20)], 22.0),  # exactly as many as fit
+    ],
+)
+def test_side_labels_are_stacked_without_overlap(wanted: list[float], limit: float) -> None:
+    size = SIDE_LABEL_REM
+    tops = _stack(wanted, size, limit)
+    assert len(tops) == len(wanted)
+    assert all(0 <= top and top + size <= limit + 1e-9 for top in tops)
+    assert all(b - a >= size - 1e-9 for a, b in itertools.pairwise(tops))
+    # A label that has room sits where it was wanted.
+    for i, (want, top) in enumerate(zip(wanted, tops, strict=True)):
+        before_free = i == 0 or wanted[i - 1] + size <= want
+        after_free = i == len(wanted) - 1 or want + size <= wanted[i + 1]
+        if before_free and after_free and 0 <= want <= limit - size:
+            assert top == want

@@ -222,7 +222,7 @@ def _stack(wanted: Sequence[float], size: float, limit: float) -> list[float]:
         tops.append(max(top, tops[-1] + size if tops else 0.0))
     bottom = limit
     for i in range(len(tops) - 1, -1, -1):  # then up from the bottom where they ran over
-        tops[i] = min(tops[i], bottom - size)
+        tops[i] = max(min(tops[i], bottom - size), 0.0)  # 0.0: rounding of a full stack
         bottom = tops[i]
     return tops
 
