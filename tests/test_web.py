@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.app import create_app
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
 from tempo.catalog.load import load_catalog
+from tempo.web.view import SIDE_LABEL_REM, _stack
 from tests.catalog_support import song, songs_csv
 from tests.conftest import make_settings, running
 
@@ -211,6 +213,28 @@ async def test_the_page_is_an_accessible_form(client: httpx.AsyncClient) -> None
     css = await client.get(doc.one("link", rel="stylesheet").attrs["href"])
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert len(response.content) + len(css.content) < 40_000
+
+
+def readme_rules() -> str:
+    """The rules in the README's "Plan your day" section, as one line of text."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Plan your day\n", 1)[1].split("\n## ", 1)[0]
+    return " ".join(section.split("The rules:", 1)[1].split())
+
+
+async def test_the_intro_says_what_the_readme_s_rules_say(client: httpx.AsyncClient) -> None:
+    lead = parse((await client.get("/")).text).one("p", class_="lead").text()
+    rules = readme_rules()
+    # Only appointments can be essential or optional; to-dos and songs never are.
+    for text in (lead, rules):
+        assert not re.search(r"\b(essential|optional|non-essential) (to-do|song|music)", text)
+    # Each rule the intro states, the README states too.
+    fixed = "Appointments stay where they are"
+    assert fixed in lead and fixed in rules
+    assert "To-dos" in lead and "by priority" in lead and "placed by priority" in rules
+    assert "in the order you give them" in lead and "in the order asked" in rules
+    assert "never overlap an appointment or a to-do" in lead
+    assert "never overlap an appointment or a to-do" in rules
 
 
 async def test_html_routes_stay_out_of_the_api_docs(client: httpx.AsyncClient) -> None:
@@ -588,3 +612,25 @@ async def test_catalog_problems_are_shown_on_the_page(client: httpx.AsyncClient)
     assert empty.status_code == 422 and "q" in errors(parse(empty.text))
     long = await client.post("/", data=DAY | {"action": "search", "q": "a " * 150})
     assert errors(parse(long.text)) == {"q": "Search for at most 200 characters"}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "limit"),
+    [
+        ([0.0, 0.2, 0.4, 0.6, 5.0, 5.1], 12.0),  # crowded, then room again
+        ([-0.5, 11.5, 11.6, 11.7], 12.0),  # above the top, and over the bottom
+        ([float(i) * 0.1 for i in range(20)], 22.0),  # exactly as many as fit
+    ],
+)
+def test_side_labels_are_stacked_without_overlap(wanted: list[float], limit: float) -> None:
+    size = SIDE_LABEL_REM
+    tops = _stack(wanted, size, limit)
+    assert len(tops) == len(wanted)
+    assert all(0 <= top and top + size <= limit + 1e-9 for top in tops)
+    assert all(b - a >= size - 1e-9 for a, b in itertools.pairwise(tops))
+    # A label that has room sits where it was wanted.
+    for i, (want, top) in enumerate(zip(wanted, tops, strict=True)):
+        before_free = i == 0 or wanted[i - 1] + size <= want
+        after_free = i == len(wanted) - 1 or want + size <= wanted[i + 1]
+        if before_free and after_free and 0 <= want <= limit - size:
+            assert top == want

@@ -7,11 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
-from tests.browser_support import ARTIFACTS, tempo_serve
+from tests.browser_support import (
+    assert_accessible,
+    assert_no_machine_path,
+    screenshot,
+    tempo_serve,
+)
 
 
 @pytest.fixture
@@ -61,6 +66,7 @@ async def test_plan_a_day_in_a_browser(browser: Browser, server: str) -> None:
     page = await context.new_page()
     await page.goto(server + "/")
     await expect(page).to_have_title("Plan your day · Tempo")
+    await assert_accessible(page, "the empty planner")
     await fill_day(page)
     await page.get_by_role("button", name="Plan my day").click()
     await expect(page.locator("#plan")).to_be_visible()
@@ -97,10 +103,16 @@ async def test_plan_a_day_in_a_browser(browser: Browser, server: str) -> None:
     block = await playlist.bounding_box()
     assert view is not None and block is not None
     assert abs((block["y"] - view["y"]) - view["height"] / 5) < 1.5
-    assert block["height"] >= 16  # a short run still shows one line of text
+    # Seven minutes are drawn as seven minutes; the text too long for them sits beside.
+    minutes = (second_end - first_start) / 60
+    assert abs(block["height"] - view["height"] * minutes / 300) < 1.5
+    side = page.locator(".side-label.music")
+    await expect(side).to_be_visible()
+    await expect(side).to_contain_text("2 songs: Morning tune, Dance Monkey")
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "plan-your-day.png", full_page=True)
+    await assert_accessible(page, "the planner with a plan")
+    await assert_no_machine_path(page)
+    await screenshot(page, "plan-your-day.png", readme=True)
 
     # The calendar file holds the same plan.
     async with page.expect_download() as download_info:
@@ -134,11 +146,11 @@ async def test_the_page_works_without_javascript(browser: Browser, server: str) 
         ["Dance Monkey (Stripped Back) / Dance Monkey", "2019"],
         ["The Kids Are Coming", "2019"],
     ]
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "catalog-search.png", full_page=True)
+    await screenshot(page, "catalog-search.png")
     album = "The Kids Are Coming, 2019"
     add = page.get_by_role("button", name=f"Add Dance Monkey ({album}) to my songs")
     await expect(add).to_have_count(1)
+    await assert_accessible(page, "the planner with search results")
     await add.click()
     await expect(page.locator("#music-0-kind")).to_have_value("track")
     await expect(page.locator("#music-0-what")).to_have_value("5ZULALImTm80tzUbYQYM9d")
@@ -157,6 +169,7 @@ async def test_the_page_works_without_javascript(browser: Browser, server: str) 
     await expect(end).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#appointments-0-end-error")).to_be_visible()
     await expect(page.locator("#music-0-what")).not_to_have_value("")
+    await assert_accessible(page, "the planner with an error")
 
     await page.fill("#appointments-0-end", "11:00")
     await page.get_by_role("button", name="Plan my day").click()
@@ -173,6 +186,172 @@ async def test_the_page_fits_a_small_phone(browser: Browser, server: str) -> Non
     await page.get_by_role("button", name="Plan my day").click()
     await expect(page.locator("#plan")).to_be_visible()
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / "plan-your-day-360.png", full_page=True)
+    await screenshot(page, "plan-your-day-360.png")
+    await context.close()
+
+
+SHORT_DAY = {
+    "#date": "2026-11-24", "#day_start": "09:00", "#day_end": "11:00",
+    "#appointments-0-title": "Stand-up", "#appointments-0-start": "09:00",
+    "#appointments-0-end": "09:05",
+    "#appointments-1-title": "Call Sam", "#appointments-1-start": "09:08",
+    "#appointments-1-end": "09:15",
+    "#appointments-2-title": "Sign the forms", "#appointments-2-start": "09:17",
+    "#appointments-2-end": "09:25",
+    "#todos-0-title": "Water the plants", "#todos-0-duration": "5", "#todos-0-earliest": "09:25",
+    "#todos-1-title": "Reply to Kim", "#todos-1-duration": "10", "#todos-1-earliest": "09:30",
+    "#todos-2-title": "Pay the bill", "#todos-2-duration": "6", "#todos-2-earliest": "09:45",
+    "#music-0-what": "Short one - Band", "#music-0-length": "2:30",
+    "#music-1-what": "Tiny tune - Band", "#music-1-length": "0:50",
+}  # fmt: skip
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Two boxes share more than a hair (sub-pixel rounding) of area."""
+    across = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+    down = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+    return across > 0.5 and down > 0.5
+
+
+@pytest.mark.parametrize("width", [1100, 360])
+async def test_every_item_of_the_day_view_is_labelled_and_no_labels_overlap(
+    browser: Browser, server: str, width: int
+) -> None:
+    context = await browser.new_context(viewport={"width": width, "height": 900})
+    page = await context.new_page()
+    await page.goto(server + "/")
+    for selector, value in SHORT_DAY.items():
+        await page.fill(selector, value)
+    for row in (0, 1):
+        await page.select_option(f"#music-{row}-kind", "inline")
+    await page.get_by_role("button", name="Plan my day").click()
+    await expect(page.locator("#plan")).to_be_visible()
+    rows = await page.locator("table.timeline tbody tr").count()
+    assert rows >= 12  # six 5–10 minute items, two songs, and the short gaps between them
+
+    blocks = await page.locator(".blocks li.block").all()
+    side = await page.locator(".side-labels .side-label").all()
+    short = [b for b in blocks if "xs" in (await b.get_attribute("class") or "")]
+    assert len(short) >= 6 and len(side) == len(short)
+    side_for = dict(zip(short, side, strict=True))
+    boxes = []
+    for block in blocks:
+        inline = block.locator(".label")
+        # The block's text, read out by screen readers, is what the visible label shows.
+        text = " ".join((await inline.text_content() or "").split())
+        label = side_for.get(block, inline)
+        await expect(label).to_be_visible()
+        shown = " ".join((await label.inner_text()).split())
+        assert shown and shown.replace("♪ ", "") == text, (shown, text)
+        when = await block.locator(".when").text_content() or ""
+        assert when and when in (await block.get_attribute("title") or "")  # a tooltip too
+        box = await label.bounding_box()
+        assert box is not None and box["height"] >= 12 and box["width"] >= 40, (text, box)
+        if block not in side_for:
+            outline = await block.bounding_box()
+            assert outline is not None
+            assert outline["y"] - 0.5 <= box["y"] and box["y"] + box["height"] <= (
+                outline["y"] + outline["height"] + 0.5
+            ), f"{text}: its label runs out of its block"
+        boxes.append((text, box))
+    clashes = [
+        (a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1 :]
+        if overlap(box_a, box_b)
+    ]  # fmt: skip
+    assert not clashes
+    await assert_accessible(page, f"a day of short items, {width} px wide")
+    await screenshot(page, f"plan-short-items-{width}.png")
+    await context.close()
+
+
+async def focused_id(page: Page) -> str:
+    return str(await page.evaluate("document.activeElement ? document.activeElement.id : ''"))
+
+
+async def tab_to(page: Page, target: str | Locator) -> None:
+    """Move the focus with Tab (forwards) or Shift+Tab (backwards) until it is on the
+    target (an element id, or a locator), as someone without a mouse would. A time input
+    takes one Tab per part (hours, minutes, AM/PM)."""
+    element = page.locator(f"#{target}") if isinstance(target, str) else target
+    before = await element.evaluate(
+        "t => { const a = document.activeElement;"
+        " return !!a && a !== document.body && !!(t.compareDocumentPosition(a) & 4) }"
+    )  # the target comes before the focus: go back
+    key = "Shift+Tab" if before else "Tab"
+    for _ in range(120):
+        if await element.evaluate("t => t === document.activeElement"):
+            return
+        await page.keyboard.press(key)
+    pytest.fail(f"{key} never reached {target}; the focus is on #{await focused_id(page)}")
+
+
+async def test_the_planner_works_with_the_keyboard_alone(browser: Browser, server: str) -> None:
+    # Chromium's time inputs have three parts here, whatever the locale: hours, minutes
+    # and AM/PM, so "0930A" types 09:30.
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    await page.goto(server + "/")
+
+    # The first Tab reaches the skip link; Enter on it moves the focus to the page itself.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    await page.keyboard.press("Enter")
+    assert await focused_id(page) == "main"
+    await page.keyboard.press("Tab")
+    assert await focused_id(page) == "date"
+    # Focus is visible: the :focus-visible outline, 3px wide.
+    outline = await page.evaluate(
+        "(() => { const a = document.activeElement, s = getComputedStyle(a);"
+        " return [a.matches(':focus-visible'), s.outlineStyle, s.outlineWidth] })()"
+    )
+    assert outline == [True, "solid", "3px"]
+
+    # An "add row" button is reached with Tab and pressed with Space; the new row keeps
+    # every value typed so far.
+    await tab_to(page, "appointments-0-title")
+    await page.keyboard.type("Dentist")
+    await tab_to(page, "appointments-0-start")
+    await page.keyboard.type("0930A")
+    await tab_to(page, "appointments-0-end")
+    await page.keyboard.type("1015A")
+    await tab_to(page, page.get_by_role("button", name="Add an appointment row"))
+    await page.keyboard.press("Space")
+    await expect(page.locator("#appointments-3-title")).to_be_visible()
+    await expect(page.locator("#appointments-0-title")).to_have_value("Dentist")
+    await expect(page.locator("#appointments-0-end")).to_have_value("10:15")
+
+    await tab_to(page, "appointments-3-title")
+    await page.keyboard.type("Call the bank")
+    await tab_to(page, "appointments-3-start")
+    await page.keyboard.type("1100A")
+    await tab_to(page, "appointments-3-end")
+    await page.keyboard.type("1110A")
+    await tab_to(page, "appointments-3-title")  # back with Shift+Tab: nothing changes
+    await expect(page.locator("#appointments-3-start")).to_have_value("11:00")
+    await tab_to(page, "todos-0-title")
+    await page.keyboard.type("Write the report")
+    await tab_to(page, "todos-0-duration")
+    await page.keyboard.type("45")
+    await tab_to(page, "music-0-kind")
+    await page.keyboard.type("My own")  # typing picks the option that starts with it
+    await expect(page.locator("#music-0-kind")).to_have_value("inline")
+    await tab_to(page, "music-0-what")
+    await page.keyboard.type("Keyboard song - The Typists")
+    await tab_to(page, "music-0-length")
+    await page.keyboard.type("4:05")
+
+    await tab_to(page, page.get_by_role("button", name="Plan my day"))
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#plan")).to_be_visible()
+    # The day runs 07:00–23:00 by default: the to-do takes its start, the song the first
+    # free moment after it, and the appointments keep their times.
+    rows = page.locator("table.timeline tbody tr:not(.free)")
+    starts = await rows.locator("th").all_inner_texts()
+    whats = await rows.locator("td:nth-child(5)").all_inner_texts()
+    assert list(zip(starts, whats, strict=True)) == [
+        ("07:00", "Write the report"),
+        ("07:45", "Keyboard song — The Typists"),
+        ("09:30", "Dentist"),
+        ("11:00", "Call the bank"),
+    ]
     await context.close()

@@ -72,9 +72,19 @@ def _signed(value: float, decimals: int = 2) -> str:
     return f"{value:.{decimals}f}".replace("-", "−")
 
 
+def shown_source(label: str) -> str:
+    """A source as a page or chart shows it: a local path by its file name only, since
+    where the server keeps its files is nobody's business on a public page, and a URL as
+    it is (its credentials and query are already gone from the label)."""
+    if "://" in label:
+        return label
+    return label.rstrip("/").rsplit("/", 1)[-1] or label
+
+
 def _source(label: str) -> str:
-    """A long path or URL shortened to its file name, to fit a subtitle."""
-    return label if len(label) <= 48 else label.rstrip("/").rsplit("/", 1)[-1]
+    """shown_source, with a long URL shortened to its file name, to fit a subtitle."""
+    shown = shown_source(label)
+    return shown if len(shown) <= 48 else shown.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _figure(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Axes]:

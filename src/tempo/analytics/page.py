@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import DBAPIError
 
 from tempo.analytics import majors, service, spotify
+from tempo.analytics.charts import shown_source
 from tempo.analytics.delta import DeltaLocation, majors_location
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.schemas import (
@@ -106,7 +107,7 @@ def _share(value: float | None) -> str:
 @cache
 def _templates() -> jinja2.Environment:
     return templating.environment(
-        HERE / "templates", number=_number, share=_share, dollars=_dollars
+        HERE / "templates", number=_number, share=_share, dollars=_dollars, shown=shown_source
     )
 
 

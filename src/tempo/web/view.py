@@ -14,13 +14,14 @@ KIND_LABELS = {"appointment": "Appointment", "todo": "To-do", "music": "Music", 
 # The day view's scale. Its height is this per hour of the window, so positions stay a
 # share of the window while an hour keeps a readable size on any screen.
 REM_PER_HOUR = 4.0
-# Below these heights (rem) a block has room for one line of text, then for none: the
-# page gives such blocks a minimum height and a smaller font instead.
+# Below these heights (rem) a block has room for one line of text, then for none.
 ONE_LINE_REM = 2.6
 NO_LINE_REM = 1.3
-# The min-height of such a block in tempo.css, which then covers the top of the next one.
-XS_MIN_REM = 1.1
-LINE_REM = 1.2
+# A block with no room for its text is drawn at its true height and labelled in a lane
+# beside the day column instead. The labels there are this tall (tempo.css) and are
+# stacked so that no two overlap, each as close to its block as the others allow.
+SIDE_LABEL_REM = 1.1
+MIN_HEIGHT_REM = 12.0
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,10 @@ class Block:
     top: str  # CSS percentages of the window
     height: str
     size: str  # "", "s" (one line) or "xs" (shorter than a line of text)
-    # Room kept at the top for a short block above that was drawn taller than it is; a
-    # block left with no room for its text keeps it for screen readers only ("quiet").
-    pad: str = ""
-    quiet: bool = False
+    # An "xs" block's label in the lane beside the column: its top, in rem from the
+    # top of the day view, and the leader line from the block's middle to the label's.
+    side_top: str = ""
+    leader: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class PlanView:
     unplaced: list[NotPlacedRow]
     totals: list[tuple[str, str]]
     placed_songs: int
+    side_labels: bool  # some blocks are labelled in the lane beside the column
 
 
 def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
@@ -83,16 +85,32 @@ def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
     def share(seconds: int) -> str:
         return f"{100 * seconds / window:.4f}%"
 
+    groups = _runs(plan.timeline)
+    # rem per second: REM_PER_HOUR, or more for a window too short to fill the minimum.
+    per_second = max(hours * REM_PER_HOUR, MIN_HEIGHT_REM) / window
+
+    def size_of(group: Sequence[TimelineItem]) -> str:
+        rem = (_seconds(group[-1].end) - _seconds(group[0].start)) * per_second
+        return "xs" if rem < NO_LINE_REM else "s" if rem < ONE_LINE_REM else ""
+
+    sizes = [size_of(group) for group in groups]
+    # Each side label is centred on its block where the others leave room.
+    middles = [
+        (_seconds(g[0].start) + _seconds(g[-1].end)) / 2 - start
+        for g, size in zip(groups, sizes, strict=True)
+        if size == "xs"
+    ]
+    # The view grows when the side labels need more room than the day's hours give; the
+    # blocks, placed in percentages, grow with it.
+    height_rem = max(window * per_second, len(middles) * SIDE_LABEL_REM)
+    per_second = height_rem / window
+    wanted = [m * per_second - SIDE_LABEL_REM / 2 for m in middles]
+    side_tops = iter(zip(middles, _stack(wanted, SIDE_LABEL_REM, height_rem), strict=True))
     blocks = []
-    drawn_to = 0.0  # rem: the lowest edge drawn so far, short blocks at their min-height
-    for group in _runs(plan.timeline):
+    for group, size in zip(groups, sizes, strict=True):
         first, last = group[0], group[-1]
         begin, finish = _seconds(first.start), _seconds(last.end)
-        top_rem = (begin - start) / 3600 * REM_PER_HOUR
-        rem = (finish - begin) / 3600 * REM_PER_HOUR
-        size = "xs" if rem < NO_LINE_REM else "s" if rem < ONE_LINE_REM else ""
-        covered = max(drawn_to - top_rem, 0.0)
-        quiet = covered > 0 and rem - covered < LINE_REM
+        middle, side_top = next(side_tops) if size == "xs" else (0.0, 0.0)
         blocks.append(
             Block(
                 kind=first.kind,
@@ -102,11 +120,14 @@ def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
                 top=share(begin - start),
                 height=share(finish - begin),
                 size=size,
-                pad=f"{covered:.2f}rem" if covered > 0 and not quiet else "",
-                quiet=quiet,
+                side_top=f"{side_top:.3f}rem" if size == "xs" else "",
+                leader=(
+                    (f"{middle * per_second:.3f}", f"{side_top + SIDE_LABEL_REM / 2:.3f}")
+                    if size == "xs"
+                    else ("", "")
+                ),
             )
         )
-        drawn_to = max(drawn_to, top_rem + (max(rem, XS_MIN_REM) if size == "xs" else rem))
     ticks = [
         Tick(f"{hour:02d}:00", share(hour * 3600 - start))
         for hour in range(math.ceil(start / 3600), end // 3600 + 1)
@@ -137,13 +158,14 @@ def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
     return PlanView(
         heading=day,
         window=f"{clock(plan.day_start)}–{clock(plan.day_end)}",
-        height_rem=f"{max(hours * REM_PER_HOUR, 12):.2f}",
+        height_rem=f"{height_rem:.2f}",
         blocks=blocks,
         ticks=ticks,
         rows=rows,
         unplaced=unplaced,
         totals=totals,
         placed_songs=sum(1 for item in plan.timeline if item.kind == "music"),
+        side_labels=bool(middles),
     )
 
 
@@ -190,6 +212,19 @@ def _runs(timeline: Sequence[TimelineItem]) -> list[list[TimelineItem]]:
         else:
             runs.append([item])
     return runs
+
+
+def _stack(wanted: Sequence[float], size: float, limit: float) -> list[float]:
+    """Tops for labels of height `size`, in order, each as near its wanted top as it can be
+    with none overlapping another and all inside 0..limit (which must hold them all)."""
+    tops: list[float] = []
+    for top in wanted:  # down the page: each label starts below the one before it
+        tops.append(max(top, tops[-1] + size if tops else 0.0))
+    bottom = limit
+    for i in range(len(tops) - 1, -1, -1):  # then up from the bottom where they ran over
+        tops[i] = max(min(tops[i], bottom - size), 0.0)  # 0.0: rounding of a full stack
+        bottom = tops[i]
+    return tops
 
 
 def _seconds(value: dt.time) -> int:
