@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -174,6 +177,25 @@ async def test_an_oversized_upload_is_cut_off_at_the_cap(
     assert error["details"] == {"file": "messages.csv", "max_bytes": 1000}
     assert len(sent) <= 2  # refused at the first chunk past the cap, not at the end
     assert list(data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+async def test_a_compressed_upload_is_refused_before_it_is_stored(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    data_dir: Path,
+    compress: Callable[[bytes], bytes],
+) -> None:
+    # 2 MB of messages in a few kB: unpacked, it would pass any upload limit it slipped under.
+    plain = b"message_id,author_id\n" + b"1,1\n" * 500_000
+    users = ("users.csv", b"user_id,name\n1,A\n", "text/csv")
+    files = {"users": users, "messages": ("messages.csv", compress(plain), "text/csv")}
+    response = await client.post("/uploads", files=files, headers=auth)
+    assert response.status_code == 415
+    error = response.json()["error"]
+    assert error["code"] == "compressed_upload" and "upload the plain CSV" in error["message"]
+    assert error["details"]["file"] == "messages.csv"
+    assert list(data_dir.iterdir()) == []  # not even users.csv, which came first
 
 
 async def test_a_declared_oversized_body_is_refused_unread(

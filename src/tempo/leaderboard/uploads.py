@@ -43,6 +43,16 @@ UPLOAD_FIELDS = {"messages": MESSAGES_FILE, "users": USERS_FILE}
 # Boundaries and part headers around the files, allowed on top of the files themselves.
 MULTIPART_OVERHEAD = 64 * 1024
 MAX_TEXT_FIELD = 1024  # bytes of a form's text field (an API token)
+# The first bytes of compressed files. An upload must be plain CSV: a small archive can
+# inflate into far more than MAX_UPLOAD_BYTES, so compression is refused, not unpacked.
+COMPRESSED_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"PK\x03\x04": "zip",
+}
+MAGIC_BYTES = max(len(magic) for magic in COMPRESSED_MAGIC)
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class _Part:
     path: Path
     handle: BinaryIO
     size: int = 0
+    head: bytes = b""  # the first bytes, to tell a compressed file before it is stored
 
 
 class _Receiver:
@@ -160,6 +171,9 @@ class _Receiver:
                 f"{self.max_bytes:,} bytes (MAX_UPLOAD_BYTES)",
                 {"file": UPLOAD_FIELDS[part.field], "max_bytes": self.max_bytes},
             )
+        if len(part.head) < MAGIC_BYTES:
+            part.head += data[start : min(end, start + MAGIC_BYTES - len(part.head))]
+            _refuse_compressed(part)
         # One request chunk (64 KiB at most) into the page cache: cheaper than a thread hop.
         part.handle.write(data[start:end])
 
@@ -174,6 +188,18 @@ class _Receiver:
     def close(self) -> None:
         for part in self.parts.values():
             part.handle.close()
+
+
+def _refuse_compressed(part: _Part) -> None:
+    for magic, kind in COMPRESSED_MAGIC.items():
+        if part.head.startswith(magic):
+            name = UPLOAD_FIELDS[part.field]
+            raise ApiError(
+                415,
+                "compressed_upload",
+                f"{name} is a {kind}-compressed file; upload the plain CSV",
+                {"file": name, "compression": kind},
+            )
 
 
 def _boundary(content_type: str | None) -> bytes:
