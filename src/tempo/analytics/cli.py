@@ -1,7 +1,7 @@
 """`tempo analyze …` and `tempo etl …`, registered on the main `tempo` app.
 
-As in catalog/cli.py, only typer is imported at module level (`tempo --help` should not
-pay for Polars and matplotlib), and tempo.cli's helpers are imported when a command runs.
+As in catalog/cli.py, only typer and tempo.cli_support are imported at module level
+(`tempo --help` should not pay for Polars and matplotlib); the rest when a command runs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,13 @@ from typing import Annotated, Literal
 import typer
 
 from tempo.cli_options import DatabaseUrlOption
+from tempo.cli_support import (
+    cli_engine,
+    configure_cli_logging,
+    fail,
+    load_settings,
+    run_with_database,
+)
 
 analyze_app = typer.Typer(
     name="analyze",
@@ -62,11 +69,10 @@ def analyze_spotify(
     from tempo.analytics import service, spotify
     from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.report import SpotifyReport, spotify_report
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
     from tempo.sources import display_url, is_url
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
+    configure_cli_logging(settings)
     say = _progress()
 
     async def find_and_read() -> spotify.SpotifyData:
@@ -133,11 +139,10 @@ def etl_majors(
     from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.etl import MAJORS_URL, MajorsLoad, load_majors
     from tempo.analytics.report import table
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
     from tempo.sources import SourceError
 
     settings = load_settings(database_url=database_url, delta_dir=delta_dir)
-    _configure_cli_logging(settings)
+    configure_cli_logging(settings)
     say = _progress()
 
     async def run() -> MajorsLoad:
@@ -199,10 +204,9 @@ def etl_people(
 ) -> None:
     """Import people without names or e-mail addresses, replacing the people table."""
     from tempo.analytics.people import PeopleImport, PiiKeyError, hmac_key, import_people
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
+    configure_cli_logging(settings)
     say = _progress()
     if hash_method == "hmac":
         try:

@@ -1,8 +1,7 @@
 """`tempo pipeline …` and the remote-source side of `tempo aggregate` and `tempo feed`.
 
-Only typer is imported at module level: `tempo --help` should not pay for Polars, and the
-shared helpers of tempo.cli are imported when a command runs, since tempo.cli imports this
-module to register it.
+Only typer and tempo.cli_support are imported at module level: `tempo --help` should not
+pay for Polars; what a command needs is imported when it runs.
 """
 
 from __future__ import annotations
@@ -14,6 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tempo.cli_options import DatabaseUrlOption
+from tempo.cli_support import (
+    cli_engine,
+    configure_cli_logging,
+    fail,
+    load_settings,
+    run_with_database,
+)
 
 if TYPE_CHECKING:
     from tempo.leaderboard.feed import FeedResult
@@ -32,7 +38,6 @@ app = typer.Typer(
 def _storage_for(*locations: str, settings: Settings | None = None) -> ObjectStorage | None:
     """The configured object store when any location is s3://; settings are read only then,
     so purely local commands work whatever the environment holds."""
-    from tempo.cli import load_settings
     from tempo.sources import ObjectStorage, is_s3_url
 
     if not any(is_s3_url(location) for location in locations):
@@ -77,7 +82,6 @@ async def aggregate_anywhere(messages: str, users: str, output: str) -> Aggregat
 
 async def feed_anywhere(engine_settings: Settings, location: str) -> FeedResult:
     """`tempo feed` from a path, an http(s):// URL or an s3:// object."""
-    from tempo.cli import cli_engine
     from tempo.leaderboard.feed import feed_file
     from tempo.sources import open_csv
 
@@ -110,12 +114,11 @@ def run(
     Reads messages.csv and users.csv from RAW_BUCKET (or DATA_DIR without object storage) and
     writes pipeline_result.csv to RESULT_BUCKET (or DATA_DIR).
     """
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
     from tempo.leaderboard.runs import PipelinePlan, RunFailed, run_pipeline
     from tempo.sources import ObjectStorage, SourceError
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
+    configure_cli_logging(settings)
     storage = ObjectStorage.from_settings(settings) if settings.object_storage_enabled else None
     plan = PipelinePlan.from_settings(settings)
 
@@ -140,11 +143,10 @@ def runs(
     """List the recorded runs, newest first."""
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from tempo.cli import _configure_cli_logging, cli_engine, load_settings, run_with_database
     from tempo.leaderboard.runs import recent_runs
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
+    configure_cli_logging(settings)
 
     async def go() -> tuple[list[PipelineRun], int]:
         async with cli_engine(settings) as engine, AsyncSession(engine) as session:
