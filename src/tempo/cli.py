@@ -74,18 +74,24 @@ def aggregate(
     """Rank users by message count into OUTPUT/pipeline_result.csv."""
     import asyncio
 
+    from tempo.cli_progress import stages
     from tempo.csv_input import CsvError
     from tempo.sources import SourceError, is_url
 
     try:
-        if any(is_url(location) for location in (messages_path, users_path, output_path)):
-            from tempo.leaderboard.cli import aggregate_anywhere
+        with stages(log=False) as progress:
+            if any(is_url(location) for location in (messages_path, users_path, output_path)):
+                from tempo.leaderboard.cli import aggregate_anywhere
 
-            summary = asyncio.run(aggregate_anywhere(messages_path, users_path, output_path))
-        else:
-            from tempo.leaderboard.pipeline import aggregate as run_aggregate
+                summary = asyncio.run(
+                    aggregate_anywhere(messages_path, users_path, output_path, progress)
+                )
+            else:
+                from tempo.leaderboard.pipeline import aggregate as run_aggregate
 
-            summary = run_aggregate(Path(messages_path), Path(users_path), Path(output_path))
+                summary = run_aggregate(
+                    Path(messages_path), Path(users_path), Path(output_path), progress=progress
+                )
     except (CsvError, SourceError) as exc:
         fail(str(exc))
     typer.echo(summary.line())
@@ -102,19 +108,22 @@ def feed(
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Load a pipeline_result.csv into the leaderboard, replacing it atomically (COPY)."""
+    from tempo.cli_progress import Stage, stages
     from tempo.leaderboard.cli import feed_anywhere
     from tempo.sources import SourceError
 
     settings = load_settings(database_url=database_url)
     configure_cli_logging(settings)
 
-    async def run() -> str:
-        return (await feed_anywhere(settings, csv_path)).line()
+    async def run(progress: Stage) -> str:
+        return (await feed_anywhere(settings, csv_path, progress)).line()
 
     try:
-        typer.echo(run_with_database(run()))
+        with stages(log=False) as progress:
+            line = run_with_database(run(progress))
     except SourceError as exc:
         fail(str(exc))
+    typer.echo(line)
 
 
 @app.command()
@@ -288,28 +297,27 @@ def sample(
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files")] = 42,
 ) -> None:
     """Write synthetic messages.csv and users.csv (demo data, benchmark inputs)."""
+    from tempo.cli_progress import counted
     from tempo.leaderboard.sample import write_messages, write_users
 
     output_dir.mkdir(parents=True, exist_ok=True)
     write_users(output_dir / "users.csv", users)
 
-    on_terminal = sys.stderr.isatty()
+    def plain(done: int, total: int) -> None:
+        # Outside a terminal: one line per batch of a million, for long runs' logs.
+        typer.echo(f"messages: {done:,}/{total:,} ({done / total:.0%})", err=True)
 
-    def progress(done: int, total: int) -> None:
-        line = f"messages: {done:,}/{total:,} ({done / total:.0%})"
-        # Redraw one line on a terminal; one line per batch in logs.
-        typer.echo(f"\r{line}" if on_terminal else line, nl=not on_terminal, err=True)
-
-    write_messages(
-        output_dir / "messages.csv",
-        messages,
-        users,
-        seed=seed,
-        orphan_every=orphan_every,
-        progress=progress if messages >= 1_000_000 else None,
-    )
-    if messages >= 1_000_000 and on_terminal:
-        typer.echo("", err=True)
+    with counted(
+        "writing messages.csv", messages, plain=plain if messages >= 1_000_000 else None
+    ) as progress:
+        write_messages(
+            output_dir / "messages.csv",
+            messages,
+            users,
+            seed=seed,
+            orphan_every=orphan_every,
+            progress=progress,
+        )
     typer.echo(f"wrote {messages:,} messages and {users:,} users to {output_dir}")
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
+from tempo.cli_progress import clear as clear_progress
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +24,7 @@ T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    clear_progress()  # a failure inside a stage: the line goes below the finished ones
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 

@@ -6,8 +6,6 @@ pay for Polars; what a command needs is imported when it runs.
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Annotated
 
 import typer
@@ -41,23 +39,19 @@ def load(
 ) -> None:
     """Replace the catalog with a Spotify songs CSV, atomically (COPY), one row per track."""
     from tempo.catalog.load import LoadResult, load_catalog
+    from tempo.cli_progress import Stage, stages
     from tempo.sources import SourceError
 
     settings = load_settings(database_url=database_url)
     configure_cli_logging(settings)
-    started = time.perf_counter()
-    on_terminal = sys.stderr.isatty()
 
-    def progress(stage: str) -> None:
-        prefix = f"[{time.perf_counter() - started:5.1f} s] " if on_terminal else ""
-        typer.echo(f"{prefix}{stage}", err=True)
-
-    async def run() -> LoadResult:
+    async def run(progress: Stage) -> LoadResult:
         async with cli_engine(settings) as engine:
             return await load_catalog(engine, path_or_url, progress=progress)
 
     try:
-        result = run_with_database(run())
+        with stages(log=True) as progress:
+            result = run_with_database(run(progress))
     except SourceError as exc:
         fail(str(exc))
     for line in result.lines():

@@ -24,7 +24,7 @@ from tempo.cli_support import (
 if TYPE_CHECKING:
     from tempo.leaderboard.feed import FeedResult
     from tempo.leaderboard.models import PipelineRun
-    from tempo.leaderboard.pipeline import AggregateSummary
+    from tempo.leaderboard.pipeline import AggregateSummary, Progress
     from tempo.settings import Settings
     from tempo.sources import ObjectStorage
 
@@ -51,7 +51,9 @@ def _label(location: str) -> str:
     return display_url(location) if is_url(location) else location
 
 
-async def aggregate_anywhere(messages: str, users: str, output: str) -> AggregateSummary:
+async def aggregate_anywhere(
+    messages: str, users: str, output: str, progress: Progress | None = None
+) -> AggregateSummary:
     """`tempo aggregate` with any input a path, http(s):// or s3:// URL, and the output a
     directory or an s3:// location."""
     from tempo.csv_input import CsvError
@@ -69,8 +71,13 @@ async def aggregate_anywhere(messages: str, users: str, output: str) -> Aggregat
         open_csv(users, storage=storage) as users_input,
     ):
         ranking = await read_inputs(
-            messages_input, users_input, labels=(_label(messages), _label(users))
+            messages_input,
+            users_input,
+            labels=(_label(messages), _label(users)),
+            progress=progress,
         )
+    if progress is not None:
+        progress(f"writing {_label(output)}")
     if target is None:
         write_atomically(ranking.result, folder / RESULT_FILE)
         return ranking.summary(folder / RESULT_FILE, time.perf_counter() - started)
@@ -80,7 +87,9 @@ async def aggregate_anywhere(messages: str, users: str, output: str) -> Aggregat
     return ranking.summary(target, time.perf_counter() - started)
 
 
-async def feed_anywhere(engine_settings: Settings, location: str) -> FeedResult:
+async def feed_anywhere(
+    engine_settings: Settings, location: str, progress: Progress | None = None
+) -> FeedResult:
     """`tempo feed` from a path, an http(s):// URL or an s3:// object."""
     from tempo.leaderboard.feed import feed_file
     from tempo.sources import open_csv
@@ -88,7 +97,7 @@ async def feed_anywhere(engine_settings: Settings, location: str) -> FeedResult:
     storage = _storage_for(location, settings=engine_settings)
     async with open_csv(location, storage=storage) as source:
         async with cli_engine(engine_settings) as engine:
-            return await feed_file(engine, source, source=_label(location))
+            return await feed_file(engine, source, source=_label(location), progress=progress)
 
 
 def run_line(run: PipelineRun) -> str:
@@ -114,6 +123,7 @@ def run(
     Reads messages.csv and users.csv from RAW_BUCKET (or DATA_DIR without object storage) and
     writes pipeline_result.csv to RESULT_BUCKET (or DATA_DIR).
     """
+    from tempo.cli_progress import stages
     from tempo.leaderboard.runs import PipelinePlan, RunFailed, run_pipeline
     from tempo.sources import ObjectStorage, SourceError
 
@@ -122,12 +132,15 @@ def run(
     storage = ObjectStorage.from_settings(settings) if settings.object_storage_enabled else None
     plan = PipelinePlan.from_settings(settings)
 
-    async def go() -> PipelineRun:
+    async def go(progress: Progress) -> PipelineRun:
         async with cli_engine(settings) as engine:
-            return await run_pipeline(engine, plan, storage=storage, trigger="cli", feed=feed)
+            return await run_pipeline(
+                engine, plan, storage=storage, trigger="cli", feed=feed, progress=progress
+            )
 
     try:
-        done = run_with_database(go())
+        with stages(log=False) as progress:
+            done = run_with_database(go(progress))
     except RunFailed as failed:
         fail(run_line(failed.run))
     except SourceError as exc:
