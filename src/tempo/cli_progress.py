@@ -67,10 +67,11 @@ def stages(*, log: bool) -> Iterator[Stage]:
     running: list[tuple[str, float]] = []  # the stage on screen and when it started
 
     def finish_running() -> None:
-        if log and running:
+        if running:
             name, started = running.pop()
-            seconds = time.perf_counter() - started
-            progress.console.print(f"[green]✓[/] {escape(name)} [dim]({seconds:.1f} s)[/]")
+            if log:
+                seconds = time.perf_counter() - started
+                progress.console.print(f"[green]✓[/] {escape(name)} [dim]({seconds:.1f} s)[/]")
 
     def start(stage: str) -> None:
         finish_running()
