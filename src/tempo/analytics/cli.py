@@ -1,21 +1,25 @@
 """`tempo analyze …` and `tempo etl …`, registered on the main `tempo` app.
 
-As in catalog/cli.py, only typer is imported at module level (`tempo --help` should not
-pay for Polars and matplotlib), and tempo.cli's helpers are imported when a command runs.
+As in catalog/cli.py, only typer and tempo.cli_support are imported at module level
+(`tempo --help` should not pay for Polars and matplotlib); the rest when a command runs.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
 from tempo.cli_options import DatabaseUrlOption
+from tempo.cli_support import (
+    cli_engine,
+    configure_cli_logging,
+    fail,
+    load_settings,
+    run_with_database,
+)
 
 analyze_app = typer.Typer(
     name="analyze",
@@ -27,17 +31,6 @@ etl_app = typer.Typer(
     help="Extract, transform and load: college majors into Delta Lake, people without PII.",
     no_args_is_help=True,
 )
-
-
-def _progress() -> Callable[[str], None]:
-    started = time.perf_counter()
-    on_terminal = sys.stderr.isatty()
-
-    def say(stage: str) -> None:
-        prefix = f"[{time.perf_counter() - started:5.1f} s] " if on_terminal else ""
-        typer.echo(f"{prefix}{stage}", err=True)
-
-    return say
 
 
 @analyze_app.command("spotify")
@@ -62,14 +55,13 @@ def analyze_spotify(
     from tempo.analytics import service, spotify
     from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.report import SpotifyReport, spotify_report
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
+    from tempo.cli_progress import Stage, stages
     from tempo.sources import display_url, is_url
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
-    say = _progress()
+    configure_cli_logging(settings)
 
-    async def find_and_read() -> spotify.SpotifyData:
+    async def find_and_read(say: Stage) -> spotify.SpotifyData:
         if path_or_url is not None:
             source: str | Path = path_or_url
             label = display_url(path_or_url) if is_url(path_or_url) else path_or_url
@@ -85,18 +77,19 @@ def analyze_spotify(
         return await service.spotify_data(source, label)
 
     try:
-        data = run_with_database(find_and_read())
+        with stages(log=True) as say:
+            data = run_with_database(find_and_read(say))
+            say(f"read {data.rows_read:,} rows in {data.seconds:.2f} s; computing the answers")
+            report = SpotifyReport(
+                top=spotify.top_tracks(data, top),
+                genres_per_track=spotify.genre_stats(data, "track"),
+                genres_per_playlist=spotify.genre_stats(data, "playlist"),
+                months=spotify.release_months(data),
+                histogram=spotify.popularity_histogram(data, bins),
+                features=spotify.feature_correlations(data),
+            )
     except AnalyticsError as exc:
         fail(exc.message)
-    say(f"read {data.rows_read:,} rows in {data.seconds:.2f} s; computing the answers")
-    report = SpotifyReport(
-        top=spotify.top_tracks(data, top),
-        genres_per_track=spotify.genre_stats(data, "track"),
-        genres_per_playlist=spotify.genre_stats(data, "playlist"),
-        months=spotify.release_months(data),
-        histogram=spotify.popularity_histogram(data, bins),
-        features=spotify.feature_correlations(data),
-    )
     if as_json:
         answers = {
             name: getattr(report, name).model_dump(mode="json")
@@ -133,20 +126,20 @@ def etl_majors(
     from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.etl import MAJORS_DEFAULT, MajorsLoad, load_majors
     from tempo.analytics.report import table
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
+    from tempo.cli_progress import Stage, stages
     from tempo.sources import SourceError
 
     settings = load_settings(database_url=database_url, delta_dir=delta_dir)
-    _configure_cli_logging(settings)
-    say = _progress()
+    configure_cli_logging(settings)
 
-    async def run() -> MajorsLoad:
+    async def run(say: Stage) -> MajorsLoad:
         location = majors_location(settings)
         async with cli_engine(settings) as engine:
             return await load_majors(engine, location, source or MAJORS_DEFAULT, progress=say)
 
     try:
-        result = run_with_database(run())
+        with stages(log=True) as say:
+            result = run_with_database(run(say))
     except (AnalyticsError, SourceError) as exc:
         fail(exc.message)
     for line in result.lines():
@@ -199,27 +192,33 @@ def etl_people(
 ) -> None:
     """Import people without names or e-mail addresses, replacing the people table."""
     from tempo.analytics.people import PeopleImport, PiiKeyError, hmac_key, import_people
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
+    from tempo.cli_progress import Stage, stages
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
-    say = _progress()
+    configure_cli_logging(settings)
     if hash_method == "hmac":
         try:
             hmac_key(settings)
         except PiiKeyError as exc:
             fail(str(exc))
         if settings.pii_hmac_key_is_placeholder:
-            say("warning: PII_HMAC_KEY is the development placeholder; set a secret of your own")
+            typer.echo(
+                "warning: PII_HMAC_KEY is the development placeholder; set a secret of your own",
+                err=True,
+            )
     else:
-        say("warning: plain MD5 pseudonyms are reversible with a dictionary of likely addresses")
+        typer.echo(
+            "warning: plain MD5 pseudonyms are reversible with a dictionary of likely addresses",
+            err=True,
+        )
 
-    async def run() -> PeopleImport:
+    async def run(say: Stage) -> PeopleImport:
         async with cli_engine(settings) as engine:
             return await import_people(
                 engine, settings, file, method=hash_method, sheet=sheet, progress=say
             )
 
-    result = run_with_database(run())
+    with stages(log=True) as say:
+        result = run_with_database(run(say))
     for line in result.lines():
         typer.echo(line)

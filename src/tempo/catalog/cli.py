@@ -1,19 +1,23 @@
 """`tempo catalog …`, registered on the main `tempo` app.
 
-Only typer is imported at module level: `tempo --help` should not pay for Polars, and the
-shared helpers of tempo.cli are imported when a command runs, since tempo.cli imports this
-module to register it.
+Only typer and tempo.cli_support are imported at module level: `tempo --help` should not
+pay for Polars; what a command needs is imported when it runs.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Annotated
 
 import typer
 
 from tempo.cli_options import DatabaseUrlOption
+from tempo.cli_support import (
+    cli_engine,
+    configure_cli_logging,
+    fail,
+    load_settings,
+    run_with_database,
+)
 
 app = typer.Typer(
     name="catalog",
@@ -35,24 +39,19 @@ def load(
 ) -> None:
     """Replace the catalog with a Spotify songs CSV, atomically (COPY), one row per track."""
     from tempo.catalog.load import LoadResult, load_catalog
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
+    from tempo.cli_progress import Stage, stages
     from tempo.sources import SourceError
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
-    started = time.perf_counter()
-    on_terminal = sys.stderr.isatty()
+    configure_cli_logging(settings)
 
-    def progress(stage: str) -> None:
-        prefix = f"[{time.perf_counter() - started:5.1f} s] " if on_terminal else ""
-        typer.echo(f"{prefix}{stage}", err=True)
-
-    async def run() -> LoadResult:
+    async def run(progress: Stage) -> LoadResult:
         async with cli_engine(settings) as engine:
             return await load_catalog(engine, path_or_url, progress=progress)
 
     try:
-        result = run_with_database(run())
+        with stages(log=True) as progress:
+            result = run_with_database(run(progress))
     except SourceError as exc:
         fail(str(exc))
     for line in result.lines():

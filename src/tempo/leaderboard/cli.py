@@ -1,8 +1,7 @@
 """`tempo pipeline …` and the remote-source side of `tempo aggregate` and `tempo feed`.
 
-Only typer is imported at module level: `tempo --help` should not pay for Polars, and the
-shared helpers of tempo.cli are imported when a command runs, since tempo.cli imports this
-module to register it.
+Only typer and tempo.cli_support are imported at module level: `tempo --help` should not
+pay for Polars; what a command needs is imported when it runs.
 """
 
 from __future__ import annotations
@@ -14,11 +13,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tempo.cli_options import DatabaseUrlOption
+from tempo.cli_support import (
+    cli_engine,
+    configure_cli_logging,
+    fail,
+    load_settings,
+    run_with_database,
+)
 
 if TYPE_CHECKING:
     from tempo.leaderboard.feed import FeedResult
     from tempo.leaderboard.models import PipelineRun
-    from tempo.leaderboard.pipeline import AggregateSummary
+    from tempo.leaderboard.pipeline import AggregateSummary, Progress
     from tempo.settings import Settings
     from tempo.sources import ObjectStorage
 
@@ -32,7 +38,6 @@ app = typer.Typer(
 def _storage_for(*locations: str, settings: Settings | None = None) -> ObjectStorage | None:
     """The configured object store when any location is s3://; settings are read only then,
     so purely local commands work whatever the environment holds."""
-    from tempo.cli import load_settings
     from tempo.sources import ObjectStorage, is_s3_url
 
     if not any(is_s3_url(location) for location in locations):
@@ -46,7 +51,9 @@ def _label(location: str) -> str:
     return display_url(location) if is_url(location) else location
 
 
-async def aggregate_anywhere(messages: str, users: str, output: str) -> AggregateSummary:
+async def aggregate_anywhere(
+    messages: str, users: str, output: str, progress: Progress | None = None
+) -> AggregateSummary:
     """`tempo aggregate` with any input a path, http(s):// or s3:// URL, and the output a
     directory or an s3:// location."""
     from tempo.csv_input import CsvError
@@ -64,8 +71,13 @@ async def aggregate_anywhere(messages: str, users: str, output: str) -> Aggregat
         open_csv(users, storage=storage) as users_input,
     ):
         ranking = await read_inputs(
-            messages_input, users_input, labels=(_label(messages), _label(users))
+            messages_input,
+            users_input,
+            labels=(_label(messages), _label(users)),
+            progress=progress,
         )
+    if progress is not None:
+        progress(f"writing {_label(output)}")
     if target is None:
         write_atomically(ranking.result, folder / RESULT_FILE)
         return ranking.summary(folder / RESULT_FILE, time.perf_counter() - started)
@@ -75,16 +87,17 @@ async def aggregate_anywhere(messages: str, users: str, output: str) -> Aggregat
     return ranking.summary(target, time.perf_counter() - started)
 
 
-async def feed_anywhere(engine_settings: Settings, location: str) -> FeedResult:
+async def feed_anywhere(
+    engine_settings: Settings, location: str, progress: Progress | None = None
+) -> FeedResult:
     """`tempo feed` from a path, an http(s):// URL or an s3:// object."""
-    from tempo.cli import cli_engine
     from tempo.leaderboard.feed import feed_file
     from tempo.sources import open_csv
 
     storage = _storage_for(location, settings=engine_settings)
     async with open_csv(location, storage=storage) as source:
         async with cli_engine(engine_settings) as engine:
-            return await feed_file(engine, source, source=_label(location))
+            return await feed_file(engine, source, source=_label(location), progress=progress)
 
 
 def run_line(run: PipelineRun) -> str:
@@ -110,21 +123,24 @@ def run(
     Reads messages.csv and users.csv from RAW_BUCKET (or DATA_DIR without object storage) and
     writes pipeline_result.csv to RESULT_BUCKET (or DATA_DIR).
     """
-    from tempo.cli import _configure_cli_logging, cli_engine, fail, load_settings, run_with_database
+    from tempo.cli_progress import stages
     from tempo.leaderboard.runs import PipelinePlan, RunFailed, run_pipeline
     from tempo.sources import ObjectStorage, SourceError
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
+    configure_cli_logging(settings)
     storage = ObjectStorage.from_settings(settings) if settings.object_storage_enabled else None
     plan = PipelinePlan.from_settings(settings)
 
-    async def go() -> PipelineRun:
+    async def go(progress: Progress) -> PipelineRun:
         async with cli_engine(settings) as engine:
-            return await run_pipeline(engine, plan, storage=storage, trigger="cli", feed=feed)
+            return await run_pipeline(
+                engine, plan, storage=storage, trigger="cli", feed=feed, progress=progress
+            )
 
     try:
-        done = run_with_database(go())
+        with stages(log=False) as progress:
+            done = run_with_database(go(progress))
     except RunFailed as failed:
         fail(run_line(failed.run))
     except SourceError as exc:
@@ -140,11 +156,10 @@ def runs(
     """List the recorded runs, newest first."""
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from tempo.cli import _configure_cli_logging, cli_engine, load_settings, run_with_database
     from tempo.leaderboard.runs import recent_runs
 
     settings = load_settings(database_url=database_url)
-    _configure_cli_logging(settings)
+    configure_cli_logging(settings)
 
     async def go() -> tuple[list[PipelineRun], int]:
         async with cli_engine(settings) as engine, AsyncSession(engine) as session:

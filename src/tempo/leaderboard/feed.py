@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,7 +53,11 @@ def _prepare(path: CsvInput) -> tuple[bytes, int, str]:
 
 
 async def feed_file(
-    engine: AsyncEngine, path: CsvInput, *, source: str | None = None
+    engine: AsyncEngine,
+    path: CsvInput,
+    *,
+    source: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> FeedResult:
     """Validate `path` (a local file or an s3:// object), then swap it in as the leaderboard
     in one transaction.
@@ -62,6 +67,8 @@ async def feed_file(
     """
     started = time.perf_counter()
     label = source or str(path)
+    if progress is not None:
+        progress(f"validating {label}")
     try:
         with read_errors(path):
             payload, rows, digest = await asyncio.to_thread(_prepare, path)
@@ -69,6 +76,8 @@ async def feed_file(
         raise exc.renamed(label) from None
 
     validated = time.perf_counter()
+    if progress is not None:
+        progress(f"loading {rows:,} rows (COPY) and swapping them in")
     async with engine.begin() as conn:
         await replace_rows(conn, FEED_LOCK, "leaderboard", RESULT_COLUMNS, payload)
         feed = (

@@ -10,6 +10,7 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,14 @@ RESULT_FILE = "pipeline_result.csv"
 RESULT_COLUMNS = ("rank", "user_id", "name", "messages")
 MESSAGE_AUTHOR_COLUMNS = ("author_id", "user_id")
 USER_ID_COLUMNS = ("user_id", "id")
+
+# Told the name of each stage as it starts (a CLI shows it); the stages report no fraction
+# done, since a streaming aggregation tells nothing until it has finished.
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -184,9 +193,17 @@ class Ranking:
         )
 
 
-def rank_inputs(messages_path: CsvInput, users_path: CsvInput) -> Ranking:
+def rank_inputs(
+    messages_path: CsvInput, users_path: CsvInput, progress: Progress | None = None
+) -> Ranking:
     """Validate and aggregate both inputs (local files or s3:// objects)."""
-    return combine(count_messages(messages_path), read_users(users_path))
+    say = progress or _quiet
+    say(f"counting messages in {messages_path}")
+    counts = count_messages(messages_path)
+    say(f"reading users from {users_path}")
+    users = read_users(users_path)
+    say("ranking")
+    return combine(counts, users)
 
 
 def combine(counts: pl.DataFrame, users: pl.DataFrame) -> Ranking:
@@ -202,26 +219,44 @@ def combine(counts: pl.DataFrame, users: pl.DataFrame) -> Ranking:
     )
 
 
-def aggregate(messages_path: CsvInput, users_path: CsvInput, output_dir: Path) -> AggregateSummary:
+def aggregate(
+    messages_path: CsvInput,
+    users_path: CsvInput,
+    output_dir: Path,
+    *,
+    progress: Progress | None = None,
+) -> AggregateSummary:
     started = time.perf_counter()
     if output_dir.exists() and not output_dir.is_dir():
         raise CsvError(output_dir, "the output path must be a directory")
-    ranking = rank_inputs(messages_path, users_path)
+    ranking = rank_inputs(messages_path, users_path, progress)
     output = output_dir / RESULT_FILE
+    (progress or _quiet)(f"writing {output}")
     write_atomically(ranking.result, output)
     return ranking.summary(output, time.perf_counter() - started)
 
 
 async def read_inputs(
-    messages: CsvInput, users: CsvInput, *, labels: tuple[str, str] | None = None
+    messages: CsvInput,
+    users: CsvInput,
+    *,
+    labels: tuple[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> Ranking:
     """Read, check and rank both inputs off the event loop; errors name each input by its
     label (what the client called it), storage failures become SourceErrors."""
+    say = progress or _quiet
     frames: list[pl.DataFrame] = []
-    for index, (source, reader) in enumerate(((messages, count_messages), (users, read_users))):
+    steps = (
+        (messages, count_messages, "counting messages in"),
+        (users, read_users, "reading users from"),
+    )
+    for index, (source, reader, stage) in enumerate(steps):
+        say(f"{stage} {labels[index] if labels else source}")
         with read_errors(source):
             try:
                 frames.append(await asyncio.to_thread(reader, source))
             except CsvError as exc:
                 raise (exc.renamed(labels[index]) if labels else exc) from None
+    say("ranking")
     return combine(*frames)

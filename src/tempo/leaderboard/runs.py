@@ -30,6 +30,7 @@ from tempo.leaderboard.models import PipelineRun
 from tempo.leaderboard.pipeline import (
     RESULT_FILE,
     AggregateSummary,
+    Progress,
     Ranking,
     read_inputs,
     write_atomically,
@@ -216,6 +217,7 @@ async def run_pipeline(
     storage: ObjectStorage | None,
     trigger: Trigger,
     feed: bool = True,
+    progress: Progress | None = None,
 ) -> PipelineRun:
     """Aggregate the raw inputs into the result and (with a database) feed it.
 
@@ -239,7 +241,9 @@ async def run_pipeline(
         log.info("pipeline_run_started", run_id=run.id, trigger=trigger, inputs=run.inputs)
         started = time.perf_counter()
         try:
-            summary, feed_id = await _execute(engine, plan, storage, run, feed=feed)
+            summary, feed_id = await _execute(
+                engine, plan, storage, run, feed=feed, progress=progress
+            )
         except Exception as exc:
             run.status = "failed"
             run.error = describe_failure(exc)
@@ -266,6 +270,7 @@ async def _execute(
     run: PipelineRun,
     *,
     feed: bool,
+    progress: Progress | None = None,
 ) -> tuple[AggregateSummary, int | None]:
     started = time.perf_counter()
     async with (
@@ -277,13 +282,18 @@ async def _execute(
             "users": {"location": plan.label(plan.users), "bytes": _size(users)},
         }
         ranking = await read_inputs(
-            messages, users, labels=(plan.label(plan.messages), plan.label(plan.users))
+            messages,
+            users,
+            labels=(plan.label(plan.messages), plan.label(plan.users)),
+            progress=progress,
         )
+    if progress is not None:
+        progress(f"writing {plan.label(plan.result)}")
     stored = await _write(ranking, plan.result, storage)
     summary = ranking.summary(plan.result, time.perf_counter() - started)
     if not feed or engine is None:
         return summary, None
-    fed = await feed_file(engine, stored, source=plan.label(plan.result))
+    fed = await feed_file(engine, stored, source=plan.label(plan.result), progress=progress)
     return summary, fed.feed_id
 
 
