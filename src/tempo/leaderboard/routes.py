@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
-from tempo.csv_input import CsvError
+from tempo.csv_input import CsvError, require_plain
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
 from tempo.leaderboard import service
@@ -80,10 +80,11 @@ async def get_leaderboard(
     response_model=FeedResponse,
     summary="Replace the leaderboard with a pipeline_result.csv from the data directory",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 415, 422, 503),
 )
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
     path = resolve_data_path(settings.data_dir, body.data_path)
+    require_plain(path, body.data_path)
     return _feed_response(await feed_file(engine, path, source=body.data_path))
 
 
@@ -142,7 +143,7 @@ def _run_error(failed: RunFailed) -> Exception:
     "directory) and, unless `feed` is false, loads it into the leaderboard. Runs wait for "
     "each other; a failed run is recorded and leaves the served leaderboard as it was.",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 415, 422, 503),
 )
 async def post_pipeline_run(
     settings: SettingsDep,
