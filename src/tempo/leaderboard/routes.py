@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError, require_plain
+from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
 from tempo.leaderboard import service
@@ -56,7 +57,7 @@ async def get_leaderboard(
     session: SessionDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")] = 0,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> LeaderboardPage | Response:
     # One snapshot for the version and the rows, so a concurrent feed cannot mix them.
@@ -169,7 +170,7 @@ async def post_pipeline_run(
 async def get_pipeline_runs(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Runs per page")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Runs to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Runs to skip")] = 0,
 ) -> PipelineRunPage:
     runs, total = await recent_runs(session, limit=limit, offset=offset)
     return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)
