@@ -59,7 +59,8 @@ async def test_limit_and_offset_page_through(
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"limit": 0}, "query.limit"), ({"limit": 1001}, "query.limit"),
-     ({"offset": -1}, "query.offset"), ({"limit": "ten"}, "query.limit")],
+     ({"offset": -1}, "query.offset"), ({"limit": "ten"}, "query.limit"),
+     ({"offset": 2**63}, "query.offset")],
 )  # fmt: skip
 async def test_bad_paging_is_a_422_naming_the_field(
     client: httpx.AsyncClient, params: dict[str, object], field: str
@@ -302,3 +303,14 @@ async def test_pages_are_consistent_while_feeds_land(
     stop.set()
     await asyncio.gather(*readers)
     assert mismatches == []
+
+
+async def test_an_offset_past_postgresqls_bigint_is_a_422_on_every_paged_route(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    for path in ("/leaderboard", "/tracks", "/pipeline/runs"):
+        largest = await client.get(path, params={"offset": 2**63 - 1}, headers=auth)
+        assert largest.status_code == 200, (path, largest.text)
+        beyond = await client.get(path, params={"offset": 2**63}, headers=auth)
+        assert beyond.status_code == 422, (path, beyond.text)
+        assert beyond.json()["error"]["details"][0]["field"] == "query.offset"

@@ -147,6 +147,12 @@ async def test_the_assets_are_the_pinned_packages_files(client: httpx.AsyncClien
     assert b"https://cdn.redoc.ly/" in original
     assert b"https://cdn.redoc.ly/" not in served
     assert served.startswith(original[:200]) and len(original) - len(served) < 100
+    # Another spelling of the path, or HEAD, must not reach the package's own copy.
+    for spelling in ("/static/docs//redoc.standalone.js", "/static/docs/./redoc.standalone.js"):
+        assert (await client.get(spelling)).content == served, spelling
+    head = await client.head("/static/docs/redoc.standalone.js")
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(served))
+    assert "immutable" in head.headers["cache-control"]
     assert (await client.get("/static/docs/nothing.js")).status_code == 404
 
 

@@ -13,6 +13,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import termios
@@ -162,3 +163,50 @@ def test_catalog_load_keeps_each_finished_stage_on_a_terminal(
     after = failed.terminal.rsplit("error: ", 1)[1]
     assert "missing column 'duration_ms'" in after
     assert "\r" not in after.rstrip("\r\n") and "\x1b[2K" not in after
+
+
+def test_ctrl_c_takes_the_display_down_and_says_so_on_one_line(tmp_path: Path) -> None:
+    """Ctrl-C while the bar is drawn: exit 130, the cursor shown again, one error line."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NO_COLOR")}
+    # Far more messages than it can write before the signal: the command is stopped mid-bar.
+    proc = subprocess.Popen(
+        [TEMPO, "sample", str(tmp_path / "out"), "--messages", "200000000"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary,
+        env=base | {"TERM": "xterm-256color"},
+    )  # fmt: skip
+    os.close(secondary)
+    drawn, sent = bytearray(), None
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(primary, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                drawn += chunk
+            if sent is None and b"messages" in drawn:  # the bar is on screen
+                proc.send_signal(signal.SIGINT)
+                sent = time.monotonic()
+            if proc.poll() is not None and not ready:
+                break
+        assert proc.stdout is not None
+        stdout = proc.stdout.read().decode()
+        proc.wait(timeout=30)
+    finally:
+        os.close(primary)
+        if proc.poll() is None:
+            proc.kill()
+    assert sent is not None, drawn.decode(errors="replace")
+    assert proc.returncode == 130
+    assert stdout == ""  # no summary: nothing was finished
+    terminal = drawn.decode(errors="replace")
+    # rich hid the cursor for the bar; it is shown again before the command says why it stopped.
+    assert terminal.rindex("\x1b[?25h") > terminal.rindex("\x1b[?25l")
+    lines = [line for line in ANSI.sub("", terminal.split("\x1b[?25h")[-1]).splitlines() if line]
+    assert lines == ["error: interrupted"]

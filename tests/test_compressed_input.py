@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo import csv_input
 from tempo.analytics.etl import read_majors
@@ -13,8 +15,13 @@ from tempo.bundled import WOMEN_STEM
 from tempo.catalog.pipeline import read_catalog
 from tempo.csv_input import CsvError
 from tempo.leaderboard.pipeline import aggregate
+from tempo.leaderboard.runs import PipelinePlan, RunFailed, run_pipeline
 from tests.catalog_support import song, songs_csv
+from tests.conftest import make_settings
 from tests.helpers import read_result
+from tests.test_api import SAMPLE_RANKING
+from tests.test_pipeline_runs import board
+from tests.test_web import parse
 
 
 def gzipped(source: Path, target: Path) -> Path:
@@ -67,3 +74,57 @@ def test_a_gzip_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert path.stat().st_size < 10_000
     with pytest.raises(CsvError, match="decompresses to more than 1 MiB"):
         csv_input.header(path)
+
+
+# The server reads plain CSV only: a request must not make it inflate an archive (whole, in
+# memory, once per read), while the command line reads the same files as they are.
+
+
+async def test_the_server_refuses_a_compressed_raw_input_and_the_cli_reads_it(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    data_dir: Path,
+    sample_dir: Path,
+    engine: AsyncEngine,
+) -> None:
+    gzipped(sample_dir / "messages.csv", data_dir / "messages.csv")
+    gzipped(sample_dir / "users.csv", data_dir / "users.csv")
+
+    refused = await client.post("/pipeline/run", headers=auth)
+    assert refused.status_code == 415, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "compressed_input"
+    assert error["message"].startswith("messages.csv: is a gzip-compressed file")
+    assert "decompress it (gunzip)" in error["message"]
+    assert str(data_dir) not in refused.text
+    assert (await client.get("/leaderboard")).json()["total"] == 0
+    assert not (data_dir / "pipeline_result.csv").exists()
+
+    page = await client.get("/datamart", params={"table": "users"})
+    assert page.status_code == 415
+    notice = parse(page.text).one(class_="notice").text()
+    assert "users.csv: is a gzip-compressed file; the server reads plain CSV only" in notice
+
+    # `tempo pipeline run` reads them: the same run, on the command line's terms.
+    plan = PipelinePlan.from_settings(make_settings(str(engine.url), data_dir))
+    with pytest.raises(RunFailed, match="messages.csv: is a gzip-compressed file"):
+        await run_pipeline(engine, plan, storage=None, trigger="api")
+    run = await run_pipeline(engine, plan, storage=None, trigger="cli", compressed=True)
+    assert run.status == "succeeded" and run.messages == 10
+    assert await board(client) == SAMPLE_RANKING
+
+
+async def test_post_feed_refuses_a_compressed_result(
+    client: httpx.AsyncClient, auth: dict[str, str], data_dir: Path, sample_dir: Path
+) -> None:
+    plain = aggregate(sample_dir / "messages.csv", sample_dir / "users.csv", data_dir)
+    assert plain.users == 10
+    gzipped(data_dir / "pipeline_result.csv", data_dir / "result.csv")
+    refused = await client.post("/feed", json={"data_path": "result.csv"}, headers=auth)
+    assert refused.status_code == 415, refused.text
+    assert refused.json()["error"]["code"] == "compressed_input"
+    assert refused.json()["error"]["message"].startswith("result.csv: is a gzip-compressed")
+    assert (await client.get("/leaderboard")).json()["total"] == 0
+    fed = await client.post("/feed", json={"data_path": "pipeline_result.csv"}, headers=auth)
+    assert fed.status_code == 200, fed.text
+    assert await board(client) == SAMPLE_RANKING

@@ -26,12 +26,14 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
+from starlette.types import Scope
 
 from tempo.web.routes import SECURITY_HEADERS
 
 ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 ASSETS_PATH = "/static/docs"
-ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
+REDOC_SCRIPT = "redoc.standalone.js"
+ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", REDOC_SCRIPT, "favicon.png")
 ASSETS_VERSION = version("fastapi-offline")
 DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
@@ -91,6 +93,15 @@ def _answer(response: HTMLResponse, *directives: str) -> tuple[bytes, dict[str, 
 class _Assets(StaticFiles):
     """The package's files, cached by browsers for good and never type-sniffed."""
 
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        # `path` is normalised (./, //, a trailing / removed): every spelling of ReDoc's
+        # script, and HEAD, get the copy without the logo, with the length GET sends.
+        if path == REDOC_SCRIPT and scope["method"] in ("GET", "HEAD"):
+            return Response(
+                _redoc_script(), media_type="text/javascript; charset=utf-8", headers=ASSET_HEADERS
+            )
+        return await super().get_response(path, scope)
+
     def file_response(self, *args: Any, **kwargs: Any) -> Response:
         response = super().file_response(*args, **kwargs)
         response.headers.update(ASSET_HEADERS)
@@ -100,7 +111,7 @@ class _Assets(StaticFiles):
 @lru_cache(maxsize=1)
 def _redoc_script() -> bytes:
     """ReDoc's script from the package, without the one image it loads from elsewhere."""
-    return (ASSETS_DIR / "redoc.standalone.js").read_bytes().replace(REDOCLY_LOGO, b'""')
+    return (ASSETS_DIR / REDOC_SCRIPT).read_bytes().replace(REDOCLY_LOGO, b'""')
 
 
 def install_api_docs(app: FastAPI) -> None:
@@ -141,7 +152,7 @@ def install_api_docs(app: FastAPI) -> None:
         page = get_redoc_html(
             openapi_url=root_path + openapi_url,
             title=f"{app.title} - ReDoc",
-            redoc_js_url=asset(root_path, "redoc.standalone.js"),
+            redoc_js_url=asset(root_path, REDOC_SCRIPT),
             redoc_favicon_url=asset(root_path, "favicon.png"),
             with_google_fonts=False,  # fonts from Google would be a third origin
         )
@@ -176,13 +187,6 @@ def install_api_docs(app: FastAPI) -> None:
     async def redoc_page(request: Request) -> HTMLResponse:
         body, headers = redoc(root(request))
         return HTMLResponse(body, headers=headers)
-
-    # Matched before the mount below, which serves the package's other files as they are.
-    @app.get(f"{ASSETS_PATH}/redoc.standalone.js", include_in_schema=False)
-    async def redoc_script() -> Response:
-        return Response(
-            _redoc_script(), media_type="text/javascript; charset=utf-8", headers=ASSET_HEADERS
-        )
 
     # A Mount is matched by prefix; it is tried after every route (so after all the API's
     # routes), and cached reads never reach FastAPI's router at all.

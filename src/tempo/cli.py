@@ -12,13 +12,14 @@ import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from tempo.analytics.cli import analyze_app, etl_app
 from tempo.catalog.cli import app as catalog_app
 from tempo.cli_options import DatabaseUrlOption
+from tempo.cli_progress import clear as clear_progress
 from tempo.cli_support import (
     cli_engine,
     configure_cli_logging,
@@ -348,8 +349,33 @@ async def _prepare_database(settings: Settings) -> str:
     return url
 
 
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+
+
+def _by_ctrl_c(exc: BaseException) -> bool:
+    """Whether `exc` ends a chain that started with a KeyboardInterrupt."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def interrupted() -> NoReturn:
+    clear_progress()
+    typer.secho("error: interrupted", fg=typer.colors.RED, err=True)
+    sys.exit(INTERRUPTED)
+
+
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        interrupted()
+    except SystemExit as exc:
+        # typer turns Ctrl-C into a silent exit 130; a stopped command should say so, on
+        # its own line below whatever progress it had drawn.
+        if exc.code == INTERRUPTED and _by_ctrl_c(exc):
+            interrupted()
+        raise

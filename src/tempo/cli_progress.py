@@ -121,11 +121,15 @@ def counted(description: str, total: int, *, plain: Count | None = None) -> Iter
 def _shown(progress: Progress) -> Iterator[None]:
     _showing.append(progress)
     try:
-        with progress:
-            yield
+        # Started inside the try, not by `with progress`: a Ctrl-C that lands while the first
+        # frame is drawn interrupts start() after rich has hidden the cursor, and a `with`
+        # whose __enter__ raised never calls stop() to show it again.
+        progress.start()
+        yield
     finally:
         if progress in _showing:
             _showing.remove(progress)
+        progress.stop()
 
 
 def _progress(*columns: ProgressColumn) -> Progress:

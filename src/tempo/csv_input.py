@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, cast
 
 import polars as pl
 
-from tempo.sources import ObjectFile
+from tempo.sources import ObjectFile, SourceError
 
 # Where a CSV is read from: a local file, or an object Polars scans by URL.
 CsvInput = Path | ObjectFile
@@ -181,6 +181,24 @@ def _check_readable(path: Path) -> None:
 def is_gzip(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+
+
+def require_plain(path: CsvInput, label: str) -> None:
+    """Refuse a gzip-compressed local file where the server reads it (SourceError 415).
+
+    A compressed file is decompressed into memory whole, up to MAX_DECOMPRESSED_BYTES, and
+    again on every read: fine for one command, but a server would do it for every request
+    that reads the file (the datamart page reads it three times a view) and for as many
+    requests at once as arrive, so a small archive could take the machine's memory.
+    """
+    if isinstance(path, Path) and path.is_file() and is_gzip(path):
+        raise SourceError(
+            label,
+            "is a gzip-compressed file; the server reads plain CSV only: decompress it "
+            "(gunzip), or use the tempo command line, which reads it as it is",
+            415,
+            code="compressed_input",
+        )
 
 
 def gunzipped(path: Path) -> bytes:

@@ -19,6 +19,9 @@ from tempo.embedded import embedded_database_url
 from tempo.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# PostgreSQL takes OFFSET as a bigint: a larger one fails in the driver (a 500), so the
+# routes refuse it as a bad request.
+MAX_OFFSET = 2**63 - 1
 
 
 @unique

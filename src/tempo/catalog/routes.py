@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from tempo.catalog import service
 from tempo.catalog.schemas import TrackOut, TrackPage
+from tempo.db import MAX_OFFSET
 from tempo.dependencies import SessionDep
 from tempo.errors import ApiError, error_responses
 
@@ -31,7 +32,7 @@ async def get_tracks(
         str | None, Query(max_length=100, description="Playlist genre, e.g. pop or r&b")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Tracks per page")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Tracks to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Tracks to skip")] = 0,
 ) -> TrackPage:
     genre = genre if genre is None or genre.strip() else None  # `?genre=` means any genre
     # One snapshot for the count and the page, so a concurrent load cannot mix them.

@@ -135,7 +135,13 @@ def run(
     async def go(progress: Progress) -> PipelineRun:
         async with cli_engine(settings) as engine:
             return await run_pipeline(
-                engine, plan, storage=storage, trigger="cli", feed=feed, progress=progress
+                engine,
+                plan,
+                storage=storage,
+                trigger="cli",
+                feed=feed,
+                progress=progress,
+                compressed=True,
             )
 
     try:

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
-from tempo.csv_input import CsvError
+from tempo.csv_input import CsvError, require_plain
+from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
 from tempo.leaderboard import service
@@ -56,7 +57,7 @@ async def get_leaderboard(
     session: SessionDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")] = 0,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> LeaderboardPage | Response:
     # One snapshot for the version and the rows, so a concurrent feed cannot mix them.
@@ -80,10 +81,11 @@ async def get_leaderboard(
     response_model=FeedResponse,
     summary="Replace the leaderboard with a pipeline_result.csv from the data directory",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 415, 422, 503),
 )
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
     path = resolve_data_path(settings.data_dir, body.data_path)
+    require_plain(path, body.data_path)
     return _feed_response(await feed_file(engine, path, source=body.data_path))
 
 
@@ -142,7 +144,7 @@ def _run_error(failed: RunFailed) -> Exception:
     "directory) and, unless `feed` is false, loads it into the leaderboard. Runs wait for "
     "each other; a failed run is recorded and leaves the served leaderboard as it was.",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 415, 422, 503),
 )
 async def post_pipeline_run(
     settings: SettingsDep,
@@ -168,7 +170,7 @@ async def post_pipeline_run(
 async def get_pipeline_runs(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Runs per page")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Runs to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Runs to skip")] = 0,
 ) -> PipelineRunPage:
     runs, total = await recent_runs(session, limit=limit, offset=offset)
     return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)

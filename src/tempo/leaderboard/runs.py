@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.csv_input import CsvError, CsvInput
+from tempo.csv_input import CsvError, CsvInput, require_plain
 from tempo.db import Lock
 from tempo.leaderboard.feed import feed_file
 from tempo.leaderboard.models import PipelineRun
@@ -176,9 +176,14 @@ async def _finish(engine: AsyncEngine | None, run: PipelineRun) -> PipelineRun:
 
 @asynccontextmanager
 async def open_input(
-    plan: PipelinePlan, location: Location, storage: ObjectStorage | None
+    plan: PipelinePlan,
+    location: Location,
+    storage: ObjectStorage | None,
+    *,
+    compressed: bool = False,
 ) -> AsyncIterator[CsvInput]:
-    """One of the plan's raw inputs to read; SourceError 404 while it is not there."""
+    """One of the plan's raw inputs to read; SourceError 404 while it is not there, and 415
+    for a gzip-compressed local file unless `compressed` (only the CLI reads those)."""
     if isinstance(location, S3Location):
         if storage is None:
             raise ObjectStorage.not_configured(location.url)
@@ -191,6 +196,8 @@ async def open_input(
             404,
             code="file_not_found",
         )
+    if not compressed:
+        require_plain(location, plan.label(location))
     yield location
 
 
@@ -218,8 +225,12 @@ async def run_pipeline(
     trigger: Trigger,
     feed: bool = True,
     progress: Progress | None = None,
+    compressed: bool = False,
 ) -> PipelineRun:
     """Aggregate the raw inputs into the result and (with a database) feed it.
+
+    A gzip-compressed local input fails the run (415) unless `compressed`: the command line
+    reads one, a request does not make the server inflate it (see require_plain).
 
     Returns the run record, `succeeded`; raises RunFailed with a `failed` record otherwise.
     Without an engine (a Lambda with no DATABASE_URL) the run is neither locked, recorded
@@ -242,7 +253,7 @@ async def run_pipeline(
         started = time.perf_counter()
         try:
             summary, feed_id = await _execute(
-                engine, plan, storage, run, feed=feed, progress=progress
+                engine, plan, storage, run, feed=feed, progress=progress, compressed=compressed
             )
         except Exception as exc:
             run.status = "failed"
@@ -271,11 +282,12 @@ async def _execute(
     *,
     feed: bool,
     progress: Progress | None = None,
+    compressed: bool = False,
 ) -> tuple[AggregateSummary, int | None]:
     started = time.perf_counter()
     async with (
-        open_input(plan, plan.messages, storage) as messages,
-        open_input(plan, plan.users, storage) as users,
+        open_input(plan, plan.messages, storage, compressed=compressed) as messages,
+        open_input(plan, plan.users, storage, compressed=compressed) as users,
     ):
         run.inputs = {
             "messages": {"location": plan.label(plan.messages), "bytes": _size(messages)},
