@@ -64,6 +64,11 @@ def test_every_command_renders_its_help() -> None:
         result = runner.invoke(app, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output, result.exception)
         assert "Usage" in result.output
+        # The usage line brackets an optional argument itself: a metavar must not add more.
+        usage = result.output.splitlines()[0]
+        assert "[[" not in usage and "{[" not in usage and "{{" not in usage, (path, usage)
+    analyze = runner.invoke(app, ["analyze", "spotify", "--help"]).output.splitlines()[0]
+    assert analyze == "Usage: tempo analyze spotify [OPTIONS] [PATH_OR_URL]"
 
 
 def test_aggregate_writes_the_result_and_a_summary(sample_dir: Path, tmp_path: Path) -> None:
