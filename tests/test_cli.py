@@ -279,6 +279,7 @@ def test_schedule_prints_a_table_from_a_file_or_stdin(tmp_path: Path) -> None:
                for line in lines)  # fmt: skip
     assert any(line.split()[:3] == ["08:30", "09:00", "appt"] for line in lines)
     assert "  todos[0]: Too long: no free slot of 120 min between 08:00 and 10:00" in lines
+    assert lines[-1] == "busy 30 min · music 3 min 20 s · free 1 h 26 min 40 s"
 
     piped = subprocess.run(
         [TEMPO, "schedule", "-", "--ics"], input=json.dumps(SCHEDULE_REQUEST),
