@@ -86,7 +86,7 @@ define NEED_NPM
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 				apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
 		else \
-			echo "error: $(1) needs Node.js and npm:" >&2; \
+			echo "error: Node.js and npm are needed for $(1):" >&2; \
 			echo "  sudo apt-get update && sudo apt-get install -y nodejs npm" >&2; \
 			exit 1; \
 		fi; \

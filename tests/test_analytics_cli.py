@@ -77,6 +77,15 @@ async def test_etl_majors_loads_a_new_version_each_time(
         found = (await conn.execute(text("SELECT count(*), max(delta_version) FROM majors"))).one()
     assert tuple(found) == (76, 1)
 
+    # Without a source, the file shipped with Tempo: named as such, never by the folder the
+    # package happens to be installed in.
+    default = tempo("etl", "majors", "--delta-dir", str(delta), env={"DATABASE_URL": database_url})
+    assert default.returncode == 0, default.stderr
+    assert "from women-stem.csv (shipped with Tempo) in " in default.stdout
+    assert "reading women-stem.csv (shipped with Tempo)" in default.stderr
+    assert str(majors_csv().parent) not in default.stdout + default.stderr
+    assert "version 2" in default.stdout
+
     bad = tmp_path / "bad.csv"
     bad.write_text(majors_csv().read_text().replace(",2339,2057,282,", ",2339,2057,283,"))
     refused = tempo("etl", "majors", str(bad), "--delta-dir", str(delta),

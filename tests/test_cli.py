@@ -64,6 +64,11 @@ def test_every_command_renders_its_help() -> None:
         result = runner.invoke(app, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output, result.exception)
         assert "Usage" in result.output
+        # The usage line brackets an optional argument itself: a metavar must not add more.
+        usage = result.output.splitlines()[0]
+        assert "[[" not in usage and "{[" not in usage and "{{" not in usage, (path, usage)
+    analyze = runner.invoke(app, ["analyze", "spotify", "--help"]).output.splitlines()[0]
+    assert analyze == "Usage: tempo analyze spotify [OPTIONS] [PATH_OR_URL]"
 
 
 def test_aggregate_writes_the_result_and_a_summary(sample_dir: Path, tmp_path: Path) -> None:
@@ -274,6 +279,7 @@ def test_schedule_prints_a_table_from_a_file_or_stdin(tmp_path: Path) -> None:
                for line in lines)  # fmt: skip
     assert any(line.split()[:3] == ["08:30", "09:00", "appt"] for line in lines)
     assert "  todos[0]: Too long: no free slot of 120 min between 08:00 and 10:00" in lines
+    assert lines[-1] == "busy 30 min · music 3 min 20 s · free 1 h 26 min 40 s"
 
     piped = subprocess.run(
         [TEMPO, "schedule", "-", "--ics"], input=json.dumps(SCHEDULE_REQUEST),

@@ -169,7 +169,7 @@ async def test_pages_that_are_not_there(client: httpx.AsyncClient, tmp_path: Pat
     expected = many_users(tmp_path, 60)
     await upload(client, tmp_path, "messages", "users")
     said, hrefs = missing_page(await client.get("/board?page=4"))
-    assert said == "There is no page 4. The ranking has 3 pages of 25 rows."
+    assert said == "There is no page 4. The ranking has 61 rows on 3 pages."
     assert hrefs == {"Go to the first page": "/board",
                      "Go to the last page, page 3": "/board?page=3"}  # fmt: skip
     last = await client.get(hrefs["Go to the last page, page 3"])
@@ -178,7 +178,7 @@ async def test_pages_that_are_not_there(client: httpx.AsyncClient, tmp_path: Pat
     # Not a page number at all is no page either; the value is quoted back as typed.
     for odd in ("0", "-1", "2.5", "abc", "²", " 7x ", "9" * 30):
         said, hrefs = missing_page(await client.get("/board", params={"page": odd}))
-        assert said == f"There is no page {odd.strip()}. The ranking has 3 pages of 25 rows.", odd
+        assert said == f"There is no page {odd.strip()}. The ranking has 61 rows on 3 pages.", odd
         assert hrefs["Go to the last page, page 3"] == "/board?page=3"
     long = "x" * 100
     said, _ = missing_page(await client.get("/board", params={"page": long}))
@@ -209,6 +209,13 @@ async def test_an_empty_ranking_has_its_first_page_only(
     assert doc.all("nav", class_="pager") == []
     said, _ = missing_page(await client.get("/board?page=2"))
     assert said == "There is no page 2. The ranking has 1 page."
+
+    # A short ranking: its one page is not "of 25 rows", which read as the ranking's size.
+    write(data_dir / "pipeline_result.csv", "rank,user_id,name,messages\n1,7,Ada,3\n")
+    fed = await client.post("/feed", json={"data_path": "pipeline_result.csv"}, headers=auth)
+    assert fed.status_code == 200, fed.text
+    said, _ = missing_page(await client.get("/board?page=9"))
+    assert said == "There is no page 9. The ranking has 1 row on 1 page."
 
 
 async def test_the_board_without_a_database(data_dir: Path, empty_database_url: str) -> None:
@@ -471,7 +478,7 @@ async def test_the_datamart_pages_a_larger_table(client: httpx.AsyncClient, data
     for asked in ("9", "4", "0", "-2", "two"):
         beyond = await client.get("/datamart", params={"table": "users", "page": asked})
         said, hrefs = missing_page(beyond)
-        assert said == f"There is no page {asked}. users.csv has 3 pages of 25 rows.", asked
+        assert said == f"There is no page {asked}. users.csv has 60 rows on 3 pages.", asked
         assert hrefs == {"Go to the first page": "/datamart?table=users",
                          "Go to the last page, page 3": "/datamart?table=users&page=3"}  # fmt: skip
         # The "Go to page" box stays, for the table shown.

@@ -94,6 +94,17 @@ def test_the_readme_has_runnable_examples_and_few_justified_skips() -> None:
     assert len(blocks) - len(runnable) <= 6
 
 
+def test_the_readme_says_where_make_put_uv() -> None:
+    # The examples run `uv run …`; without uv on PATH, `make` bootstrapped its own copy, and a
+    # newcomer who is not told where it is gets "uv: command not found".
+    bootstrap = re.search(r"^BOOTSTRAP_UV := (\S+)/uv$", (ROOT / "Makefile").read_text(), re.M)
+    assert bootstrap is not None
+    text = README.read_text(encoding="utf-8")
+    assert f'`export PATH="$PWD/{bootstrap.group(1)}:$PATH"`' in text
+    # `uv run` syncs the dev group: the README says how to keep to what `make run` installed.
+    assert "`uv run --no-dev tempo …`" in " ".join(text.split())
+
+
 def test_day_json_is_the_body_of_the_readmes_schedule_example() -> None:
     (block,) = [b for b in readme_blocks() if "tempo schedule samples/day.json" in b.code]
     body = re.search(r"-d '(\{.*?\})'", block.code, re.DOTALL)

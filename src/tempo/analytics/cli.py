@@ -38,7 +38,7 @@ def analyze_spotify(
     path_or_url: Annotated[
         str | None,
         typer.Argument(
-            metavar="[PATH_OR_URL]",
+            metavar="PATH_OR_URL",
             help="spotify_songs.csv, a file or an http(s):// URL; default: SPOTIFY_SOURCE, "
             "else the file the catalog was last loaded from",
             show_default=False,
@@ -105,7 +105,7 @@ def etl_majors(
     source: Annotated[
         str | None,
         typer.Argument(
-            metavar="[SOURCE]",
+            metavar="SOURCE",
             help="women-stem.csv: a file or an http(s):// URL; default: the copy of "
             "FiveThirtyEight's file shipped with Tempo",
             show_default=False,

@@ -170,7 +170,14 @@ async def load_majors(
     leaves Delta one version ahead, which the next load puts right.)
     """
     started = time.perf_counter()
-    label = display_url(source) if is_url(source) else str(source)
+    if is_url(source):
+        label = display_url(source)
+    elif Path(source) == MAJORS_DEFAULT:
+        # The bundled file's real path is wherever the package is installed (site-packages):
+        # name the file, not this machine's folders.
+        label = f"{MAJORS_DEFAULT.name} (shipped with Tempo)"
+    else:
+        label = str(source)
     say = progress or (lambda _: None)
     async with local_file(source, limits=limits, progress=say) as local:
         say(f"reading {label}")

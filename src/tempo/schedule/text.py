@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tempo.schedule.schemas import SchedulePlan
+from tempo.web.view import length
 
 KIND_LABELS = {"appointment": "appt", "todo": "to-do", "music": "♪ music", "free": "free"}
 
@@ -34,9 +35,10 @@ def format_plan(plan: SchedulePlan) -> str:
         lines += ["", "Not placed:"]
         lines += [f"  {u.source}: {u.title}: {u.reason}" for u in plan.unplaced]
     t = plan.totals
-    lines += [
-        "",
-        f"busy {t.busy_minutes:g} min · music {t.music_minutes:g} min · "
-        f"free {t.free_minutes:g} min",
-    ]
+    # In the page's words ("16 min 32 s"): the totals are minutes with two decimals, and
+    # "16.53 min" reads as neither a clock time nor a duration.
+    busy, music, free = (
+        length(round(minutes * 60)) for minutes in (t.busy_minutes, t.music_minutes, t.free_minutes)
+    )
+    lines += ["", f"busy {busy} · music {music} · free {free}"]
     return "\n".join(lines)
