@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 from tempo import __version__
+from tempo.admission import AdmissionMiddleware, token_routes
 from tempo.analytics.page import router as analytics_page_router
 from tempo.analytics.routes import router as analytics_router
 from tempo.api_docs import install_api_docs
@@ -25,11 +26,14 @@ from tempo.errors import install_error_handlers
 from tempo.json_body import document_models
 from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
+from tempo.leaderboard.uploads import upload_ceiling
 from tempo.logs import configure_logging, get_logger
 from tempo.middleware import RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
+from tempo.schedule.routes import MAX_BODY_BYTES as SCHEDULE_MAX_BODY_BYTES
 from tempo.schedule.routes import router as schedule_router
 from tempo.schedule.schemas import ScheduleRequest
+from tempo.security import TokenGuard
 from tempo.settings import Settings
 from tempo.sources import ObjectStorage
 from tempo.web.routes import router as web_router
@@ -50,6 +54,7 @@ class State(TypedDict):
     engine: AsyncEngine
     cache: ResponseCache
     storage: ObjectStorage | None  # None: object storage is not configured
+    token_guard: TokenGuard
 
 
 # Read-mostly GET routes answered from the response cache, by topic …
@@ -63,6 +68,23 @@ TOPIC_WRITES = {
     "/upload": "leaderboard",  # the upload page
 }
 
+# The largest body each route reads; every other route takes DEFAULT_BODY_LIMIT, which is
+# far more than the JSON of POST /feed, /feed/s3 or /pipeline/run needs. The uploads'
+# limit depends on MAX_UPLOAD_BYTES (see `body_limits`).
+DEFAULT_BODY_LIMIT = 64 * 1024
+PLANNER_FORM_LIMIT = 1024 * 1024  # the planner page's form: 50 rows a section at most
+
+
+def body_limits(settings: Settings) -> dict[str, int]:
+    uploads = upload_ceiling(settings.max_upload_bytes)
+    return {
+        "/schedule": SCHEDULE_MAX_BODY_BYTES,
+        "/": PLANNER_FORM_LIMIT,
+        "/plan.ics": PLANNER_FORM_LIMIT,
+        "/uploads": uploads,
+        "/upload": uploads,  # the upload page
+    }
+
 
 class TempoAPI(FastAPI):
     """FastAPI with Tempo's request layers outside FastAPI's own middleware stack.
@@ -70,19 +92,30 @@ class TempoAPI(FastAPI):
     Every request gets its id and access line, and a cached answer is sent, before FastAPI's
     error-page, body-limit and exception layers: on a cache hit those cost about as much as
     the rest of its way through Python (~5 µs), and a 500 from them still gets an id and a
-    line.
+    line. Between the cache and FastAPI, the admission layer checks the token and caps the
+    body before FastAPI reads it (tempo.admission); cache hits never pass through it.
     """
 
     def __init__(self, *, response_cache: ResponseCache, access_log_sample_rate: float,
+                 token_guard: TokenGuard, body_limits: dict[str, int],
                  **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.response_cache = response_cache
         self.access_log_sample_rate = access_log_sample_rate
+        self.token_guard = token_guard
+        self.body_limits = body_limits
 
     def build_middleware_stack(self) -> ASGIApp:
         fastapi_stack = super().build_middleware_stack()
+        admitted = AdmissionMiddleware(
+            fastapi_stack,
+            self.token_guard,
+            tokens=token_routes(self.routes),
+            limits=self.body_limits,
+            default_limit=DEFAULT_BODY_LIMIT,
+        )
         cached = ResponseCacheMiddleware(
-            fastapi_stack, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
+            admitted, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
         )
         return RequestContextMiddleware(cached, sample_rate=self.access_log_sample_rate)
 
@@ -91,6 +124,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.resolved_log_format)
     cache = ResponseCache(CHANNELS.values())
+    guard = TokenGuard(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -110,7 +144,13 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
             log.warning("api_token_is_placeholder", hint="set API_TOKEN before exposing Tempo")
         log.info("startup", environment=settings.environment, version=__version__)
         try:
-            yield {"settings": settings, "engine": engine, "cache": cache, "storage": storage}
+            yield {
+                "settings": settings,
+                "engine": engine,
+                "cache": cache,
+                "storage": storage,
+                "token_guard": guard,
+            }
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -121,6 +161,8 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
     app = TempoAPI(
         response_cache=cache,
         access_log_sample_rate=settings.resolved_access_log_sample_rate,
+        token_guard=guard,
+        body_limits=body_limits(settings),
         title="Tempo",
         version=__version__,
         description=DESCRIPTION,

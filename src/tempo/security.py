@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+import time
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.types import Scope
 
-from tempo.dependencies import SettingsDep
 from tempo.errors import ApiError
 from tempo.settings import Settings
 
@@ -18,18 +24,13 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 async def require_token(
-    settings: SettingsDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    if credentials is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "missing 'Authorization: Bearer <token>' header",
-            headers=_CHALLENGE,
-        )
-    if not token_matches(settings, credentials.credentials):
-        raise ApiError(403, "forbidden", "the API token is not valid", headers=_CHALLENGE)
+    # The admission layer (tempo.admission) has run this same check before the body was
+    # read; here it documents the route's security in OpenAPI and guards any other caller.
+    guard: TokenGuard = request.state.token_guard
+    guard.check(client_address(request.scope), credentials.credentials if credentials else None)
 
 
 def token_matches(settings: Settings, given: str) -> bool:
@@ -39,6 +40,63 @@ def token_matches(settings: Settings, given: str) -> bool:
 
 
 Authorized = Depends(require_token)
+
+# Wrong tokens one client address may send per minute before it is refused (429). Enough
+# for a person who mistypes; a guesser gets 10 tries a minute instead of thousands a second.
+WRONG_TOKENS_PER_MINUTE = 10
+
+
+class TokenGuard:
+    """The API token check, with a limit on wrong tokens per client address.
+
+    The address is the one the server trusts: uvicorn (and `create_app_behind_proxy` for
+    granian) replace the peer with X-Forwarded-For only when the peer is listed in
+    FORWARDED_ALLOW_IPS. Only wrong tokens count, so clients that send the right one, or
+    none, are never slowed; a client over the limit is refused without its token being
+    compared, since answering a right guess would make the limit pointless. The counts
+    live in this process (a moving window from the `limits` package), per worker.
+    """
+
+    def __init__(self, settings: Settings, per_minute: int = WRONG_TOKENS_PER_MINUTE) -> None:
+        self.settings = settings
+        self._item = RateLimitItemPerMinute(per_minute)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, client: str | None, given: str | None) -> None:
+        """Return if `given` is the token; else raise the 401, 403 or 429 to answer."""
+        key = client or "unknown"
+        if not self._limiter.test(self._item, key):
+            reset, _ = self._limiter.get_window_stats(self._item, key)
+            wait = max(1, math.ceil(reset - time.time()))
+            raise ApiError(
+                429,
+                "too_many_attempts",
+                f"too many wrong API tokens from this address; try again in {wait} s",
+                {"retry_after": wait},
+                headers={"Retry-After": str(wait)},
+            )
+        if not given:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing 'Authorization: Bearer <token>' header",
+                headers=_CHALLENGE,
+            )
+        if not token_matches(self.settings, given):
+            self._limiter.hit(self._item, key)
+            raise ApiError(403, "forbidden", "the API token is not valid", headers=_CHALLENGE)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, read as HTTPBearer reads it."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def client_address(scope: Scope) -> str | None:
+    """The client's address as the server trusts it (see TokenGuard)."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 def resolve_data_path(data_dir: Path, requested: str) -> Path:

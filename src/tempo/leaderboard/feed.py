@@ -80,11 +80,17 @@ async def feed_file(
         progress(f"loading {rows:,} rows (COPY) and swapping them in")
     async with engine.begin() as conn:
         await replace_rows(conn, FEED_LOCK, "leaderboard", RESULT_COLUMNS, payload)
+        # `loaded_at` (the board's `updated_at`) is when the new ranking becomes visible.
+        # The column's default, now(), is the transaction's start: before the wait for the
+        # feed lock and the COPY, seconds or minutes earlier for a large ranking. This is
+        # the transaction's last statement, so clock_timestamp() here trails the commit
+        # only by the commit itself (commit timestamps would need track_commit_timestamp).
         feed = (
             await conn.execute(
                 text(
-                    "INSERT INTO leaderboard_feed (source, rows, sha256) "
-                    "VALUES (:source, :rows, :sha256) RETURNING id, loaded_at"
+                    "INSERT INTO leaderboard_feed (source, rows, sha256, loaded_at) "
+                    "VALUES (:source, :rows, :sha256, clock_timestamp()) "
+                    "RETURNING id, loaded_at"
                 ),
                 {"source": label, "rows": rows, "sha256": digest},
             )

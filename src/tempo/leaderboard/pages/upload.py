@@ -19,6 +19,7 @@ import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
@@ -27,7 +28,7 @@ from tempo.errors import DATABASE_DOWN_ERRORS, ApiError
 from tempo.leaderboard.pages.render import database_problem, render
 from tempo.leaderboard.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan
 from tempo.leaderboard.uploads import FormFields, run_after_upload, store_uploads
-from tempo.security import token_matches
+from tempo.security import TokenGuard, client_address
 from tempo.settings import Settings
 from tempo.sources import SourceError
 
@@ -42,20 +43,30 @@ PAGE_WORDING = {
 }
 
 
-def _token_check(settings: Settings) -> Callable[[Mapping[str, str]], None]:
-    """Runs before the first file is written (the field comes first in the form)."""
+def _token_check(guard: TokenGuard, client: str | None) -> Callable[[Mapping[str, str]], None]:
+    """Runs before the first file is written (the field comes first in the form). Wrong
+    tokens count against the client's limit, as on the API (tempo.security.TokenGuard)."""
 
     def check(fields: Mapping[str, str]) -> None:
         given = fields.get(TOKEN_FIELD, "")
         if not given:
             raise ApiError(401, "unauthorized", "Enter the API token to upload files.")
-        if not token_matches(settings, given):
-            raise ApiError(401, "unauthorized", "That API token is not valid.")
+        try:
+            guard.check(client, given)
+        except ApiError as exc:
+            if exc.status_code == 403:
+                raise ApiError(401, "unauthorized", "That API token is not valid.") from None
+            raise
 
     return check
 
 
-def _page(settings: Settings, status: int = 200, **given: Any) -> HTMLResponse:
+def _page(
+    settings: Settings,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **given: Any,
+) -> HTMLResponse:
     plan = PipelinePlan.from_settings(settings)
     context = {
         "destinations": [
@@ -71,8 +82,10 @@ def _page(settings: Settings, status: int = 200, **given: Any) -> HTMLResponse:
         "run": None,
         "run_problem": None,
     } | given
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return render("upload.html", status, headers, **context)
+    extra = dict(headers or {})
+    if status == 401:
+        extra["WWW-Authenticate"] = "Bearer"
+    return render("upload.html", status, extra or None, **context)
 
 
 @router.get(PATH, response_class=HTMLResponse)
@@ -85,7 +98,8 @@ async def upload_files(
     request: Request, settings: SettingsDep, engine: EngineDep, storage: OptionalStorageDep
 ) -> HTMLResponse:
     plan = PipelinePlan.from_settings(settings)
-    form = FormFields(frozenset({TOKEN_FIELD}), _token_check(settings))
+    guard: TokenGuard = request.state.token_guard
+    form = FormFields(frozenset({TOKEN_FIELD}), _token_check(guard, client_address(request.scope)))
     try:
         stored = await store_uploads(
             request.headers.get("content-type"),
@@ -99,7 +113,9 @@ async def upload_files(
     # Refused requests and files are refused before anything is replaced …
     except ApiError as exc:
         message = PAGE_WORDING.get(exc.code, exc.message)
-        return _page(settings, exc.status_code, problem=message, nothing_replaced=True)
+        return _page(settings, exc.status_code, exc.headers, problem=message, nothing_replaced=True)
+    except HTTPException as exc:  # the body passed the route's limit (tempo.admission)
+        return _page(settings, exc.status_code, problem=exc.detail, nothing_replaced=True)
     except ClientDisconnect:
         message = PAGE_WORDING["incomplete_upload"]
         return _page(settings, 400, problem=message, nothing_replaced=True)
