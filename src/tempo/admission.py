@@ -19,9 +19,9 @@ the error shape and the upload page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,18 +42,19 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the body is {at_least}{size:,} bytes; this route takes {limit:,}")
 
 
-def token_routes(routes: Iterable[BaseRoute]) -> frozenset[tuple[str, str]]:
-    """(method, path) of every route that depends on the API token."""
+def token_routes(routes: Sequence[BaseRoute]) -> frozenset[tuple[str, str]]:
+    """(method, path) of every route that depends on the API token, as FastAPI serves it
+    (an included router's routes carry its prefix and dependencies)."""
     found: set[tuple[str, str]] = set()
-    for route in routes:
-        if not isinstance(route, APIRoute):
+    for route in iter_route_contexts(routes):
+        dependencies = getattr(route, "dependencies", None) or ()
+        if not any(dep.dependency is require_token for dep in dependencies):
             continue
-        if not any(dep.dependency is require_token for dep in route.dependencies):
-            continue
-        if "{" in route.path:
+        path = route.path or ""
+        if "{" in path:
             # Matching is by exact path, which is all Tempo's token routes need so far.
-            raise ValueError(f"token routes with path parameters are not gated: {route.path}")
-        found.update((method, route.path) for method in route.methods or ())
+            raise ValueError(f"token routes with path parameters are not gated: {path}")
+        found.update((method, path) for method in route.methods or ())
     return frozenset(found)
 
 

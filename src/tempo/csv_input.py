@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+import obstore
 import polars as pl
 
-from tempo.sources import ObjectFile, SourceError
+from tempo.sources import ObjectFile, SourceError, storage_errors
 
 # Where a CSV is read from: a local file, or an object Polars scans by URL.
 CsvInput = Path | ObjectFile
@@ -183,22 +184,55 @@ def is_gzip(path: Path) -> bool:
         return handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
 
 
+# The formats Polars recognises by their first bytes and decompresses into memory by itself
+# when it reads a file, local or in object storage, whatever its name.
+POLARS_DECOMPRESSES = {
+    GZIP_MAGIC: ("gzip", "gunzip"),
+    b"\x28\xb5\x2f\xfd": ("zstd", "unzstd"),
+    b"\x78\x01": ("zlib", "zlib-flate -uncompress"),
+    b"\x78\x9c": ("zlib", "zlib-flate -uncompress"),
+    b"\x78\xda": ("zlib", "zlib-flate -uncompress"),
+}
+MAGIC_BYTES = max(len(magic) for magic in POLARS_DECOMPRESSES)
+
+
 def require_plain(path: CsvInput, label: str) -> None:
-    """Refuse a gzip-compressed local file where the server reads it (SourceError 415).
+    """Refuse a compressed local file where the server reads it (SourceError 415).
 
     A compressed file is decompressed into memory whole, up to MAX_DECOMPRESSED_BYTES, and
     again on every read: fine for one command, but a server would do it for every request
     that reads the file (the datamart page reads it three times a view) and for as many
     requests at once as arrive, so a small archive could take the machine's memory.
+    An object in a bucket is checked with `require_plain_object`.
     """
-    if isinstance(path, Path) and path.is_file() and is_gzip(path):
-        raise SourceError(
-            label,
-            "is a gzip-compressed file; the server reads plain CSV only: decompress it "
-            "(gunzip), or use the tempo command line, which reads it as it is",
-            415,
-            code="compressed_input",
+    if isinstance(path, Path) and path.is_file():
+        with path.open("rb") as handle:
+            _refuse_compressed(handle.read(MAGIC_BYTES), label)
+
+
+async def require_plain_object(source: ObjectFile, label: str) -> None:
+    """`require_plain` for an object in a bucket: its first bytes, fetched with a range GET.
+    Polars would inflate a gzip, zstd or zlib object as it scans it, 1.5 MB becoming
+    gigabytes, with no limit of Tempo's in between."""
+    if source.size == 0:
+        return
+    with storage_errors(source.location):
+        head = await obstore.get_range_async(
+            source.store, source.location.key, start=0, length=min(MAGIC_BYTES, source.size)
         )
+    _refuse_compressed(bytes(head), label)
+
+
+def _refuse_compressed(head: bytes, label: str) -> None:
+    for magic, (kind, undo) in POLARS_DECOMPRESSES.items():
+        if head.startswith(magic):
+            raise SourceError(
+                label,
+                f"is a {kind}-compressed file; the server reads plain CSV only: decompress "
+                f"it ({undo}), or use the tempo command line, which reads it as it is",
+                415,
+                code="compressed_input",
+            )
 
 
 def gunzipped(path: Path) -> bytes:

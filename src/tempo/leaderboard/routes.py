@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
-from tempo.csv_input import CsvError, require_plain
+from tempo.csv_input import CsvError, require_plain, require_plain_object
 from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
@@ -108,7 +108,7 @@ def _feed_response(result: FeedResult) -> FeedResponse:
     "that breaks the S3 naming rules; 503 when object storage is unreachable, refuses "
     "Tempo's credentials, or is not configured.",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 415, 422, 503),
 )
 async def post_feed_s3(
     body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep
@@ -117,6 +117,7 @@ async def post_feed_s3(
     if storage is None:
         raise ObjectStorage.not_configured(location.url)
     stored = await storage.require_object(location)
+    await require_plain_object(stored, location.url)
     return _feed_response(await feed_file(engine, stored, source=location.url))
 
 

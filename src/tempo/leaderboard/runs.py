@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.csv_input import CsvError, CsvInput, require_plain
+from tempo.csv_input import CsvError, CsvInput, require_plain, require_plain_object
 from tempo.db import Lock
 from tempo.leaderboard.feed import feed_file
 from tempo.leaderboard.models import PipelineRun
@@ -183,11 +183,14 @@ async def open_input(
     compressed: bool = False,
 ) -> AsyncIterator[CsvInput]:
     """One of the plan's raw inputs to read; SourceError 404 while it is not there, and 415
-    for a gzip-compressed local file unless `compressed` (only the CLI reads those)."""
+    for a compressed file or object unless `compressed` (only the CLI reads those)."""
     if isinstance(location, S3Location):
         if storage is None:
             raise ObjectStorage.not_configured(location.url)
-        yield await storage.require_object(location)
+        source = await storage.require_object(location)
+        if not compressed:
+            await require_plain_object(source, plan.label(location))
+        yield source
         return
     if not location.is_file():
         raise SourceError(

@@ -43,8 +43,6 @@ UPLOAD_FIELDS = {"messages": MESSAGES_FILE, "users": USERS_FILE}
 # Boundaries and part headers around the files, allowed on top of the files themselves.
 MULTIPART_OVERHEAD = 64 * 1024
 MAX_TEXT_FIELD = 1024  # bytes of a form's text field (an API token)
-# Bytes of one part's headers; python-multipart hands them over in pieces, held until whole.
-MAX_PART_HEADER = 8 * 1024
 # The first bytes of compressed files. An upload must be plain CSV: a small archive can
 # inflate into far more than MAX_UPLOAD_BYTES, so compression is refused, not unpacked.
 COMPRESSED_MAGIC = {
@@ -118,19 +116,9 @@ class _Receiver:
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
-        self._check_header()
 
     def _header_value_part(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
-        self._check_header()
-
-    def _check_header(self) -> None:
-        if len(self._header_name) + len(self._header_value) > MAX_PART_HEADER:
-            raise ApiError(
-                400,
-                "invalid_multipart",
-                f"a part header is longer than {MAX_PART_HEADER:,} bytes",
-            )
 
     def _header_end(self) -> None:
         if self._header_name.strip().lower() == b"content-disposition":
