@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import select
+import socket
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -21,6 +23,7 @@ from tempo.db import Lock
 from tempo.leaderboard.uploads import upload_ceiling
 from tempo.security import WRONG_TOKENS_PER_MINUTE
 from tempo.settings import Settings
+from tests.browser_support import tempo_serve
 from tests.conftest import TOKEN, asyncpg_dsn, make_settings
 from tests.s3_server import S3Server
 from tests.test_s3_pipeline import put
@@ -306,3 +309,56 @@ async def test_a_compressed_object_is_refused(
     assert run.json()["error"]["code"] == "compressed_input"
     runs = (await s3_client.get("/pipeline/runs", headers=bearer(TOKEN))).json()["runs"]
     assert runs[0]["status"] == "failed" and "gzip-compressed" in runs[0]["error"]
+
+
+def answer_before_body(port: int, head: str, declared: int) -> tuple[int, int, float]:
+    """Send `head` (request line and headers) declaring `declared` body bytes, then the body
+    in 64 KiB chunks for as long as the server lets us, until it answers: the status, the
+    body bytes it could be sent before answering, and the seconds it took."""
+    request = f"{head}Content-Length: {declared}\r\nConnection: close\r\n\r\n".encode()
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        conn.setblocking(False)
+        sent, answer = 0, b""
+        while b"\r\n" not in answer:
+            assert time.perf_counter() - started < 10, f"no answer after {sent:,} bytes"
+            readable, writable, _ = select.select([conn], [conn] if sent < declared else [], [], 1)
+            if readable:
+                chunk = conn.recv(4096)
+                assert chunk, "closed without an answer"
+                answer += chunk
+            elif writable:
+                try:
+                    sent += conn.send(b" " * CHUNK)
+                except (BlockingIOError, ConnectionError):
+                    pass
+        return int(answer.split()[1]), sent, time.perf_counter() - started
+
+
+def test_a_real_server_answers_before_the_body_and_limits_guesses_per_forwarded_client(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`tempo serve` (uvicorn): the answers come after the headers alone, and the
+    wrong-token limit follows X-Forwarded-For from the trusted proxy (127.0.0.1)."""
+    with tempo_serve(database_url, tmp_path, API_TOKEN=TOKEN) as base:
+        port = int(base.rsplit(":", 1)[1])
+        feed = "POST /feed HTTP/1.1\r\nHost: tempo\r\nContent-Type: application/json\r\n"
+        status, sent, seconds = answer_before_body(port, feed, HUGE)
+        assert status == 401 and seconds < 2
+        assert sent < HUGE // 20  # at most what the socket buffers hold, not the 400 MB
+        authorized = f"{feed}Authorization: Bearer {TOKEN}\r\n"
+        status, sent, seconds = answer_before_body(port, authorized, HUGE)
+        assert status == 413 and seconds < 2 and sent < HUGE // 20
+
+        guesser = {"X-Forwarded-For": "203.0.113.5"}
+        for attempt in range(WRONG_TOKENS_PER_MINUTE):
+            wrong = guesser | bearer(f"guess-{attempt}")
+            assert httpx.get(f"{base}/pipeline/runs", headers=wrong).status_code == 403
+        assert (
+            httpx.get(f"{base}/pipeline/runs", headers=guesser | bearer(TOKEN)).status_code == 429
+        )
+        other = {"X-Forwarded-For": "203.0.113.6"} | bearer(TOKEN)
+        assert httpx.get(f"{base}/pipeline/runs", headers=other).status_code == 200
+        # The proxy itself (no X-Forwarded-For) is another client again.
+        assert httpx.get(f"{base}/pipeline/runs", headers=bearer(TOKEN)).status_code == 200
