@@ -362,3 +362,21 @@ def test_a_real_server_answers_before_the_body_and_limits_guesses_per_forwarded_
         assert httpx.get(f"{base}/pipeline/runs", headers=other).status_code == 200
         # The proxy itself (no X-Forwarded-For) is another client again.
         assert httpx.get(f"{base}/pipeline/runs", headers=bearer(TOKEN)).status_code == 200
+
+
+async def test_the_token_routes_document_what_the_admission_layer_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    documented = {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if {"401", "403", "429"} <= set(operation["responses"])
+    }
+    assert documented == {
+        ("POST", "/feed"), ("POST", "/feed/s3"), ("POST", "/pipeline/run"),
+        ("POST", "/uploads"), ("GET", "/pipeline/runs"),
+    }  # fmt: skip
+    for route in WRITE_ROUTES:
+        assert "413" in paths[route]["post"]["responses"]
