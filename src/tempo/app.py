@@ -26,7 +26,7 @@ from tempo.json_body import document_models
 from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.logs import configure_logging, get_logger
-from tempo.middleware import RequestContextMiddleware
+from tempo.middleware import RefuseNulInQuery, RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
 from tempo.schedule.routes import router as schedule_router
 from tempo.schedule.schemas import ScheduleRequest
@@ -84,7 +84,8 @@ class TempoAPI(FastAPI):
         cached = ResponseCacheMiddleware(
             fastapi_stack, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
         )
-        return RequestContextMiddleware(cached, sample_rate=self.access_log_sample_rate)
+        checked = RefuseNulInQuery(cached)
+        return RequestContextMiddleware(checked, sample_rate=self.access_log_sample_rate)
 
 
 def create_app(settings: Settings | None = None) -> TempoAPI:

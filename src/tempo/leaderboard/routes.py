@@ -4,12 +4,12 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from starlette.requests import ClientDisconnect
+from sqlalchemy import text
 
 from tempo.csv_input import CsvError, require_plain
 from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
-from tempo.errors import ApiError, error_responses
+from tempo.errors import ApiError, error_responses, is_database_unavailable, is_schema_missing
 from tempo.leaderboard import service
 from tempo.leaderboard.feed import FeedResult, feed_file
 from tempo.leaderboard.models import PipelineRun
@@ -86,7 +86,9 @@ async def get_leaderboard(
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
     path = resolve_data_path(settings.data_dir, body.data_path)
     require_plain(path, body.data_path)
-    return _feed_response(await feed_file(engine, path, source=body.data_path))
+    return _feed_response(
+        await feed_file(engine, path, source=body.data_path, allow_empty=body.allow_empty)
+    )
 
 
 def _feed_response(result: FeedResult) -> FeedResponse:
@@ -117,7 +119,9 @@ async def post_feed_s3(
     if storage is None:
         raise ObjectStorage.not_configured(location.url)
     stored = await storage.require_object(location)
-    return _feed_response(await feed_file(engine, stored, source=location.url))
+    return _feed_response(
+        await feed_file(engine, stored, source=location.url, allow_empty=body.allow_empty)
+    )
 
 
 def _run_out(run: PipelineRun) -> PipelineRunOut:
@@ -154,7 +158,14 @@ async def post_pipeline_run(
 ) -> PipelineRunOut:
     plan = PipelinePlan.from_settings(settings)
     try:
-        run = await run_pipeline(engine, plan, storage=storage, trigger="api", feed=body.feed)
+        run = await run_pipeline(
+            engine,
+            plan,
+            storage=storage,
+            trigger="api",
+            feed=body.feed,
+            allow_empty=body.allow_empty,
+        )
     except RunFailed as failed:
         raise _run_error(failed) from None
     return _run_out(run)
@@ -211,30 +222,57 @@ UPLOAD_BODY: dict[str, Any] = {
     description="Multipart form fields `messages` and `users` (either or both), each up to "
     "MAX_UPLOAD_BYTES (413 as soon as one passes it). Every file is checked like the "
     "aggregation reads it (422 naming the row and column) before any replaces the current "
-    "one in the raw bucket (or the data directory). With RUN_ON_UPLOAD the pipeline then "
-    "runs; its outcome, success or failure, is `run`.",
+    "one in the raw bucket (or the data directory). A file with a header and no rows is "
+    "refused unless `allow_empty=true`. With RUN_ON_UPLOAD the database is checked before "
+    "anything is stored (503, nothing stored), then the pipeline runs; its outcome, success "
+    "or failure, is `run`. If the database goes away between the two, the 503 says which "
+    "files were stored (`details.stored`).",
     dependencies=[Authorized],
     responses=error_responses(400, 401, 403, 413, 415, 422, 503),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def post_uploads(
-    request: Request, settings: SettingsDep, engine: EngineDep, storage: OptionalStorageDep
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    storage: OptionalStorageDep,
+    allow_empty: Annotated[
+        bool, Query(description="Accept a file with a header and no rows")
+    ] = False,
 ) -> UploadResponse:
     plan = PipelinePlan.from_settings(settings)
-    try:
-        stored = await store_uploads(
-            request.headers.get("content-type"),
-            request.headers.get("content-length"),
-            request.stream(),
-            plan=plan,
-            storage=storage,
-            max_bytes=settings.max_upload_bytes,
-        )
-    except ClientDisconnect:
-        raise ApiError(
-            400, "incomplete_upload", "the connection closed before the upload was complete"
-        ) from None
+    if settings.run_on_upload:
+        # A run needs the database: while it is down, refuse before replacing any file
+        # (the error handlers answer 503), rather than store files no run can follow.
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    # A client that goes away mid-body raises ClientDisconnect: nothing was replaced, and
+    # the error handlers make it one access line (499).
+    stored = await store_uploads(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        plan=plan,
+        storage=storage,
+        max_bytes=settings.max_upload_bytes,
+        allow_empty=allow_empty,
+    )
+    uploaded = [StoredUpload(**asdict(file)) for file in stored]
     run = None
     if settings.run_on_upload:
-        run = _run_out(await run_after_upload(engine, plan, storage))
-    return UploadResponse(stored=[StoredUpload(**asdict(file)) for file in stored], run=run)
+        try:
+            run = _run_out(await run_after_upload(engine, plan, storage, allow_empty=allow_empty))
+        except Exception as exc:
+            if not (is_database_unavailable(exc) or is_schema_missing(exc)):
+                raise
+            names = " and ".join(file.name for file in uploaded)
+            raise ApiError(
+                503,
+                "database_unavailable",
+                f"{names} {'were' if len(uploaded) > 1 else 'was'} stored, but the pipeline "
+                "could not run: the database is unreachable; run it (POST /pipeline/run) "
+                "once the database is back",
+                {"stored": [file.model_dump() for file in uploaded]},
+                headers={"Retry-After": "5"},
+            ) from None
+    return UploadResponse(stored=uploaded, run=run)
