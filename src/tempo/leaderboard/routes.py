@@ -9,7 +9,13 @@ from sqlalchemy import text
 from tempo.csv_input import CsvError, require_plain
 from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
-from tempo.errors import ApiError, error_responses, is_database_unavailable, is_schema_missing
+from tempo.errors import (
+    SCHEMA_MISSING_MESSAGE,
+    ApiError,
+    error_responses,
+    is_database_unavailable,
+    is_schema_missing,
+)
 from tempo.leaderboard import service
 from tempo.leaderboard.feed import FeedResult, feed_file
 from tempo.leaderboard.models import PipelineRun
@@ -215,6 +221,25 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+def _stored_but_not_run(exc: Exception, uploaded: list[StoredUpload]) -> ApiError | None:
+    """The database failed the run after the files were stored: a 503 that says so."""
+    if is_schema_missing(exc):
+        code, why = "schema_missing", SCHEMA_MISSING_MESSAGE
+    elif is_database_unavailable(exc):
+        code, why = "database_unavailable", "the database is unreachable"
+    else:
+        return None
+    names = " and ".join(file.name for file in uploaded)
+    return ApiError(
+        503,
+        code,
+        f"{names} {'were' if len(uploaded) > 1 else 'was'} stored, but the pipeline could "
+        f"not run: {why}; run it (POST /pipeline/run) once the database is back",
+        {"stored": [file.model_dump() for file in uploaded]},
+        headers={"Retry-After": "5"},
+    )
+
+
 @router.post(
     "/uploads",
     response_model=UploadResponse,
@@ -263,16 +288,8 @@ async def post_uploads(
         try:
             run = _run_out(await run_after_upload(engine, plan, storage, allow_empty=allow_empty))
         except Exception as exc:
-            if not (is_database_unavailable(exc) or is_schema_missing(exc)):
+            refused = _stored_but_not_run(exc, uploaded)
+            if refused is None:
                 raise
-            names = " and ".join(file.name for file in uploaded)
-            raise ApiError(
-                503,
-                "database_unavailable",
-                f"{names} {'were' if len(uploaded) > 1 else 'was'} stored, but the pipeline "
-                "could not run: the database is unreachable; run it (POST /pipeline/run) "
-                "once the database is back",
-                {"stored": [file.model_dump() for file in uploaded]},
-                headers={"Retry-After": "5"},
-            ) from None
+            raise refused from None
     return UploadResponse(stored=uploaded, run=run)
