@@ -464,3 +464,11 @@ async def test_an_upload_whose_run_finds_no_database_schema_says_what_was_stored
     assert [f["name"] for f in error["details"]["stored"]] == ["messages.csv", "users.csv"]
     assert (data_dir / "messages.csv").read_bytes() == MESSAGES
     assert os.path.getsize(data_dir / "users.csv") == len(USERS)
+
+
+async def test_the_docs_state_the_data_contract(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/uploads", "/feed", "/pipeline/run"):
+        said = paths[path]["post"]["description"]
+        for rule in ("not bare CR", "1,000", "`message_id`", "`allow_empty`", "`line`"):
+            assert rule in said, (path, rule)

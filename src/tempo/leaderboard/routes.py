@@ -38,6 +38,20 @@ from tempo.sources import ObjectStorage, SourceError, s3_location
 
 router = APIRouter(tags=["leaderboard"])
 
+# What every CSV route accepts, as the README's "Data contracts" says; /docs shows it.
+DATA_CONTRACT = """
+
+**Data contract** (the same as `tempo aggregate` and `tempo feed`). Every file is UTF-8 (a
+BOM is allowed) with LF or CRLF line endings (not bare CR), a header row of at most 1,000
+columns and 64 KiB with each name once, and every record exactly as many fields as the
+header; quoted fields may hold commas, quotes and line breaks. `messages.csv` has
+`message_id` and `author_id` (or `user_id`), an integer; `users.csv` has `user_id` (or
+`id`), integers each once, and `first_name` with `last_name`, or `name`;
+`pipeline_result.csv` is `rank,user_id,name,messages`, competition-ranked. A file with a
+header and no data rows is refused unless `allow_empty` is true. A refused file is a 422
+whose `details` name the `file`, `row`, `line`, `column`, `value` and `reason`, and
+nothing is replaced."""
+
 
 def _etag(feed_id: int | None, limit: int, offset: int) -> str:
     return f'"lb-{feed_id or 0}-{limit}-{offset}"'
@@ -86,6 +100,8 @@ async def get_leaderboard(
     "/feed",
     response_model=FeedResponse,
     summary="Replace the leaderboard with a pipeline_result.csv from the data directory",
+    description="A path the file system refuses (a symbolic link loop, a name over 255 bytes) "
+    "is a 400 `invalid_path` that says why." + DATA_CONTRACT,
     dependencies=[Authorized],
     responses=error_responses(400, 401, 403, 404, 415, 422, 503),
 )
@@ -152,7 +168,8 @@ def _run_error(failed: RunFailed) -> Exception:
     description="Reads messages.csv and users.csv from the raw bucket (or the data directory "
     "without object storage), writes pipeline_result.csv to the result bucket (or the data "
     "directory) and, unless `feed` is false, loads it into the leaderboard. Runs wait for "
-    "each other; a failed run is recorded and leaves the served leaderboard as it was.",
+    "each other; a failed run is recorded and leaves the served leaderboard as it was."
+    + DATA_CONTRACT,
     dependencies=[Authorized],
     responses=error_responses(400, 401, 403, 404, 415, 422, 503),
 )
@@ -251,7 +268,7 @@ def _stored_but_not_run(exc: Exception, uploaded: list[StoredUpload]) -> ApiErro
     "refused unless `allow_empty=true`. With RUN_ON_UPLOAD the database is checked before "
     "anything is stored (503, nothing stored), then the pipeline runs; its outcome, success "
     "or failure, is `run`. If the database goes away between the two, the 503 says which "
-    "files were stored (`details.stored`).",
+    "files were stored (`details.stored`)." + DATA_CONTRACT,
     dependencies=[Authorized],
     responses=error_responses(400, 401, 403, 413, 415, 422, 503),
     openapi_extra={"requestBody": UPLOAD_BODY},
