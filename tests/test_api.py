@@ -157,7 +157,10 @@ async def test_an_invalid_csv_is_a_422_naming_file_row_and_column(
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_csv"
-    assert error["details"] == {"file": "bad.csv", "column": "user_id", "row": 2, "value": "two"}
+    assert error["details"] == {
+        "file": "bad.csv", "row": 2, "line": None, "column": "user_id", "value": "two",
+        "reason": "not an integer",
+    }  # fmt: skip
     assert str(data_dir) not in error["message"]  # no server paths leak to clients
     assert (await client.get("/leaderboard")).json()["total"] == 10
 

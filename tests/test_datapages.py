@@ -199,7 +199,8 @@ async def test_an_empty_ranking_has_its_first_page_only(
     assert hrefs == {"Go to the first page": "/board"}
 
     write(data_dir / "pipeline_result.csv", "rank,user_id,name,messages\n")
-    fed = await client.post("/feed", json={"data_path": "pipeline_result.csv"}, headers=auth)
+    body = {"data_path": "pipeline_result.csv", "allow_empty": True}
+    fed = await client.post("/feed", json=body, headers=auth)
     assert fed.status_code == 200, fed.text
     empty = await client.get("/board")
     assert empty.status_code == 200

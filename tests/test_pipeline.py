@@ -69,7 +69,8 @@ def test_orphan_messages_are_counted_under_their_id_with_an_empty_name(tmp_path:
 
 
 def test_user_id_column_and_single_name_column_are_accepted(tmp_path: Path) -> None:
-    rows = run(tmp_path, "user_id,content\n5,hi\n5,again\n", "id,name\n5, Eve \n6,Mallory\n")
+    messages = "message_id,user_id,content\n1,5,hi\n2,5,again\n"
+    rows = run(tmp_path, messages, "id,name\n5, Eve \n6,Mallory\n")
     assert rows == [(1, 5, "Eve", 2), (2, 6, "Mallory", 0)]
 
 
@@ -94,8 +95,14 @@ def test_file_format_variants_give_the_same_ranking(tmp_path: Path, messages: by
     assert run(tmp_path, messages, users) == [(1, 1, "Ada Lovelace", 2), (2, 2, "Alan Turing", 1)]
 
 
-def test_header_only_files_give_an_empty_ranking(tmp_path: Path) -> None:
-    assert run(tmp_path, "message_id,author_id\n", "user_id,name\n") == []
+def test_header_only_files_give_an_empty_ranking_only_when_asked(tmp_path: Path) -> None:
+    m = write(tmp_path / "messages.csv", "message_id,author_id\n")
+    u = write(tmp_path / "users.csv", "user_id,name\n")
+    with pytest.raises(CsvError, match="no data rows after the header"):
+        aggregate(m, u, tmp_path / "out")
+    assert not (tmp_path / "out" / "pipeline_result.csv").exists()
+    aggregate(m, u, tmp_path / "out", allow_empty=True)
+    assert read_result(tmp_path / "out" / "pipeline_result.csv") == []
 
 
 @settings(
@@ -112,7 +119,7 @@ def test_ranking_matches_an_independent_reference(
     users = "user_id,name\n" + "".join(f"{u},User {u}\n" for u in sorted(user_ids, reverse=True))
     m = write(tmp_path / "m.csv", messages)
     u = write(tmp_path / "u.csv", users)
-    aggregate(m, u, tmp_path / "prop")
+    aggregate(m, u, tmp_path / "prop", allow_empty=True)
     assert read_result(tmp_path / "prop" / "pipeline_result.csv") == reference_ranking(m, u)
 
 

@@ -104,7 +104,8 @@ async def test_uploads_are_checked_before_anything_is_replaced(
     response = await client.post("/uploads", files=files, headers=auth)
     assert response.status_code == 422
     assert response.json()["error"]["details"] == {
-        "file": "users.csv", "column": "user_id", "row": 2, "value": "x",
+        "file": "users.csv", "column": "user_id", "row": 2, "value": "x", "line": None,
+        "reason": "not an integer",
     }  # fmt: skip
     # The good messages.csv of the same request did not replace the old one either.
     for name in ("messages.csv", "users.csv"):

@@ -103,6 +103,7 @@ async def test_an_invalid_result_in_s3_is_a_422_and_changes_nothing(
     assert response.status_code == 422
     assert response.json()["error"]["details"] == {
         "file": f"s3://{bucket}/bad.csv", "column": "user_id", "row": 2, "value": "x",
+        "line": None, "reason": "not an integer",
     }  # fmt: skip
     assert ranking((await s3_client.get("/leaderboard")).json()) == [(1, 7, 3)]
 
@@ -213,7 +214,7 @@ async def test_bad_csv_in_the_raw_bucket_leaves_the_leaderboard_intact(
     assert error["code"] == "invalid_csv"
     assert error["details"] == {
         "file": f"s3://{raw}/messages.csv", "column": "author_id", "row": 2, "value": "two",
-        "run_id": first["id"] + 1,
+        "line": None, "reason": "not an integer", "run_id": first["id"] + 1,
     }  # fmt: skip
     assert ranking((await s3_client.get("/leaderboard")).json()) == SAMPLE_RANKING
     assert get(s3_server, s3_settings.result_bucket, "pipeline_result.csv") == result_before

@@ -28,7 +28,7 @@ from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.leaderboard.uploads import upload_ceiling
 from tempo.logs import configure_logging, get_logger
-from tempo.middleware import RequestContextMiddleware
+from tempo.middleware import RefuseNulInQuery, RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
 from tempo.schedule.routes import MAX_BODY_BYTES as SCHEDULE_MAX_BODY_BYTES
 from tempo.schedule.routes import router as schedule_router
@@ -117,7 +117,8 @@ class TempoAPI(FastAPI):
         cached = ResponseCacheMiddleware(
             admitted, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
         )
-        return RequestContextMiddleware(cached, sample_rate=self.access_log_sample_rate)
+        checked = RefuseNulInQuery(cached)
+        return RequestContextMiddleware(checked, sample_rate=self.access_log_sample_rate)
 
 
 def create_app(settings: Settings | None = None) -> TempoAPI:

@@ -18,7 +18,7 @@ import typer
 
 from tempo.analytics.cli import analyze_app, etl_app
 from tempo.catalog.cli import app as catalog_app
-from tempo.cli_options import DatabaseUrlOption
+from tempo.cli_options import AllowEmptyOption, DatabaseUrlOption
 from tempo.cli_progress import clear as clear_progress
 from tempo.cli_support import (
     cli_engine,
@@ -55,7 +55,8 @@ def aggregate(
         str,
         typer.Argument(
             metavar="MESSAGES",
-            help="messages.csv (author_id or user_id): a path, an http(s):// or s3:// URL",
+            help="messages.csv (message_id, and author_id or user_id): a path, an http(s):// "
+            "or s3:// URL",
         ),
     ],
     users_path: Annotated[
@@ -71,6 +72,7 @@ def aggregate(
             help="Directory for pipeline_result.csv, or an s3://bucket/prefix/ (or s3://…/name.csv)",
         ),
     ],
+    allow_empty: AllowEmptyOption = False,
 ) -> None:
     """Rank users by message count into OUTPUT/pipeline_result.csv."""
     import asyncio
@@ -85,13 +87,19 @@ def aggregate(
                 from tempo.leaderboard.cli import aggregate_anywhere
 
                 summary = asyncio.run(
-                    aggregate_anywhere(messages_path, users_path, output_path, progress)
+                    aggregate_anywhere(
+                        messages_path, users_path, output_path, progress, allow_empty=allow_empty
+                    )
                 )
             else:
                 from tempo.leaderboard.pipeline import aggregate as run_aggregate
 
                 summary = run_aggregate(
-                    Path(messages_path), Path(users_path), Path(output_path), progress=progress
+                    Path(messages_path),
+                    Path(users_path),
+                    Path(output_path),
+                    progress=progress,
+                    allow_empty=allow_empty,
                 )
     except (CsvError, SourceError) as exc:
         fail(str(exc))
@@ -107,6 +115,7 @@ def feed(
         ),
     ],
     database_url: DatabaseUrlOption = None,
+    allow_empty: AllowEmptyOption = False,
 ) -> None:
     """Load a pipeline_result.csv into the leaderboard, replacing it atomically (COPY)."""
     from tempo.cli_progress import Stage, stages
@@ -117,7 +126,7 @@ def feed(
     configure_cli_logging(settings)
 
     async def run(progress: Stage) -> str:
-        return (await feed_anywhere(settings, csv_path, progress)).line()
+        return (await feed_anywhere(settings, csv_path, progress, allow_empty=allow_empty)).line()
 
     try:
         with stages(log=False) as progress:

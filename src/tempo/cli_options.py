@@ -12,3 +12,12 @@ DatabaseUrlOption = Annotated[
         show_default=False,
     ),
 ]
+
+# A file with a header and no rows would empty the leaderboard: refused unless asked for.
+AllowEmptyOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty",
+        help="Accept an input with a header and no rows (it empties the leaderboard)",
+    ),
+]

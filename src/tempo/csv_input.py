@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,12 @@ GZIP_MAGIC = b"\x1f\x8b"
 # A compressed file is held in memory whole; this keeps a small file that inflates
 # enormously (or a mislabelled archive) from taking the machine's memory with it.
 MAX_DECOMPRESSED_BYTES = 1 << 30
+# A header longer or wider than this is not one of Tempo's inputs (they have a handful of
+# columns). Refusing it up front keeps Polars from building a schema of a million columns
+# (tens of seconds) and keeps error messages, which list the header, short.
+MAX_HEADER_BYTES = 64 * 1024
+MAX_COLUMNS = 1000
+SHOWN_COLUMNS = 10  # header names quoted in an error message
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,11 @@ class CsvProblem:
     column: str | None = None
     row: int | None = None
     value: str | None = None
+    line: int | None = None  # the physical line, where it differs from what `row` implies
 
 
 class CsvError(Exception):
-    """A CSV input that cannot be used, with the file, column and row at fault."""
+    """A CSV input that cannot be used, with the file, column, row and line at fault."""
 
     def __init__(
         self,
@@ -56,8 +64,9 @@ class CsvError(Exception):
         column: str | None = None,
         row: int | None = None,
         value: str | None = None,
+        line: int | None = None,
     ) -> None:
-        self.problem = CsvProblem(str(file), message, column, row, value)
+        self.problem = CsvProblem(str(file), message, column, row, value, line)
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -65,6 +74,8 @@ class CsvError(Exception):
         where = [p.file]
         if p.row is not None:
             where.append(f"row {p.row}")
+        elif p.line is not None:
+            where.append(f"line {p.line}")
         if p.column is not None:
             where.append(f"column {p.column!r}")
         text = f"{', '.join(where)}: {p.message}"
@@ -74,12 +85,19 @@ class CsvError(Exception):
 
     def details(self) -> dict[str, Any]:
         p = self.problem
-        return {"file": p.file, "column": p.column, "row": p.row, "value": p.value}
+        return {
+            "file": p.file,
+            "row": p.row,
+            "line": p.line,
+            "column": p.column,
+            "value": p.value,
+            "reason": p.message,
+        }
 
     def renamed(self, file: str) -> CsvError:
         """The same error, naming the file as the client knows it."""
         p = self.problem
-        return CsvError(file, p.message, column=p.column, row=p.row, value=p.value)
+        return CsvError(file, p.message, column=p.column, row=p.row, value=p.value, line=p.line)
 
 
 def scan_text(path: CsvInput) -> pl.LazyFrame:
@@ -113,6 +131,12 @@ def header(path: CsvInput) -> list[str]:
     return [name for name in names if name != ROW]
 
 
+def shown_header(names: Sequence[str]) -> str:
+    """The header's names for a message: the first few, and how many there are."""
+    shown = ", ".join(repr(name) for name in names[:SHOWN_COLUMNS])
+    return shown if len(names) <= SHOWN_COLUMNS else f"{shown}, … ({len(names):,} columns)"
+
+
 def pick_column(path: CsvInput, names: Sequence[str], candidates: Sequence[str]) -> str:
     for candidate in candidates:
         if candidate in names:
@@ -120,9 +144,89 @@ def pick_column(path: CsvInput, names: Sequence[str], candidates: Sequence[str])
     wanted = " or ".join(repr(c) for c in candidates)
     raise CsvError(
         path,
-        f"missing column {wanted}; the header has {', '.join(repr(n) for n in names)}",
+        f"missing column {wanted}; the header has {shown_header(names)}",
         column=candidates[0],
+        line=1,
     )
+
+
+_HEADER_END = re.compile(rb'["\r\n]')
+
+
+def check_header(path: CsvInput) -> None:
+    """Refuse, from the file's first bytes, a header Polars would read into something else.
+
+    Polars takes a file with bare CR line endings for one long header line, renames a
+    repeated column (`name_duplicated_0`) and builds a schema of any width; each of these
+    is a CsvError on line 1 here instead. An empty file is left to `header`.
+    """
+    if isinstance(path, Path):
+        _check_readable(path)
+    with open_binary(path) as raw:
+        head = raw.read(MAX_HEADER_BYTES + 1)
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    end, quoted = None, False
+    for found in _HEADER_END.finditer(head):
+        if found.group() == b'"':
+            quoted = not quoted
+        elif not quoted:
+            end = found.start()
+            break
+    if end is None:
+        if len(head) > MAX_HEADER_BYTES:
+            raise CsvError(
+                path,
+                f"the header row is longer than {MAX_HEADER_BYTES:,} bytes (no line break "
+                "found); this is not a messages, users or result file",
+                line=1,
+            )
+        end = len(head)  # a header with no line break after it
+    elif head[end : end + 1] == b"\r" and head[end + 1 : end + 2] not in (b"\n", b""):
+        raise CsvError(
+            path,
+            "lines end with a bare CR (old Mac line endings); save the file with LF or CRLF "
+            "line endings",
+            line=1,
+        )
+    names = next(csv.reader([head[:end].decode("utf-8", "replace")]), [])
+    if len(names) > MAX_COLUMNS:
+        raise CsvError(
+            path,
+            f"the header has {len(names):,} columns; at most {MAX_COLUMNS:,} are read",
+            line=1,
+        )
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if name in seen:
+            raise CsvError(
+                path,
+                f"duplicate column name {name!r} (columns {seen[name]} and {number}); "
+                "each column must be named once",
+                column=name,
+                line=1,
+            )
+        seen[name] = number
+
+
+def refuse_empty(path: CsvInput, rows: int, allow_empty: bool) -> None:
+    """A file with a header and no records would empty what it feeds: only when asked."""
+    if rows == 0 and not allow_empty:
+        raise CsvError(
+            path,
+            "no data rows after the header; an empty input is accepted only when asked for "
+            '(tempo … --allow-empty, or "allow_empty": true in the request)',
+            line=2,
+        )
+
+
+def refuse_short_records(path: CsvInput, suspects: int) -> None:
+    """Polars fills the fields missing from a short record with nulls, as it does an empty
+    last field. When the last column has nulls (`suspects`), the csv module tells the two
+    apart: a record with fewer fields than the header is a CsvError with its line."""
+    if suspects:
+        located = locate_malformed_record(path)
+        if located is not None:
+            raise located
 
 
 # Without projection pushdown Polars parses every field of every record, so a record with
@@ -280,7 +384,7 @@ def locate_malformed_record(path: CsvInput) -> CsvError | None:
     bad_byte = first_invalid_utf8(path)
     if bad_byte is not None:
         offset, line = bad_byte
-        return CsvError(path, f"not valid UTF-8 text (byte {offset}, line {line})")
+        return CsvError(path, f"not valid UTF-8 text (byte {offset}, line {line})", line=line)
     row_number = 0
     with (
         open_binary(path) as raw,
@@ -296,6 +400,7 @@ def locate_malformed_record(path: CsvInput) -> CsvError | None:
                         f"malformed CSV: {len(record)} fields where the header has "
                         f"{len(head)} (record ending on line {reader.line_num})",
                         row=row_number,
+                        line=reader.line_num,
                     )
         except StopIteration:
             return CsvError(path, "the file is empty; expected a header row")
@@ -305,6 +410,7 @@ def locate_malformed_record(path: CsvInput) -> CsvError | None:
                 f"malformed CSV near line {reader.line_num}: {exc}; "
                 "is a quoted field missing its closing quote?",
                 row=row_number + 1,
+                line=reader.line_num,
             )
     return None
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
 from tempo.logs import get_logger
@@ -94,6 +95,9 @@ SCHEMA_MISSING_ERRORS = (
     asyncpg.exceptions.UndefinedColumnError,
 )
 SCHEMA_MISSING_MESSAGE = "the database schema is missing or behind; run `tempo migrate`"
+# nginx's status for "client closed the request": nobody receives the answer, and the
+# access line (at info, like every request's) is then the one line the event leaves.
+CLIENT_CLOSED_REQUEST = 499
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -113,7 +117,23 @@ def is_schema_missing(exc: BaseException) -> bool:
 def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return any(isinstance(e, DATABASE_DOWN_ERRORS) for e in _causes(exc))
+    return any(isinstance(e, DATABASE_DOWN_ERRORS) and not _names_a_file(e) for e in _causes(exc))
+
+
+def _names_a_file(exc: BaseException) -> bool:
+    """An OSError about a file (it carries the file's name): the file system's problem, not
+    a lost connection, so not a 503 "database unavailable"."""
+    return isinstance(exc, OSError) and exc.filename is not None
+
+
+def _client_gone_response() -> JSONResponse:
+    """A client that closed the connection before its body was complete: not a fault of
+    the server's, so no error and no traceback."""
+    return error_response(
+        CLIENT_CLOSED_REQUEST,
+        "client_disconnected",
+        "the connection closed before the request body was complete",
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -145,8 +165,14 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = ", ".join(e["field"] for e in errors)
         return error_response(422, "invalid_request", f"invalid request: {fields}", errors)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(_: Request, __: ClientDisconnect) -> JSONResponse:
+        return _client_gone_response()
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's body reading wraps it
+            return _client_gone_response()
         code = _HTTP_CODES.get(exc.status_code, "error")
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, str(exc.detail), None, headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import secrets
 import time
@@ -115,16 +116,32 @@ def resolve_data_path(data_dir: Path, requested: str) -> Path:
     root = data_dir.resolve()
     candidate = Path(requested)
     candidate = candidate if candidate.is_absolute() else root / candidate
-    resolved = candidate.resolve()
-    if not resolved.is_relative_to(root):
+    try:
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to(root):
+            raise ApiError(
+                403,
+                "outside_data_dir",
+                "the path is outside the data directory",
+                {"path": requested},
+            )
+        exists, regular = resolved.exists(), resolved.is_file()
+    except (OSError, RuntimeError) as exc:
+        # The file system refused the name itself: the client's to fix, never a 500 (or,
+        # as an OSError, the 503 of a lost database). Its message names a server path.
         raise ApiError(
-            403,
-            "outside_data_dir",
-            "the path is outside the data directory",
-            {"path": requested},
-        )
-    if not resolved.exists():
+            400, "invalid_path", f"the path cannot be used: {_why(exc)}", {"path": requested}
+        ) from None
+    if not exists:
         raise ApiError(404, "file_not_found", f"no such file in the data directory: {requested}")
-    if not resolved.is_file():
+    if not regular:
         raise ApiError(400, "not_a_file", f"not a regular file: {requested}")
     return resolved
+
+
+def _why(exc: OSError | RuntimeError) -> str:
+    if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+        return "it leads into a symbolic link loop"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "a name in it is longer than the file system allows (255 bytes)"
+    return (exc.strerror or type(exc).__name__).lower()

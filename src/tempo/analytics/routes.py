@@ -34,6 +34,7 @@ from tempo.analytics.schemas import (
 )
 from tempo.analytics.spotify import SpotifyData
 from tempo.csv_input import CsvError
+from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
 
@@ -89,8 +90,10 @@ Bins = Annotated[int, Query(ge=1, le=spotify.MAX_BINS, description="Equal bins o
 TopLimit = Annotated[
     int, Query(ge=1, le=100, description="How many tracks; ties with the last are kept")
 ]
+# A Delta version is a 64-bit integer: a larger one is a 422, not an overflow further in.
 Version = Annotated[
-    int | None, Query(ge=0, description="A Delta table version; default: the latest")
+    int | None,
+    Query(ge=0, le=MAX_OFFSET, description="A Delta table version; default: the latest"),
 ]
 MajorsLimit = Annotated[int, Query(ge=1, le=100, description="How many majors")]
 

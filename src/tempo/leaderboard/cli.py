@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tempo.cli_options import DatabaseUrlOption
+from tempo.cli_options import AllowEmptyOption, DatabaseUrlOption
 from tempo.cli_support import (
     cli_engine,
     configure_cli_logging,
@@ -52,7 +52,12 @@ def _label(location: str) -> str:
 
 
 async def aggregate_anywhere(
-    messages: str, users: str, output: str, progress: Progress | None = None
+    messages: str,
+    users: str,
+    output: str,
+    progress: Progress | None = None,
+    *,
+    allow_empty: bool = False,
 ) -> AggregateSummary:
     """`tempo aggregate` with any input a path, http(s):// or s3:// URL, and the output a
     directory or an s3:// location."""
@@ -75,6 +80,7 @@ async def aggregate_anywhere(
             users_input,
             labels=(_label(messages), _label(users)),
             progress=progress,
+            allow_empty=allow_empty,
         )
     if progress is not None:
         progress(f"writing {_label(output)}")
@@ -88,7 +94,11 @@ async def aggregate_anywhere(
 
 
 async def feed_anywhere(
-    engine_settings: Settings, location: str, progress: Progress | None = None
+    engine_settings: Settings,
+    location: str,
+    progress: Progress | None = None,
+    *,
+    allow_empty: bool = False,
 ) -> FeedResult:
     """`tempo feed` from a path, an http(s):// URL or an s3:// object."""
     from tempo.leaderboard.feed import feed_file
@@ -97,7 +107,9 @@ async def feed_anywhere(
     storage = _storage_for(location, settings=engine_settings)
     async with open_csv(location, storage=storage) as source:
         async with cli_engine(engine_settings) as engine:
-            return await feed_file(engine, source, source=_label(location), progress=progress)
+            return await feed_file(
+                engine, source, source=_label(location), progress=progress, allow_empty=allow_empty
+            )
 
 
 def run_line(run: PipelineRun) -> str:
@@ -117,6 +129,7 @@ def run(
         bool, typer.Option("--feed/--no-feed", help="Load the result into the leaderboard")
     ] = True,
     database_url: DatabaseUrlOption = None,
+    allow_empty: AllowEmptyOption = False,
 ) -> None:
     """Aggregate raw messages + users into pipeline_result.csv and feed it (POST /pipeline/run).
 
@@ -142,6 +155,7 @@ def run(
                 feed=feed,
                 progress=progress,
                 compressed=True,
+                allow_empty=allow_empty,
             )
 
     try:

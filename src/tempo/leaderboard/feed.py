@@ -46,8 +46,8 @@ class FeedResult:
         )
 
 
-def _prepare(path: CsvInput) -> tuple[bytes, int, str]:
-    frame = read_result(path)
+def _prepare(path: CsvInput, allow_empty: bool) -> tuple[bytes, int, str]:
+    frame = read_result(path, allow_empty=allow_empty)
     payload = frame.select(RESULT_COLUMNS).write_csv(include_header=False).encode()
     return payload, frame.height, hashlib.sha256(payload).hexdigest()
 
@@ -58,12 +58,14 @@ async def feed_file(
     *,
     source: str | None = None,
     progress: Callable[[str], None] | None = None,
+    allow_empty: bool = False,
 ) -> FeedResult:
     """Validate `path` (a local file or an s3:// object), then swap it in as the leaderboard
     in one transaction.
 
     Readers keep seeing the previous ranking (MVCC) until the commit; a file that fails
-    validation, or a COPY that fails, changes nothing.
+    validation, or a COPY that fails, changes nothing. A file without rows, which would
+    empty the leaderboard, fails validation unless `allow_empty`.
     """
     started = time.perf_counter()
     label = source or str(path)
@@ -71,7 +73,7 @@ async def feed_file(
         progress(f"validating {label}")
     try:
         with read_errors(path):
-            payload, rows, digest = await asyncio.to_thread(_prepare, path)
+            payload, rows, digest = await asyncio.to_thread(_prepare, path, allow_empty)
     except CsvError as exc:
         raise exc.renamed(label) from None
 

@@ -21,16 +21,21 @@ from tempo.csv_input import (
     CsvError,
     CsvInput,
     as_int,
+    check_header,
     collect,
     header,
     pick_column,
+    refuse_empty,
+    refuse_short_records,
     require_integers,
     scan_text,
+    shown_header,
 )
 from tempo.sources import S3Location, read_errors
 
 RESULT_FILE = "pipeline_result.csv"
 RESULT_COLUMNS = ("rank", "user_id", "name", "messages")
+MESSAGE_ID_COLUMN = "message_id"
 MESSAGE_AUTHOR_COLUMNS = ("author_id", "user_id")
 USER_ID_COLUMNS = ("user_id", "id")
 
@@ -70,13 +75,22 @@ def competition_rank(messages: pl.Expr) -> pl.Expr:
     return messages.rank(method="min", descending=True).cast(pl.Int64)
 
 
-def count_messages(path: CsvInput) -> pl.DataFrame:
-    """user_id → messages, validated: every author id must be an integer."""
-    author = pick_column(path, header(path), MESSAGE_AUTHOR_COLUMNS)
+def count_messages(path: CsvInput, *, allow_empty: bool = False) -> pl.DataFrame:
+    """user_id → messages, validated: a `message_id` column, every author id an integer,
+    every record as wide as the header, and at least one message unless `allow_empty`."""
+    check_header(path)
+    names = header(path)
+    pick_column(path, names, (MESSAGE_ID_COLUMN,))
+    author = pick_column(path, names, MESSAGE_AUTHOR_COLUMNS)
     scan = scan_text(path)
     per_raw_id = collect(
-        path, scan.group_by(pl.col(author).alias("raw")).agg(pl.len().alias("messages"))
+        path,
+        scan.group_by(pl.col(author).alias("raw")).agg(
+            pl.len().alias("messages"), pl.col(names[-1]).null_count().alias("last_null")
+        ),
     )
+    refuse_short_records(path, int(per_raw_id["last_null"].sum()))
+    refuse_empty(path, int(per_raw_id["messages"].sum()), allow_empty)
     typed = per_raw_id.with_columns(as_int("raw").alias("user_id"))
     if typed["user_id"].null_count():
         # Only now pay for a second pass, to name the row at fault.
@@ -84,8 +98,10 @@ def count_messages(path: CsvInput) -> pl.DataFrame:
     return typed.group_by("user_id").agg(pl.col("messages").sum().cast(pl.Int64)).sort("user_id")
 
 
-def read_users(path: CsvInput) -> pl.DataFrame:
-    """user_id → name, validated: integer ids, each id once."""
+def read_users(path: CsvInput, *, allow_empty: bool = False) -> pl.DataFrame:
+    """user_id → name, validated: integer ids, each id once, every record as wide as the
+    header, and at least one user unless `allow_empty`."""
+    check_header(path)
     names = header(path)
     id_column = pick_column(path, names, USER_ID_COLUMNS)
     if "first_name" in names or "last_name" in names:
@@ -102,8 +118,9 @@ def read_users(path: CsvInput) -> pl.DataFrame:
         raise CsvError(
             path,
             "missing name columns: expected 'first_name' and 'last_name', or 'name'; "
-            f"the header has {', '.join(repr(n) for n in names)}",
+            f"the header has {shown_header(names)}",
             column="name",
+            line=1,
         )
 
     scan = scan_text(path)
@@ -114,8 +131,11 @@ def read_users(path: CsvInput) -> pl.DataFrame:
             as_int(id_column).alias("user_id"),
             pl.col(id_column).alias("raw"),
             name.alias("name"),
+            pl.col(names[-1]).is_null().alias("last_null"),
         ),
     )
+    refuse_short_records(path, int(users["last_null"].sum()))
+    refuse_empty(path, users.height, allow_empty)
     bad = users.filter(pl.col("user_id").is_null())
     if not bad.is_empty():
         row, raw = bad.select(ROW, "raw").row(0)
@@ -194,14 +214,18 @@ class Ranking:
 
 
 def rank_inputs(
-    messages_path: CsvInput, users_path: CsvInput, progress: Progress | None = None
+    messages_path: CsvInput,
+    users_path: CsvInput,
+    progress: Progress | None = None,
+    *,
+    allow_empty: bool = False,
 ) -> Ranking:
     """Validate and aggregate both inputs (local files or s3:// objects)."""
     say = progress or _quiet
     say(f"counting messages in {messages_path}")
-    counts = count_messages(messages_path)
+    counts = count_messages(messages_path, allow_empty=allow_empty)
     say(f"reading users from {users_path}")
-    users = read_users(users_path)
+    users = read_users(users_path, allow_empty=allow_empty)
     say("ranking")
     return combine(counts, users)
 
@@ -225,11 +249,12 @@ def aggregate(
     output_dir: Path,
     *,
     progress: Progress | None = None,
+    allow_empty: bool = False,
 ) -> AggregateSummary:
     started = time.perf_counter()
     if output_dir.exists() and not output_dir.is_dir():
         raise CsvError(output_dir, "the output path must be a directory")
-    ranking = rank_inputs(messages_path, users_path, progress)
+    ranking = rank_inputs(messages_path, users_path, progress, allow_empty=allow_empty)
     output = output_dir / RESULT_FILE
     (progress or _quiet)(f"writing {output}")
     write_atomically(ranking.result, output)
@@ -242,6 +267,7 @@ async def read_inputs(
     *,
     labels: tuple[str, str] | None = None,
     progress: Progress | None = None,
+    allow_empty: bool = False,
 ) -> Ranking:
     """Read, check and rank both inputs off the event loop; errors name each input by its
     label (what the client called it), storage failures become SourceErrors."""
@@ -255,7 +281,7 @@ async def read_inputs(
         say(f"{stage} {labels[index] if labels else source}")
         with read_errors(source):
             try:
-                frames.append(await asyncio.to_thread(reader, source))
+                frames.append(await asyncio.to_thread(reader, source, allow_empty=allow_empty))
             except CsvError as exc:
                 raise (exc.renamed(labels[index]) if labels else exc) from None
     say("ranking")

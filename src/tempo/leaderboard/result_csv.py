@@ -9,29 +9,42 @@ from tempo.csv_input import (
     CsvError,
     CsvInput,
     as_int,
+    check_header,
     collect,
     header,
+    refuse_empty,
+    refuse_short_records,
     require_integers,
     scan_text,
+    shown_header,
 )
 from tempo.leaderboard.pipeline import RESULT_COLUMNS, competition_rank
 
 INTEGER_COLUMNS = ("rank", "user_id", "messages")
 
 
-def read_result(path: CsvInput) -> pl.DataFrame:
-    """The validated ranking, typed and sorted by (rank, user_id), or a CsvError saying where."""
+def read_result(path: CsvInput, *, allow_empty: bool = False) -> pl.DataFrame:
+    """The validated ranking, typed and sorted by (rank, user_id), or a CsvError saying where.
+
+    A file with a header and no rows would empty the leaderboard: refused unless
+    `allow_empty`."""
+    check_header(path)
     names = header(path)
     missing = [c for c in RESULT_COLUMNS if c not in names]
     if missing:
         raise CsvError(
             path,
             f"missing column {', '.join(repr(c) for c in missing)}; expected the header "
-            f"{','.join(RESULT_COLUMNS)} but found {','.join(names)}",
+            f"{','.join(RESULT_COLUMNS)} but found {shown_header(names)}",
             column=missing[0],
+            line=1,
         )
-    scan = scan_text(path).select(ROW, *RESULT_COLUMNS)
+    scan = scan_text(path).select(
+        ROW, *RESULT_COLUMNS, pl.col(names[-1]).is_null().alias("last_null")
+    )
     raw = collect(path, scan)
+    refuse_short_records(path, int(raw["last_null"].sum()))
+    refuse_empty(path, raw.height, allow_empty)
     typed = raw.with_columns(*(as_int(c) for c in INTEGER_COLUMNS))
     for column in INTEGER_COLUMNS:
         if typed[column].null_count():

@@ -4,12 +4,18 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from starlette.requests import ClientDisconnect
+from sqlalchemy import text
 
 from tempo.csv_input import CsvError, require_plain, require_plain_object
 from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
-from tempo.errors import ApiError, error_responses
+from tempo.errors import (
+    SCHEMA_MISSING_MESSAGE,
+    ApiError,
+    error_responses,
+    is_database_unavailable,
+    is_schema_missing,
+)
 from tempo.leaderboard import service
 from tempo.leaderboard.feed import FeedResult, feed_file
 from tempo.leaderboard.models import PipelineRun
@@ -31,6 +37,20 @@ from tempo.security import Authorized, resolve_data_path
 from tempo.sources import ObjectStorage, SourceError, s3_location
 
 router = APIRouter(tags=["leaderboard"])
+
+# What every CSV route accepts, as the README's "Data contracts" says; /docs shows it.
+DATA_CONTRACT = """
+
+**Data contract** (the same as `tempo aggregate` and `tempo feed`). Every file is UTF-8 (a
+BOM is allowed) with LF or CRLF line endings (not bare CR), a header row of at most 1,000
+columns and 64 KiB with each name once, and every record exactly as many fields as the
+header; quoted fields may hold commas, quotes and line breaks. `messages.csv` has
+`message_id` and `author_id` (or `user_id`), an integer; `users.csv` has `user_id` (or
+`id`), integers each once, and `first_name` with `last_name`, or `name`;
+`pipeline_result.csv` is `rank,user_id,name,messages`, competition-ranked. A file with a
+header and no data rows is refused unless `allow_empty` is true. A refused file is a 422
+whose `details` name the `file`, `row`, `line`, `column`, `value` and `reason`, and
+nothing is replaced."""
 
 
 def _etag(feed_id: int | None, limit: int, offset: int) -> str:
@@ -80,13 +100,17 @@ async def get_leaderboard(
     "/feed",
     response_model=FeedResponse,
     summary="Replace the leaderboard with a pipeline_result.csv from the data directory",
+    description="A path the file system refuses (a symbolic link loop, a name over 255 bytes) "
+    "is a 400 `invalid_path` that says why." + DATA_CONTRACT,
     dependencies=[Authorized],
     responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
 )
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
     path = resolve_data_path(settings.data_dir, body.data_path)
     require_plain(path, body.data_path)
-    return _feed_response(await feed_file(engine, path, source=body.data_path))
+    return _feed_response(
+        await feed_file(engine, path, source=body.data_path, allow_empty=body.allow_empty)
+    )
 
 
 def _feed_response(result: FeedResult) -> FeedResponse:
@@ -118,7 +142,9 @@ async def post_feed_s3(
         raise ObjectStorage.not_configured(location.url)
     stored = await storage.require_object(location)
     await require_plain_object(stored, location.url)
-    return _feed_response(await feed_file(engine, stored, source=location.url))
+    return _feed_response(
+        await feed_file(engine, stored, source=location.url, allow_empty=body.allow_empty)
+    )
 
 
 def _run_out(run: PipelineRun) -> PipelineRunOut:
@@ -143,7 +169,8 @@ def _run_error(failed: RunFailed) -> Exception:
     description="Reads messages.csv and users.csv from the raw bucket (or the data directory "
     "without object storage), writes pipeline_result.csv to the result bucket (or the data "
     "directory) and, unless `feed` is false, loads it into the leaderboard. Runs wait for "
-    "each other; a failed run is recorded and leaves the served leaderboard as it was.",
+    "each other; a failed run is recorded and leaves the served leaderboard as it was."
+    + DATA_CONTRACT,
     dependencies=[Authorized],
     responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
 )
@@ -155,7 +182,14 @@ async def post_pipeline_run(
 ) -> PipelineRunOut:
     plan = PipelinePlan.from_settings(settings)
     try:
-        run = await run_pipeline(engine, plan, storage=storage, trigger="api", feed=body.feed)
+        run = await run_pipeline(
+            engine,
+            plan,
+            storage=storage,
+            trigger="api",
+            feed=body.feed,
+            allow_empty=body.allow_empty,
+        )
     except RunFailed as failed:
         raise _run_error(failed) from None
     return _run_out(run)
@@ -205,6 +239,25 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+def _stored_but_not_run(exc: Exception, uploaded: list[StoredUpload]) -> ApiError | None:
+    """The database failed the run after the files were stored: a 503 that says so."""
+    if is_schema_missing(exc):
+        code, why = "schema_missing", SCHEMA_MISSING_MESSAGE
+    elif is_database_unavailable(exc):
+        code, why = "database_unavailable", "the database is unreachable"
+    else:
+        return None
+    names = " and ".join(file.name for file in uploaded)
+    return ApiError(
+        503,
+        code,
+        f"{names} {'were' if len(uploaded) > 1 else 'was'} stored, but the pipeline could "
+        f"not run: {why}; run it (POST /pipeline/run) once the database is back",
+        {"stored": [file.model_dump() for file in uploaded]},
+        headers={"Retry-After": "5"},
+    )
+
+
 @router.post(
     "/uploads",
     response_model=UploadResponse,
@@ -212,30 +265,49 @@ UPLOAD_BODY: dict[str, Any] = {
     description="Multipart form fields `messages` and `users` (either or both), each up to "
     "MAX_UPLOAD_BYTES (413 as soon as one passes it). Every file is checked like the "
     "aggregation reads it (422 naming the row and column) before any replaces the current "
-    "one in the raw bucket (or the data directory). With RUN_ON_UPLOAD the pipeline then "
-    "runs; its outcome, success or failure, is `run`.",
+    "one in the raw bucket (or the data directory). A file with a header and no rows is "
+    "refused unless `allow_empty=true`. With RUN_ON_UPLOAD the database is checked before "
+    "anything is stored (503, nothing stored), then the pipeline runs; its outcome, success "
+    "or failure, is `run`. If the database goes away between the two, the 503 says which "
+    "files were stored (`details.stored`)." + DATA_CONTRACT,
     dependencies=[Authorized],
     responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def post_uploads(
-    request: Request, settings: SettingsDep, engine: EngineDep, storage: OptionalStorageDep
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    storage: OptionalStorageDep,
+    allow_empty: Annotated[
+        bool, Query(description="Accept a file with a header and no rows")
+    ] = False,
 ) -> UploadResponse:
     plan = PipelinePlan.from_settings(settings)
-    try:
-        stored = await store_uploads(
-            request.headers.get("content-type"),
-            request.headers.get("content-length"),
-            request.stream(),
-            plan=plan,
-            storage=storage,
-            max_bytes=settings.max_upload_bytes,
-        )
-    except ClientDisconnect:
-        raise ApiError(
-            400, "incomplete_upload", "the connection closed before the upload was complete"
-        ) from None
+    if settings.run_on_upload:
+        # A run needs the database: while it is down, refuse before replacing any file
+        # (the error handlers answer 503), rather than store files no run can follow.
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    # A client that goes away mid-body raises ClientDisconnect: nothing was replaced, and
+    # the error handlers make it one access line (499).
+    stored = await store_uploads(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        plan=plan,
+        storage=storage,
+        max_bytes=settings.max_upload_bytes,
+        allow_empty=allow_empty,
+    )
+    uploaded = [StoredUpload(**asdict(file)) for file in stored]
     run = None
     if settings.run_on_upload:
-        run = _run_out(await run_after_upload(engine, plan, storage))
-    return UploadResponse(stored=[StoredUpload(**asdict(file)) for file in stored], run=run)
+        try:
+            run = _run_out(await run_after_upload(engine, plan, storage, allow_empty=allow_empty))
+        except Exception as exc:
+            refused = _stored_but_not_run(exc, uploaded)
+            if refused is None:
+                raise
+            raise refused from None
+    return UploadResponse(stored=uploaded, run=run)

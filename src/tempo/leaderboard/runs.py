@@ -229,11 +229,13 @@ async def run_pipeline(
     feed: bool = True,
     progress: Progress | None = None,
     compressed: bool = False,
+    allow_empty: bool = False,
 ) -> PipelineRun:
     """Aggregate the raw inputs into the result and (with a database) feed it.
 
     A gzip-compressed local input fails the run (415) unless `compressed`: the command line
-    reads one, a request does not make the server inflate it (see require_plain).
+    reads one, a request does not make the server inflate it (see require_plain). An input
+    with a header and no rows fails it (422) unless `allow_empty`.
 
     Returns the run record, `succeeded`; raises RunFailed with a `failed` record otherwise.
     Without an engine (a Lambda with no DATABASE_URL) the run is neither locked, recorded
@@ -256,7 +258,14 @@ async def run_pipeline(
         started = time.perf_counter()
         try:
             summary, feed_id = await _execute(
-                engine, plan, storage, run, feed=feed, progress=progress, compressed=compressed
+                engine,
+                plan,
+                storage,
+                run,
+                feed=feed,
+                progress=progress,
+                compressed=compressed,
+                allow_empty=allow_empty,
             )
         except Exception as exc:
             run.status = "failed"
@@ -286,6 +295,7 @@ async def _execute(
     feed: bool,
     progress: Progress | None = None,
     compressed: bool = False,
+    allow_empty: bool = False,
 ) -> tuple[AggregateSummary, int | None]:
     started = time.perf_counter()
     async with (
@@ -301,6 +311,7 @@ async def _execute(
             users,
             labels=(plan.label(plan.messages), plan.label(plan.users)),
             progress=progress,
+            allow_empty=allow_empty,
         )
     if progress is not None:
         progress(f"writing {plan.label(plan.result)}")
@@ -308,7 +319,9 @@ async def _execute(
     summary = ranking.summary(plan.result, time.perf_counter() - started)
     if not feed or engine is None:
         return summary, None
-    fed = await feed_file(engine, stored, source=plan.label(plan.result), progress=progress)
+    fed = await feed_file(
+        engine, stored, source=plan.label(plan.result), progress=progress, allow_empty=allow_empty
+    )
     return summary, fed.feed_id
 
 

@@ -37,6 +37,16 @@ class LeaderboardPage(BaseModel):
     )
 
 
+def _allow_empty() -> bool:
+    """A fresh field for each model (pydantic fills in a field's annotation in place)."""
+    accepted: bool = Field(
+        default=False,
+        description="Accept a file with a header and no rows, which empties the "
+        "leaderboard; without it such a file is refused (422)",
+    )
+    return accepted
+
+
 class FeedRequest(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"data_path": "pipeline_result.csv"}]}
@@ -47,6 +57,7 @@ class FeedRequest(BaseModel):
         max_length=4096,
         description="A pipeline_result.csv inside the data directory (relative to it)",
     )
+    allow_empty: bool = _allow_empty()
 
 
 class FeedResponse(BaseModel):
@@ -87,6 +98,7 @@ class FeedS3Request(BaseModel):
         max_length=1024,
         description="The object key of a pipeline_result.csv",
     )
+    allow_empty: bool = _allow_empty()
 
 
 RUN_EXAMPLE: dict[str, JsonValue] = {
@@ -145,6 +157,11 @@ class PipelineRunRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"feed": True}]})
 
     feed: bool = Field(default=True, description="Load the result into the leaderboard")
+    allow_empty: bool = Field(
+        default=False,
+        description="Accept a messages.csv or users.csv with a header and no rows; without "
+        "it such a file fails the run (422)",
+    )
 
 
 class StoredUpload(BaseModel):

@@ -246,13 +246,14 @@ async def _receive(
     return receiver.parts
 
 
-def _check(part: _Part) -> int:
-    """Rows in the file, read by the aggregation's own readers; CsvError if they refuse it."""
+def _check(part: _Part, allow_empty: bool = False) -> int:
+    """Rows in the file, read by the aggregation's own readers (the contract `tempo
+    aggregate` enforces); CsvError if they refuse it."""
     name = UPLOAD_FIELDS[part.field]
     try:
         if part.field == "messages":
-            return int(count_messages(part.path)["messages"].sum())
-        return read_users(part.path).height
+            return int(count_messages(part.path, allow_empty=allow_empty)["messages"].sum())
+        return read_users(part.path, allow_empty=allow_empty).height
     except CsvError as exc:
         raise exc.renamed(name) from None
 
@@ -281,6 +282,7 @@ async def store_uploads(
     storage: ObjectStorage | None,
     max_bytes: int,
     form: FormFields | None = None,
+    allow_empty: bool = False,
 ) -> list[StoredFile]:
     """Receive, check and store the uploaded raw files; nothing is replaced unless all pass.
 
@@ -302,7 +304,7 @@ async def store_uploads(
     with tempfile.TemporaryDirectory(prefix=".upload-", dir=spool) as folder:
         parts = await _receive(body, boundary, Path(folder), max_bytes, form)
         ordered = [parts[field] for field in UPLOAD_FIELDS if field in parts]
-        rows = [await asyncio.to_thread(_check, part) for part in ordered]
+        rows = [await asyncio.to_thread(_check, part, allow_empty) for part in ordered]
         stored = []
         for part, count in zip(ordered, rows, strict=True):
             target = plan.messages if part.field == "messages" else plan.users
@@ -314,12 +316,18 @@ async def store_uploads(
 
 
 async def run_after_upload(
-    engine: AsyncEngine, plan: PipelinePlan, storage: ObjectStorage | None
+    engine: AsyncEngine,
+    plan: PipelinePlan,
+    storage: ObjectStorage | None,
+    *,
+    allow_empty: bool = False,
 ) -> PipelineRun:
     """The upload's run, succeeded or failed. A missing or refused input is a failed run,
     not an error: the files stay stored. Anything else (the database) is raised."""
     try:
-        return await run_pipeline(engine, plan, storage=storage, trigger="upload")
+        return await run_pipeline(
+            engine, plan, storage=storage, trigger="upload", allow_empty=allow_empty
+        )
     except RunFailed as failed:
         if not isinstance(failed.cause, CsvError | SourceError):
             raise failed.cause from None

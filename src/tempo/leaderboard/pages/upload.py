@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
 from tempo.dependencies import EngineDep, OptionalStorageDep, SettingsDep
-from tempo.errors import DATABASE_DOWN_ERRORS, ApiError
+from tempo.errors import CLIENT_CLOSED_REQUEST, DATABASE_DOWN_ERRORS, ApiError
 from tempo.leaderboard.pages.render import database_problem, render
 from tempo.leaderboard.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan
 from tempo.leaderboard.uploads import FormFields, run_after_upload, store_uploads
@@ -118,7 +118,7 @@ async def upload_files(
         return _page(settings, exc.status_code, problem=exc.detail, nothing_replaced=True)
     except ClientDisconnect:
         message = PAGE_WORDING["incomplete_upload"]
-        return _page(settings, 400, problem=message, nothing_replaced=True)
+        return _page(settings, CLIENT_CLOSED_REQUEST, problem=message, nothing_replaced=True)
     except CsvError as exc:
         return _page(settings, 422, csv_problem=exc.problem, nothing_replaced=True)
     # … but storage may fail on the second file, after the first one was stored.
