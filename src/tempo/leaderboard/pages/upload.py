@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
 from tempo.dependencies import EngineDep, OptionalStorageDep, SettingsDep
-from tempo.errors import DATABASE_DOWN_ERRORS, ApiError
+from tempo.errors import DATABASE_DOWN_ERRORS, RETRY_AFTER_SECONDS, ApiError
 from tempo.leaderboard.pages.render import database_problem, render
 from tempo.leaderboard.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan
 from tempo.leaderboard.uploads import FormFields, run_after_upload, store_uploads
@@ -72,6 +72,8 @@ def _page(settings: Settings, status: int = 200, **given: Any) -> HTMLResponse:
         "run_problem": None,
     } | given
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}  # as the API's 503
     return render("upload.html", status, headers, **context)
 
 
