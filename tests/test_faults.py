@@ -94,13 +94,19 @@ def _server_processes(pg: OwnPostgres) -> list[int]:
     return [postmaster, *children]
 
 
+def _signal_server(pg: OwnPostgres, signum: signal.Signals) -> None:
+    """Signal the postmaster and every backend; one that has just exited is passed over."""
+    for pid in _server_processes(pg):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
 def _recover(pg: OwnPostgres) -> None:
     """Whatever the fault left, a running server again."""
-    try:
-        for pid in _server_processes(pg):
-            os.kill(pid, signal.SIGCONT)
-    except (OSError, ValueError):
-        pass
+    if (pg.pgdata / "postmaster.pid").exists():
+        _signal_server(pg, signal.SIGCONT)
     if not (pg.pgdata / "postmaster.pid").exists():
         pg.start()
 
@@ -182,8 +188,7 @@ async def _inject(fault: Fault, scene: Scene, backend: int) -> None:
     elif fault is Fault.FREEZE_BACKEND:
         pg.signal_backend(backend, signal.SIGSTOP)
     else:
-        for pid in _server_processes(pg):
-            os.kill(pid, signal.SIGSTOP)
+        _signal_server(pg, signal.SIGSTOP)
 
 
 async def _after_recovery(scene: Scene, blocker: asyncpg.Connection) -> None:
@@ -370,3 +375,31 @@ async def test_the_cli_exits_1_with_one_line_within_10_s(
 def _report(what: str, outcome: int | None, elapsed: float) -> None:
     # Shown with -s: the figures of the README's reliability section.
     print(f"{what}: {outcome} in {elapsed:.2f} s", file=sys.stderr)
+
+
+async def test_a_read_holding_a_pooled_connection_answers_503_within_10_s(scene: Scene) -> None:
+    """A server that stops answering under a read: the pooled connection it would use is
+    checked (pre-ping) or used, and both end with the driver's timeout, not TCP's."""
+    app = create_app(make_settings(scene.url, scene.data_dir))
+    manager = LifespanManager(app)
+    await manager.__aenter__()
+    transport = httpx.ASGITransport(app=manager.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://tempo.test") as client:
+            assert (await client.get("/pipeline/runs", headers=AUTH)).status_code == 200
+            _signal_server(scene.pg, signal.SIGSTOP)
+            started = time.monotonic()
+            response = await client.get("/pipeline/runs", headers=AUTH)
+            elapsed = time.monotonic() - started
+        _report(
+            "GET /pipeline/runs, SIGSTOP of every server process", response.status_code, elapsed
+        )
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "database_unavailable"
+        assert response.headers["Retry-After"].isdigit()
+        assert elapsed < ANSWER_WITHIN
+    finally:
+        started = time.monotonic()
+        await manager.__aexit__(None, None, None)
+        assert time.monotonic() - started < ANSWER_WITHIN
+        _recover(scene.pg)
