@@ -14,7 +14,9 @@ and the pooled connection, leave the old board as it was, and not hold up a shut
 from __future__ import annotations
 
 import asyncio
+import csv
 import enum
+import io
 import os
 import signal
 import sys
@@ -33,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.app import create_app
-from tempo.db import asyncpg_dsn, create_engine, migrate
+from tempo.db import asyncpg_dsn, create_engine, csv_chunks, migrate
 from tempo.leaderboard.feed import feed_file
 from tempo.leaderboard.runs import recent_runs
 from tests.conftest import TOKEN, make_settings, with_database
@@ -403,3 +405,18 @@ async def test_a_read_holding_a_pooled_connection_answers_503_within_10_s(scene:
         await manager.__aexit__(None, None, None)
         assert time.monotonic() - started < ANSWER_WITHIN
         _recover(scene.pg)
+
+
+def test_copy_chunks_end_at_record_boundaries_even_inside_quotes() -> None:
+    """The COPY goes in bounded pieces; a newline or quote inside a value never splits one."""
+    rows = [[str(i), f'line one\nline "two" of {i}' if i % 3 else f"User {i}", str(i * 7)]
+            for i in range(500)]  # fmt: skip
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    payload = buffer.getvalue().encode()
+    chunks = list(csv_chunks(payload, size=200))
+    assert len(chunks) > 50
+    assert b"".join(chunks) == payload
+    parsed = [row for chunk in chunks for row in csv.reader(io.StringIO(chunk.decode()))]
+    assert parsed == rows
+    assert list(csv_chunks(payload)) == [payload]  # small: one statement, as before
