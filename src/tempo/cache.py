@@ -207,8 +207,12 @@ async def listen_for_changes(
             attempt = 0
             while not lost.is_set():
                 # A silent network failure never closes the socket: ask now and then.
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that arrives as the connection is lost, and a shutdown
+                # would then wait for this task forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=PING_SECONDS)
+                    async with asyncio.timeout(PING_SECONDS):
+                        await lost.wait()
                 if not lost.is_set():
                     await conn.fetchval("SELECT 1", timeout=PING_SECONDS)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):

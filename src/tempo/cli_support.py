@@ -78,12 +78,17 @@ def run_with_database(work: Coroutine[Any, Any, T]) -> T:
         # Imported only on failure: a command that never reads a CSV should not load
         # Polars (tempo.csv_input) or FastAPI (tempo.errors) just to tell errors apart.
         from tempo.csv_input import CsvError
-        from tempo.errors import SCHEMA_MISSING_MESSAGE, is_database_unavailable, is_schema_missing
+        from tempo.errors import (
+            SCHEMA_MISSING_MESSAGE,
+            database_failure,
+            is_database_unavailable,
+            is_schema_missing,
+        )
 
         if isinstance(exc, CsvError):
             fail(str(exc))
         if is_schema_missing(exc):
             fail(SCHEMA_MISSING_MESSAGE)
         if is_database_unavailable(exc):
-            fail(f"cannot reach the database: {exc}")
+            fail(f"cannot reach the database: {database_failure(exc)}")
         raise

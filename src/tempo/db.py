@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterator, Sequence
 from enum import IntEnum, unique
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from tempo.embedded import embedded_database_url
 from tempo.settings import Settings
@@ -22,6 +26,28 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # PostgreSQL takes OFFSET as a bigint: a larger one fails in the driver (a 500), so the
 # routes refuse it as a bad request.
 MAX_OFFSET = 2**63 - 1
+
+# How long Tempo waits for the database before it answers 503. A server that stops
+# answering (a hung host, a frozen process, a lost network) never closes the connection, so
+# only these driver timeouts end the wait; every request, feed and run then answers within
+# COMMAND_TIMEOUT plus the 2 s SQLAlchemy gives a dead connection to close (< 10 s).
+CONNECT_TIMEOUT = 3  # seconds to open a connection and log in
+COMMAND_TIMEOUT = 5  # seconds any one statement (or one COPY chunk) may take
+# Server side, for write transactions: PostgreSQL cancels a statement (a lock wait, a slow
+# DELETE) a little before the client would give up, so the connection stays usable, and
+# ends a session left idle inside a transaction by a client that vanished, which releases
+# its locks (the advisory lock included) without waiting for TCP to notice.
+WRITE_STATEMENT_TIMEOUT_MS = 4_500
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000
+# COPY in chunks of about this size, each a statement well inside COMMAND_TIMEOUT (some
+# 100,000 leaderboard rows), so a long load is never mistaken for a stalled server.
+COPY_CHUNK_BYTES = 4 * 1024 * 1024
+# TCP keepalives, both ways: a peer that vanished without closing (a host gone, a NAT
+# entry dropped) is noticed after about 5 + 3 × 2 = 11 s of silence, on idle pooled
+# connections too, instead of the operating system's default of more than two hours.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 5, 2, 3
+# Migrations may rewrite big tables: they get no statement limit of their own.
+MIGRATION_COMMAND_TIMEOUT = None
 
 
 @unique
@@ -48,17 +74,55 @@ def normalize_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def csv_chunks(csv_rows: bytes, size: int = COPY_CHUNK_BYTES) -> Iterator[bytes]:
+    """`csv_rows` in pieces of about `size` bytes, each ending at the end of a record.
+
+    A newline inside a quoted value has an odd number of quotes before it in its piece
+    (an escaped quote is two), so a piece only ends at a newline after an even number."""
+    start = 0
+    while start < len(csv_rows):
+        end = csv_rows.find(b"\n", start + size)
+        while end != -1 and csv_rows.count(b'"', start, end) % 2:
+            end = csv_rows.find(b"\n", end + 1)
+        if end == -1:
+            yield csv_rows[start:]
+            return
+        yield csv_rows[start : end + 1]
+        start = end + 1
+
+
+async def limit_write_transaction(conn: AsyncConnection) -> None:
+    """Inside a write transaction: the server-side limits of WRITE_STATEMENT_TIMEOUT_MS."""
+    await conn.execute(text(f"SET LOCAL statement_timeout = {WRITE_STATEMENT_TIMEOUT_MS}"))
+    await conn.execute(
+        text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}")
+    )
+
+
 async def replace_rows(
     conn: AsyncConnection, lock: Lock, table: str, columns: Sequence[str], csv_rows: bytes
 ) -> None:
     """Inside the caller's transaction: take `lock`, delete every row of `table` and COPY
-    `csv_rows` (CSV, no header) in. Readers see the old rows until the commit (MVCC)."""
+    `csv_rows` (CSV, no header) in. Readers see the old rows until the commit (MVCC).
+
+    The rows go in as several COPY statements, each bounded by the driver's timeout. A
+    connection that times out or breaks during one is closed at once, not rolled back: a
+    server that stopped answering would not answer the ROLLBACK either."""
+    await limit_write_transaction(conn)
     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
     await conn.execute(text(f"DELETE FROM {table}"))
     raw = await conn.get_raw_connection()
-    await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
-        table, source=io.BytesIO(csv_rows), columns=list(columns), format="csv"
-    )
+    driver = raw.driver_connection
+    assert driver is not None
+    try:
+        for chunk in csv_chunks(csv_rows):
+            await driver.copy_to_table(
+                table, source=io.BytesIO(chunk), columns=list(columns), format="csv"
+            )
+    except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+        driver.terminate()  # no goodbye to a server that may not be listening
+        await conn.invalidate()
+        raise
 
 
 async def notify(conn: AsyncConnection, channel: str, payload: str) -> None:
@@ -79,15 +143,59 @@ def database_url(settings: Settings) -> str:
     return embedded_database_url(settings.embedded_db_dir)
 
 
+class KeepaliveConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection whose TCP socket sends keepalives (asyncpg has no option for
+    them; libpq's `keepalives*` parameters are not asyncpg's)."""
+
+    def __init__(self, protocol: Any, transport: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(protocol, transport, *args, **kwargs)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for option, value in (
+                ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+                ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+                ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+            ):
+                if hasattr(socket, option):  # Linux; macOS lacks some
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def connect_args(command_timeout: float | None = COMMAND_TIMEOUT) -> dict[str, Any]:
+    """asyncpg.connect() options: the timeouts above, and keepalives in both directions
+    (the server's own `tcp_keepalives_*` settings, for a client that vanished)."""
+    return {
+        "timeout": CONNECT_TIMEOUT,
+        "command_timeout": command_timeout,
+        "connection_class": KeepaliveConnection,
+        "server_settings": {
+            "tcp_keepalives_idle": str(KEEPALIVE_IDLE),
+            "tcp_keepalives_interval": str(KEEPALIVE_INTERVAL),
+            "tcp_keepalives_count": str(KEEPALIVE_COUNT),
+        },
+    }
+
+
+def _timeouts_are_disconnects(context: ExceptionContext) -> None:
+    """A statement that timed out leaves its connection waiting on a cancel the server may
+    never acknowledge: SQLAlchemy is told to close it rather than roll it back (which would
+    wait COMMAND_TIMEOUT again) or return it to the pool."""
+    if isinstance(context.original_exception, TimeoutError):
+        context.is_disconnect = True
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # Waiting for a free connection: every one busy is overload, answered 503 quickly.
         pool_timeout=5,
-        connect_args={"timeout": 5, "command_timeout": 60},
+        connect_args=connect_args(),
     )
+    event.listen(engine.sync_engine, "handle_error", _timeouts_are_disconnects)
+    return engine
 
 
 def alembic_config() -> Config:
@@ -107,7 +215,20 @@ def _current_revisions(connection: Connection) -> set[str]:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Upgrade to the newest schema; safe when several processes start at once."""
+    """Upgrade to the newest schema; safe when several processes start at once.
+
+    On a connection of its own, without COMMAND_TIMEOUT: rewriting a big table, or waiting
+    for another process's migration, may take longer than any request should."""
+    migrations = create_async_engine(
+        engine.url, poolclass=NullPool, connect_args=connect_args(MIGRATION_COMMAND_TIMEOUT)
+    )
+    try:
+        await _migrate(migrations)
+    finally:
+        await migrations.dispose()
+
+
+async def _migrate(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
         try:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
+from tempo.db import COMMAND_TIMEOUT
 from tempo.logs import get_logger
 from tempo.sources import SourceError
 
@@ -94,6 +95,8 @@ SCHEMA_MISSING_ERRORS = (
     asyncpg.exceptions.UndefinedTableError,
     asyncpg.exceptions.UndefinedColumnError,
 )
+# How long a client should wait after a 503 for a database that is down or not answering.
+RETRY_AFTER_SECONDS = "5"
 SCHEMA_MISSING_MESSAGE = "the database schema is missing or behind; run `tempo migrate`"
 # nginx's status for "client closed the request": nobody receives the answer, and the
 # access line (at info, like every request's) is then the one line the event leaves.
@@ -112,6 +115,17 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def is_schema_missing(exc: BaseException) -> bool:
     return any(isinstance(e, SCHEMA_MISSING_ERRORS) for e in _causes(exc))
+
+
+def database_failure(exc: BaseException) -> str:
+    """One line on a lost or silent database; a driver timeout has no message of its own."""
+    causes = _causes(exc)
+    if any(isinstance(e, TimeoutError) for e in causes):
+        return f"the database did not answer within {COMMAND_TIMEOUT} s"
+    # The driver's own error says most (not a wrapper such as a failed pipeline run).
+    driver = next((e for e in causes if isinstance(e, DATABASE_DOWN_ERRORS)), exc)
+    first_line = (str(driver).strip().splitlines() or [""])[0]
+    return f"{type(driver).__name__}: {first_line}".rstrip(": ")
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
@@ -193,7 +207,7 @@ def install_error_handlers(app: FastAPI) -> None:
             503,
             "database_unavailable",
             "the database is unreachable; try again shortly",
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
 
     @app.exception_handler(PoolTimeoutError)

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.csv_input import CsvError, CsvInput, require_plain, require_plain_object
 from tempo.db import Lock
+from tempo.errors import database_failure, is_database_unavailable
 from tempo.leaderboard.feed import feed_file
 from tempo.leaderboard.models import PipelineRun
 from tempo.leaderboard.pipeline import (
@@ -45,7 +46,9 @@ PIPELINE_LOCK = Lock.PIPELINE  # pg_advisory_lock key: one pipeline run at a tim
 LOCK_POLL_SECONDS = 0.2
 MESSAGES_FILE = "messages.csv"
 USERS_FILE = "users.csv"
-INTERRUPTED = "interrupted: the process running it stopped before it finished"
+INTERRUPTED = (
+    "interrupted: the process running it stopped, or lost the database, before it finished"
+)
 
 Trigger = Literal["api", "upload", "lambda", "cli"]
 Location = Path | S3Location
@@ -102,8 +105,7 @@ class RunFailed(Exception):
 def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, CsvError | SourceError):
         return str(exc)
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}".rstrip(": ")
+    return database_failure(exc)
 
 
 @asynccontextmanager
@@ -126,12 +128,29 @@ async def _serialised(engine: AsyncEngine | None) -> AsyncIterator[None]:
             await asyncio.sleep(LOCK_POLL_SECONDS)
         try:
             yield
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                # Ending the session releases its lock. Asking a server that stopped
+                # answering to unlock would wait COMMAND_TIMEOUT for nothing.
+                await _close_at_once(conn)
+            raise
         finally:
-            try:
-                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PIPELINE_LOCK})
-                await conn.commit()
-            except Exception as exc:  # closing the connection releases the lock anyway
-                log.warning("pipeline_unlock_failed", error=describe_failure(exc))
+            if not conn.invalidated:
+                try:
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": PIPELINE_LOCK}
+                    )
+                    await conn.commit()
+                except Exception as exc:  # closing the connection releases the lock anyway
+                    log.warning("pipeline_unlock_failed", error=describe_failure(exc))
+
+
+async def _close_at_once(conn: AsyncConnection) -> None:
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is not None:
+        driver.terminate()
+    await conn.invalidate()
 
 
 async def _start(engine: AsyncEngine | None, run: PipelineRun) -> PipelineRun:
@@ -169,8 +188,10 @@ async def _finish(engine: AsyncEngine | None, run: PipelineRun) -> PipelineRun:
             run.finished_at = finished.scalar_one()
             await session.commit()
     except Exception as exc:
-        # The outcome stands even if it cannot be recorded; the next run marks the row.
-        log.warning("pipeline_run_not_recorded", run_id=run.id, error=describe_failure(exc))
+        # The outcome stands even if it cannot be recorded; the row is marked failed once
+        # the database answers (mark_interrupted). Not a warning: the lost database is
+        # already reported, by the 503 or the command's one line.
+        log.info("pipeline_run_not_recorded", run_id=run.id, error=describe_failure(exc))
     return run
 
 
@@ -271,7 +292,12 @@ async def run_pipeline(
             run.status = "failed"
             run.error = describe_failure(exc)
             run.seconds = round(time.perf_counter() - started, 6)
-            await _finish(engine, run)
+            if _server_silent(exc):
+                # A server that stopped answering would keep this answer waiting again;
+                # the row is marked failed once it answers (mark_interrupted).
+                log.info("pipeline_run_not_recorded", run_id=run.id, error=run.error)
+            else:
+                await _finish(engine, run)
             log.info("pipeline_run_failed", run_id=run.id, error=run.error)
             raise RunFailed(run, exc) from exc
         run.status = "succeeded"
@@ -325,10 +351,38 @@ async def _execute(
     return summary, fed.feed_id
 
 
+def _server_silent(exc: BaseException) -> bool:
+    """The database stopped answering (a driver timeout), rather than refusing or closing."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
+# A run is `running` only while its process holds the pipeline lock in this database.
+_MARK_INTERRUPTED = text(
+    "UPDATE pipeline_run SET status = 'failed', finished_at = now(), error = :error "
+    "WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks WHERE "
+    "locktype = 'advisory' AND classid = 0 AND objid = :key AND objsubid = 1 AND "
+    "database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+)
+
+
+async def mark_interrupted(session: AsyncSession) -> None:
+    """Record as failed the runs that lost their database or their process mid-run: the
+    ones left `running` while no one holds the lock."""
+    conn = await session.connection()
+    await conn.execute(_MARK_INTERRUPTED, {"error": INTERRUPTED, "key": int(PIPELINE_LOCK)})
+    await session.commit()
+
+
 async def recent_runs(
     session: AsyncSession, *, limit: int, offset: int
 ) -> tuple[list[PipelineRun], int]:
     """Newest first, with the number of runs ever recorded."""
+    await mark_interrupted(session)
     statement = (
         select(PipelineRun)
         .order_by(col(PipelineRun.started_at).desc(), col(PipelineRun.id).desc())

@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
 from tempo.dependencies import EngineDep, OptionalStorageDep, SettingsDep
-from tempo.errors import CLIENT_CLOSED_REQUEST, DATABASE_DOWN_ERRORS, ApiError
+from tempo.errors import CLIENT_CLOSED_REQUEST, DATABASE_DOWN_ERRORS, RETRY_AFTER_SECONDS, ApiError
 from tempo.leaderboard.pages.render import database_problem, render
 from tempo.leaderboard.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan
 from tempo.leaderboard.uploads import FormFields, run_after_upload, store_uploads
@@ -85,6 +85,8 @@ def _page(
     extra = dict(headers or {})
     if status == 401:
         extra["WWW-Authenticate"] = "Bearer"
+    if status == 503:
+        extra.setdefault("Retry-After", RETRY_AFTER_SECONDS)  # as the API's 503
     return render("upload.html", status, extra or None, **context)
 
 
