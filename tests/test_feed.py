@@ -7,14 +7,16 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tempo import db
+from tempo.app import create_app
 from tempo.csv_input import CsvError
 from tempo.errors import is_database_unavailable
-from tempo.leaderboard.feed import NOTIFY_CHANNEL, feed_file
+from tempo.leaderboard.feed import FEED_LOCK, NOTIFY_CHANNEL, feed_file
 from tempo.leaderboard.pipeline import aggregate
-from tests.conftest import asyncpg_dsn
+from tests.conftest import TOKEN, asyncpg_dsn, make_settings, running
 from tests.helpers import read_result, write
 
 
@@ -181,3 +183,60 @@ async def test_listeners_hear_of_a_feed_only_after_commit(
         assert heard.empty()
     finally:
         await conn.close()
+
+
+async def test_a_big_board_is_deleted_a_slice_of_pages_at_a_time(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One page per DELETE: the old board spans dozens of pages, so every slice, and the
+    # catch-all after them, must together leave exactly the new board.
+    monkeypatch.setattr(db, "DELETE_BLOCKS", 1)
+    await feed_file(engine, ranking(tmp_path / "old.csv", 20_000))
+    statements: list[str] = []
+    sync_engine = engine.sync_engine
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(sync_engine, "before_cursor_execute", seen)
+    try:
+        await feed_file(engine, ranking(tmp_path / "new.csv", 7, start=90_000))
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", seen)
+    deletes = [s for s in statements if s.startswith("DELETE FROM leaderboard")]
+    assert len(deletes) > 20  # one per page of the old board, then the catch-all
+    assert [row[1] for row in await table(engine)] == list(range(90_000, 90_007))
+
+
+async def test_a_feed_behind_a_long_feed_is_busy_not_a_lost_database(
+    database_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    app = create_app(make_settings(database_url, data_dir))
+    ranking(data_dir / "pipeline_result.csv", 5)
+    holder = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        async for client in running(app):
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            assert (await client.post("/feed", json={"data_path": "pipeline_result.csv"},
+                                      headers=auth)).status_code == 200  # fmt: skip
+            # Another process's feed holds the lock for longer than a feed waits for it.
+            await holder.execute("SELECT pg_advisory_lock($1)", int(FEED_LOCK))
+            ranking(data_dir / "pipeline_result.csv", 9, start=500)
+            started = asyncio.get_running_loop().time()
+            response = await client.post(
+                "/feed", json={"data_path": "pipeline_result.csv"}, headers=auth
+            )
+            waited = asyncio.get_running_loop().time() - started
+            assert response.status_code == 503 and response.headers["Retry-After"]
+            error = response.json()["error"]
+            assert error["code"] == "busy" and "another feed job is running" in error["message"]
+            assert db.LOCK_WAIT_MS / 1000 - 0.5 < waited < 10
+            board = (await client.get("/leaderboard")).json()
+            assert [row["user_id"] for row in board["leaderboard"]] == list(range(5))
+            await holder.execute("SELECT pg_advisory_unlock($1)", int(FEED_LOCK))
+            response = await client.post(
+                "/feed", json={"data_path": "pipeline_result.csv"}, headers=auth
+            )
+            assert response.status_code == 200 and response.json()["rows"] == 9
+    finally:
+        await holder.close()

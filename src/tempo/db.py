@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -46,6 +47,13 @@ COPY_CHUNK_BYTES = 4 * 1024 * 1024
 # entry dropped) is noticed after about 5 + 3 × 2 = 11 s of silence, on idle pooled
 # connections too, instead of the operating system's default of more than two hours.
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 5, 2, 3
+# A job waits this long for another one holding its advisory lock (a feed behind a feed),
+# then gives up with JobBusy: inside the statement limit, so the answer says "busy", not
+# "database unavailable".
+LOCK_WAIT_MS = 4_000
+# The old rows are deleted a slice of the table's pages at a time (a TID range scan), each
+# slice a statement well inside the statement limit whatever the table's size.
+DELETE_BLOCKS = 2_000  # 8 KiB pages: ~16 MB, some 200,000 leaderboard rows
 # Migrations may rewrite big tables: they get no statement limit of their own.
 MIGRATION_COMMAND_TIMEOUT = None
 
@@ -55,7 +63,7 @@ class Lock(IntEnum):
     """PostgreSQL advisory-lock keys: one per kind of exclusive job, across every process
     and replica. Kept in one place so no two jobs share a key by accident."""
 
-    MIGRATION = 7_401_001
+    MIGRATION = 7_401_001  # the names below say what JobBusy reports
     FEED = 7_401_002
     CATALOG = 7_401_003
     PIPELINE = 7_401_004
@@ -64,6 +72,15 @@ class Lock(IntEnum):
 
 
 MIGRATION_LOCK = Lock.MIGRATION
+
+
+class JobBusy(Exception):
+    """Another process holds the advisory lock of this kind of job (a feed, a catalog load)
+    for longer than LOCK_WAIT_MS: try again shortly. Not a database fault."""
+
+    def __init__(self, lock: Lock) -> None:
+        self.lock = lock
+        super().__init__(f"another {lock.name.lower()} job is running; try again in a few seconds")
 
 
 def normalize_url(url: str) -> str:
@@ -109,8 +126,8 @@ async def replace_rows(
     connection that times out or breaks during one is closed at once, not rolled back: a
     server that stopped answering would not answer the ROLLBACK either."""
     await limit_write_transaction(conn)
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
-    await conn.execute(text(f"DELETE FROM {table}"))
+    await take_lock(conn, lock)
+    await delete_all(conn, table)
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
@@ -123,6 +140,49 @@ async def replace_rows(
         driver.terminate()  # no goodbye to a server that may not be listening
         await conn.invalidate()
         raise
+
+
+async def take_lock(conn: AsyncConnection, lock: Lock) -> None:
+    """The transaction's advisory lock `lock`, waiting at most LOCK_WAIT_MS (JobBusy)."""
+    await conn.execute(text(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}"))
+    try:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
+    except DBAPIError as exc:
+        if _sqlstate(exc) == "55P03":  # lock_not_available: lock_timeout, not a lost server
+            raise JobBusy(lock) from None
+        raise
+    await conn.execute(text("SET LOCAL lock_timeout = 0"))
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the driver's error under SQLAlchemy's wrappers, if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(state := getattr(seen, "sqlstate", None), str):
+            return state
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return None
+
+
+async def delete_all(conn: AsyncConnection, table: str) -> None:
+    """DELETE every row of `table`, a slice of DELETE_BLOCKS pages per statement, so that
+    no statement of a big table's swap runs into the statement limit. Inside the caller's
+    transaction: readers still see every row until the commit."""
+    blocks = (
+        await conn.execute(
+            text(
+                "SELECT pg_relation_size(CAST(:t AS regclass)) / current_setting('block_size')::int"
+            ),
+            {"t": table},
+        )
+    ).scalar_one()
+    for first in range(0, int(blocks), DELETE_BLOCKS):
+        await conn.execute(
+            text(f"DELETE FROM {table} WHERE ctid >= CAST(:lo AS tid) AND ctid < CAST(:hi AS tid)"),
+            {"lo": (first, 0), "hi": (first + DELETE_BLOCKS, 0)},  # (page, item): asyncpg's tid
+        )
+    # Rows past the pages counted above (none while the lock is held): cheap, all dead.
+    await conn.execute(text(f"DELETE FROM {table}"))
 
 
 async def notify(conn: AsyncConnection, channel: str, payload: str) -> None:

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
-from tempo.db import COMMAND_TIMEOUT
+from tempo.db import COMMAND_TIMEOUT, JobBusy
 from tempo.logs import get_logger
 from tempo.sources import SourceError
 
@@ -209,6 +209,12 @@ def install_error_handlers(app: FastAPI) -> None:
             "the database is unreachable; try again shortly",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
+
+    @app.exception_handler(JobBusy)
+    async def _job_busy(_: Request, exc: JobBusy) -> JSONResponse:
+        # Another feed (or load) holds the job's lock: the database is fine, so say so.
+        log.info("job_busy", job=exc.lock.name.lower())
+        return error_response(503, "busy", str(exc), headers={"Retry-After": RETRY_AFTER_SECONDS})
 
     @app.exception_handler(PoolTimeoutError)
     async def _database_busy(_: Request, exc: PoolTimeoutError) -> JSONResponse:
