@@ -25,6 +25,7 @@ from tempo.errors import install_error_handlers
 from tempo.json_body import document_models
 from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
+from tempo.limits import ConcurrencyLimitMiddleware, install_limits
 from tempo.logs import configure_logging, get_logger
 from tempo.middleware import RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
@@ -81,8 +82,10 @@ class TempoAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         fastapi_stack = super().build_middleware_stack()
+        # Inside the cache: only misses count against the limits on expensive routes.
+        limited = ConcurrencyLimitMiddleware(fastapi_stack)
         cached = ResponseCacheMiddleware(
-            fastapi_stack, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
+            limited, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
         )
         return RequestContextMiddleware(cached, sample_rate=self.access_log_sample_rate)
 
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_error_handlers(app)
+    install_limits(app)
     # FastAPI tries routers in this order on every request that misses the response
     # cache: the busiest uncached route first (each router passed costs ~10 µs).
     app.include_router(schedule_router)
