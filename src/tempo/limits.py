@@ -142,6 +142,8 @@ class ConcurrencyLimitMiddleware:
         first = await _peek(receive)
         if first is not None and first["type"] == "http.disconnect":
             log.info("client_gone", path=scope["path"], stage="before start")
+            # Nobody reads it; the status is for the access log.
+            await Response(status_code=CLIENT_CLOSED_REQUEST)(scope, receive, send)
             return
         limit.active += 1
         try:
@@ -162,11 +164,16 @@ def _replaying(first: Message, receive: Receive) -> Receive:
 async def ensure_connected(request: Request, stage: str) -> None:
     """Raise ClientGone when the client has disconnected: call it before each costly stage.
 
-    Only for requests whose body has been read (or that have none): the check consumes
-    the next message."""
-    if await request.is_disconnected():
-        log.info("client_gone", path=request.url.path, stage=stage)
-        raise ClientGone
+    Only once the body has been read (or for a request without one): the check consumes
+    what has arrived, which past the body is nothing but a disconnect. It looks past one
+    body message, the one ConcurrencyLimitMiddleware may have peeked at and handed on."""
+    for _ in range(2):
+        message = await _peek(request.receive)
+        if message is None:
+            return
+        if message["type"] == "http.disconnect":
+            log.info("client_gone", path=request.url.path, stage=stage)
+            raise ClientGone
 
 
 def install_limits(app: FastAPI) -> None:
