@@ -27,6 +27,7 @@ from tempo.json_body import document_models
 from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.leaderboard.uploads import upload_ceiling
+from tempo.limits import ConcurrencyLimitMiddleware, install_limits
 from tempo.logs import configure_logging, get_logger
 from tempo.middleware import RefuseNulInQuery, RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
@@ -107,8 +108,10 @@ class TempoAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         fastapi_stack = super().build_middleware_stack()
+        # Inside the cache: only misses count against the limits on expensive routes.
+        limited = ConcurrencyLimitMiddleware(fastapi_stack)
         admitted = AdmissionMiddleware(
-            fastapi_stack,
+            limited,
             self.token_guard,
             tokens=token_routes(self.routes),
             limits=self.body_limits,
@@ -178,6 +181,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_error_handlers(app)
+    install_limits(app)
     # FastAPI tries routers in this order on every request that misses the response
     # cache: the busiest uncached route first (each router passed costs ~10 µs).
     app.include_router(schedule_router)

@@ -8,7 +8,6 @@ how to load it, never an error page.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -39,6 +38,7 @@ from tempo.analytics.schemas import (
 from tempo.csv_input import CsvError
 from tempo.dependencies import EngineDep, SettingsDep
 from tempo.errors import DATABASE_DOWN_ERRORS, is_database_unavailable, is_schema_missing
+from tempo.limits import run_blocking
 from tempo.logs import get_logger
 from tempo.web import templating
 from tempo.web.routes import SECURITY_HEADERS, stylesheet_href
@@ -136,7 +136,7 @@ async def _load_spotify(page: AnalyticsPage, settings: SettingsDep, engine: Engi
     try:
         source, label = await service.spotify_source(settings, engine)
         data = await service.spotify_data(source, label)
-        page.spotify = await asyncio.to_thread(_spotify_answers, data, page.per)
+        page.spotify = await run_blocking(_spotify_answers, data, page.per)
     except AnalyticsError as exc:
         page.spotify_problem = exc.message
     except CsvError as exc:
@@ -155,7 +155,7 @@ async def _load_spotify(page: AnalyticsPage, settings: SettingsDep, engine: Engi
 async def _load_majors(page: AnalyticsPage, settings: SettingsDep) -> None:
     try:
         location = majors_location(settings)
-        page.majors = await asyncio.to_thread(_majors_answers, location, page.version)
+        page.majors = await run_blocking(_majors_answers, location, page.version)
     except AnalyticsError as exc:
         page.majors_problem = exc.message
         page.majors_not_loaded = exc.code == "not_loaded"

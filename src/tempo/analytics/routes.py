@@ -6,7 +6,6 @@ JSON route's description names its chart.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Annotated, Literal, TypeVar
@@ -37,6 +36,7 @@ from tempo.csv_input import CsvError
 from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
+from tempo.limits import ensure_connected, run_blocking
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -100,7 +100,7 @@ MajorsLimit = Annotated[int, Query(ge=1, le=100, description="How many majors")]
 
 async def computed(work: Callable[[], Answer]) -> Answer:
     try:
-        return await asyncio.to_thread(work)
+        return await run_blocking(work)
     except AnalyticsError as exc:
         raise api_error(exc) from None
 
@@ -112,6 +112,7 @@ async def chart_response(
     fmt: ChartFormat,
     draw: Callable[[Answer, charts.Format], bytes],
 ) -> Response:
+    await ensure_connected(request, "chart")  # drawing is the costly part
     image = await service.chart(name, answer, fmt, draw)
     etag = f'"{hashlib.sha256(image).hexdigest()[:32]}"'
     headers = CHART_HEADERS | {"ETag": etag}

@@ -4,7 +4,6 @@ loop, and charts kept by the answer they draw.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.spotify import SpotifyData, cached, cached_result, read_cached, read_spotify
 from tempo.catalog.demo import DEMO_TRACKS
+from tempo.limits import run_blocking
 from tempo.settings import Settings
 from tempo.sources import DownloadLimits, SourceError, display_url, is_url, local_file
 
@@ -69,7 +69,7 @@ async def spotify_data(
 ) -> SpotifyData:
     """The parsed file: from the per-process cache, else read (and downloaded) once."""
     if not is_url(source):
-        return await asyncio.to_thread(read_cached, Path(source), label or str(source))
+        return await run_blocking(read_cached, Path(source), label or str(source))
     # A URL has no modification time to check: it is read once per process.
     key = ("url", source)
     found = cached_result(key)
@@ -77,7 +77,7 @@ async def spotify_data(
         return found
     try:
         async with local_file(source, limits=limits) as local:
-            return await asyncio.to_thread(
+            return await run_blocking(
                 cached, key, lambda: read_spotify(local, label or display_url(source))
             )
     except SourceError as exc:
@@ -116,4 +116,4 @@ async def chart(
     fmt: Literal["svg", "png"],
     draw: Callable[[Answer, charts.Format], bytes],
 ) -> bytes:
-    return await asyncio.to_thread(_chart, name, answer, fmt, draw)
+    return await run_blocking(_chart, name, answer, fmt, draw)

@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import ColumnElement, false, func, or_
+from sqlalchemy import ColumnElement, Text, bindparam, false, func, or_, true
+from sqlalchemy.dialects.postgresql import ARRAY, array
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -24,6 +26,9 @@ from tempo.catalog.normalize import escape_like, normalize_text
 _TITLE_ARTIST_SEPARATOR = re.compile(r"\s+[-\u2013\u2014]\s+")
 _SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 _MATCH_BATCH = 500
+# Rows per reading of a text fetched at once when many texts are matched together; the
+# right one is nearly always among the first few.
+_CANDIDATES = 50
 # PostgreSQL text cannot hold NUL, so no stored value has one, and sending one is an error.
 NUL = "\x00"
 
@@ -95,14 +100,14 @@ async def _first_accepted(
     session: AsyncSession,
     conditions: Sequence[ColumnElement[bool]],
     accept: Callable[[Track], bool],
+    offset: int = 0,
 ) -> Track | None:
-    """The most popular row meeting `conditions` that `accept` confirms.
+    """The most popular row meeting `conditions` that `accept` confirms, from `offset` on.
 
     SQL narrows the candidates with the index; Python confirms on the name and artist
     columns themselves, since `search_text` is the two run together.
     """
     statement = _by_popularity(select(Track).where(*conditions))
-    offset = 0
     while True:
         batch = (await session.exec(statement.limit(_MATCH_BATCH).offset(offset))).all()
         for track in batch:
@@ -111,6 +116,88 @@ async def _first_accepted(
         if len(batch) < _MATCH_BATCH:
             return None
         offset += _MATCH_BATCH
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """One way of reading a text, as SQL narrows it (`search_text = equals OR search_text
+    LIKE pattern`) and as Python confirms it."""
+
+    text: str
+    title: str
+    artist: str | None
+    exact: bool
+    equals: str | None
+    pattern: str
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        like = _like(self.pattern)
+        return [like if self.equals is None else or_(col(Track.search_text) == self.equals, like)]
+
+    def accept(self) -> Callable[[Track], bool]:
+        return _names(self.title, self.artist, exact=self.exact)
+
+
+def _exact_probe(text: str, title: str, artist: str | None) -> _Probe:
+    prefix = escape_like(title)
+    if artist is None:
+        return _Probe(text, title, None, True, title, f"{prefix} %")
+    return _Probe(text, title, artist, True, None, f"{prefix} %{escape_like(artist)}%")
+
+
+def _contains_probe(text: str, title: str, artist: str | None) -> _Probe:
+    pattern = f"%{escape_like(title)}%"
+    if artist is not None:
+        pattern += f"{escape_like(artist)}%"
+    return _Probe(text, title, artist, False, None, pattern)
+
+
+async def _candidates(session: AsyncSession, probes: Sequence[_Probe]) -> list[list[Track]]:
+    """The `_CANDIDATES` most popular rows of every probe, in one statement: each probe is a
+    row of an unnest, joined laterally to its own index search."""
+    rows = (
+        func.unnest(
+            bindparam("equals", [p.equals for p in probes], type_=ARRAY(Text)),
+            bindparam("patterns", [p.pattern for p in probes], type_=ARRAY(Text)),
+        )
+        .table_valued("equals", "pattern", with_ordinality="n")
+        .render_derived()
+    )
+    search_text = col(Track.search_text)
+    inner = (
+        _by_popularity(
+            select(Track).where(
+                or_(search_text == rows.c.equals, search_text.like(rows.c.pattern, escape="\\"))
+            )
+        )
+        .limit(_CANDIDATES)
+        .lateral()
+    )
+    found = aliased(Track, inner)
+    statement = select(rows.c.n, found).select_from(rows).join(inner, true()).order_by(rows.c.n)
+    by_probe: list[list[Track]] = [[] for _ in probes]
+    for n, track in (await session.exec(statement)).all():
+        by_probe[int(n) - 1].append(track)
+    return by_probe
+
+
+async def _resolve(
+    session: AsyncSession, probes: Sequence[_Probe], found: dict[str, TrackInfo | None]
+) -> None:
+    """For every text not yet found, the track of its first probe that names one."""
+    probes = [p for p in probes if found.get(p.text) is None]
+    if not probes:
+        return
+    for probe, candidates in zip(probes, await _candidates(session, probes), strict=True):
+        if found.get(probe.text) is not None:
+            continue  # an earlier reading of the same text named a track
+        accept = probe.accept()
+        track = next((t for t in candidates if accept(t)), None)
+        if track is None and len(candidates) == _CANDIDATES:
+            # Many rows look alike and none of the first ones is it: page on, as for one text.
+            track = await _first_accepted(session, probe.conditions(), accept, _CANDIDATES)
+        if track is not None:
+            found[probe.text] = TrackInfo.of(track)
 
 
 def _readings(text: str) -> list[tuple[str, str | None]]:
@@ -148,39 +235,67 @@ async def match_track(session: AsyncSession, text: str) -> TrackInfo | None:
     Case and accents do not matter. An exact title beats a title that merely contains the
     text; among equals the most popular track wins, then the smallest track_id.
     """
-    stripped = text.strip()
-    if NUL in stripped:
-        return None
-    if _SPOTIFY_ID.fullmatch(stripped):
-        by_id = await tracks_by_id(session, [stripped])
-        if by_id:
-            return by_id[stripped]
-    if not any(c.isalnum() for c in stripped):
-        return None  # punctuation alone would "match" every title that contains it
-    readings = _readings(text)
-    for title, artist in readings:
-        prefix = escape_like(title)
-        if artist is None:
-            conditions = [or_(col(Track.search_text) == title, _like(f"{prefix} %"))]
-        else:
-            conditions = [_like(f"{prefix} %{escape_like(artist)}%")]
-        found = await _first_accepted(session, conditions, _names(title, artist, exact=True))
-        if found is not None:
-            return TrackInfo.of(found)
-    for title, artist in readings:
-        pattern = f"%{escape_like(title)}%"
-        if artist is not None:
-            pattern += f"{escape_like(artist)}%"
-        found = await _first_accepted(session, [_like(pattern)], _names(title, artist, exact=False))
-        if found is not None:
-            return TrackInfo.of(found)
-    return None
+    return (await match_tracks(session, [text]))[text]
+
+
+async def match_tracks(session: AsyncSession, texts: Sequence[str]) -> dict[str, TrackInfo | None]:
+    """`match_track` for many texts at once, in a bounded number of statements however many
+    there are: one for those that are Spotify ids, one for exact titles, one for titles
+    that contain the text (more only when a text's first candidates all fail the check)."""
+    found: dict[str, TrackInfo | None] = dict.fromkeys(texts)
+    usable = [t for t in found if NUL not in t.strip()]
+    ids = {t: t.strip() for t in usable if _SPOTIFY_ID.fullmatch(t.strip())}
+    if ids:
+        by_id = await tracks_by_id(session, list(ids.values()))
+        for text, track_id in ids.items():
+            found[text] = by_id.get(track_id)
+    # Punctuation alone would "match" every title that contains it.
+    readable = [t for t in usable if found[t] is None and any(c.isalnum() for c in t.strip())]
+    readings = {text: _readings(text) for text in readable}
+    for probe in (_exact_probe, _contains_probe):
+        await _resolve(
+            session, [probe(t, title, artist) for t in readable for title, artist in readings[t]],
+            found,
+        )  # fmt: skip
+    return found
 
 
 async def tracks_for_genre(session: AsyncSession, genre: str, limit: int = 200) -> list[TrackInfo]:
     """The most popular tracks of `genre` (case-insensitive), then by track_id."""
-    statement = _by_popularity(select(Track).where(_genre_condition(genre))).limit(limit)
-    return [TrackInfo.of(track) for track in await session.exec(statement)]
+    return (await tracks_for_genres(session, [genre], limit))[genre]
+
+
+async def tracks_for_genres(
+    session: AsyncSession, genres: Sequence[str], limit: int = 200
+) -> dict[str, list[TrackInfo]]:
+    """`tracks_for_genre` for each of `genres`, in one statement."""
+    result: dict[str, list[TrackInfo]] = {genre: [] for genre in genres}
+    wanted = sorted({normalize_genre(g) for g in genres if NUL not in g})
+    if not wanted:
+        return result
+    rows = (
+        func.unnest(bindparam("genres", wanted, type_=ARRAY(Text)))
+        .table_valued("genre", with_ordinality="n")
+        .render_derived()
+    )
+    inner = (
+        _by_popularity(select(Track).where(col(Track.genres).contains(array([rows.c.genre]))))
+        .limit(limit)
+        .lateral()
+    )
+    statement = (
+        select(rows.c.genre, aliased(Track, inner))
+        .select_from(rows)
+        .join(inner, true())
+        .order_by(rows.c.n)
+    )
+    by_genre: dict[str, list[TrackInfo]] = {g: [] for g in wanted}
+    for genre, track in (await session.exec(statement)).all():
+        by_genre[genre].append(TrackInfo.of(track))
+    for genre in genres:
+        if NUL not in genre:
+            result[genre] = by_genre[normalize_genre(genre)]
+    return result
 
 
 async def known_genres(session: AsyncSession) -> list[str]:

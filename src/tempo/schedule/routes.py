@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.errors import ApiError, error_responses
 from tempo.json_body import json_body, openapi_body
+from tempo.limits import CATALOG_LOOKUPS, ensure_connected
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
 from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day, plan_day_json
@@ -75,9 +76,13 @@ async def post_schedule(request: Request) -> Response:
     ics = wants_ics(format, request.headers.get("accept"))
     try:
         if needs_catalog(body):
-            engine: AsyncEngine = request.state.engine
-            async with AsyncSession(engine, expire_on_commit=False) as session:
-                return await answer(body, session, ics)
+            # Catalog look-ups hold a database connection: bounded, and not for a client
+            # that has already left.
+            with CATALOG_LOOKUPS.slot():
+                await ensure_connected(request, "catalog look-ups")
+                engine: AsyncEngine = request.state.engine
+                async with AsyncSession(engine, expire_on_commit=False) as session:
+                    return await answer(body, session, ics)
         return await answer(body, None, ics)  # songs given in full: no database work at all
     except InvalidSchedule as error:
         raise as_api_error(error) from None

@@ -117,8 +117,13 @@ async def resolve_music(
         if unknown:
             raise InvalidSchedule(unknown)
 
+    # Every look-up of the request at once: a statement per kind, not one per song.
     track_ids = [w.track_id for w in wants if w.track_id is not None]
     by_id = await catalog.tracks_by_id(session, track_ids) if track_ids else {}
+    texts = [w.text for w in wants if w.track_id is None and w.text is not None]
+    by_text = await catalog.match_tracks(session, texts) if texts else {}
+    genre_wants = [w.genre for w in wants if w.genre is not None and w.minutes is not None]
+    by_genre = await catalog.tracks_for_genres(session, genre_wants) if genre_wants else {}
     songs: list[Song] = []
     missing: list[NotPlaced] = []
     used: set[str] = set()
@@ -139,7 +144,7 @@ async def resolve_music(
             else:
                 add(found, source)
         elif want.text is not None:
-            match = await catalog.match_track(session, want.text)
+            match = by_text[want.text]
             if match is None:
                 reason = "no track in the catalog matches this text"
                 missing.append(NotPlaced("music", want.text, reason, source))
@@ -147,7 +152,7 @@ async def resolve_music(
                 add(match, source)
         elif want.genre is not None and want.minutes is not None:
             budget = want.minutes * 60
-            for track in await catalog.tracks_for_genre(session, want.genre):
+            for track in by_genre[want.genre]:
                 length = round(track.duration_ms / 1000)
                 if track.track_id not in used and length <= budget:
                     add(track, source)

@@ -6,11 +6,10 @@ users.csv in the raw bucket when object storage is on, else in the data director
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from tempo.csv_input import CsvError
@@ -19,6 +18,7 @@ from tempo.leaderboard.pages.paging import PAGE_SIZE, Pager, page_number
 from tempo.leaderboard.pages.raw import MAX_CELL, RawPage, read_page
 from tempo.leaderboard.pages.render import render
 from tempo.leaderboard.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan, open_input
+from tempo.limits import ensure_connected, run_blocking
 from tempo.sources import SourceError
 
 router = APIRouter(include_in_schema=False)
@@ -42,7 +42,11 @@ TABLES = {
 
 @router.get(PATH, response_class=HTMLResponse)
 async def datamart_page(
-    settings: SettingsDep, storage: OptionalStorageDep, table: str = "messages", page: str = ""
+    request: Request,
+    settings: SettingsDep,
+    storage: OptionalStorageDep,
+    table: str = "messages",
+    page: str = "",
 ) -> HTMLResponse:
     notices: list[str] = []
     shown = TABLES.get(table.strip().lower())
@@ -63,7 +67,8 @@ async def datamart_page(
     offset = (max(number, 1) - 1) * PAGE_SIZE
     try:
         async with open_input(plan, location, storage) as source:
-            raw: RawPage = await asyncio.to_thread(read_page, source, label, offset, PAGE_SIZE)
+            await ensure_connected(request, "datamart page")
+            raw: RawPage = await run_blocking(read_page, source, label, offset, PAGE_SIZE)
     except SourceError as exc:
         if exc.code in MISSING:  # nothing uploaded yet: an empty table, not an error
             empty = Pager(PATH, number, 0, params={"table": shown.key}, asked=page)
