@@ -23,6 +23,7 @@ from tempo.catalog import service as catalog
 from tempo.catalog.demo import seed_demo_catalog
 from tempo.catalog.normalize import normalize_text
 from tempo.csv_input import scan_text
+from tempo.errors import ApiError
 from tempo.leaderboard.pages import datamart, raw
 from tempo.schedule import service as schedule
 from tempo.schedule.schemas import MusicWant
@@ -56,6 +57,7 @@ async def test_a_full_route_class_answers_503_busy_at_once_and_cheap_routes_stil
 ) -> None:
     write_messages(data_dir / "messages.csv", 30)
     monkeypatch.setattr(limits.DATAMART, "concurrency", 1)
+    monkeypatch.setattr(limits.DATAMART, "queue", 0)
     entered, release = threading.Event(), threading.Event()
     real_read_page = datamart.read_page
 
@@ -84,11 +86,42 @@ async def test_a_full_route_class_answers_503_busy_at_once_and_cheap_routes_stil
     assert (await client.get("/datamart?page=2")).status_code == 200
 
 
+async def test_a_few_requests_wait_for_a_place_in_order_then_the_rest_are_refused() -> None:
+    limit = limits.RouteLimit("test", 1, queue=2, wait=5)
+    order: list[str] = []
+
+    async def request(name: str) -> None:
+        async with limit.slot():
+            order.append(name)
+            await asyncio.sleep(0.05)
+
+    await limit.acquire()  # the one place, held
+    waiting = [asyncio.create_task(request(n)) for n in ("first", "second")]
+    await asyncio.sleep(0)
+    with pytest.raises(ApiError) as refused:
+        await limit.acquire()  # the queue is full: refused at once, not queued
+    assert refused.value.status_code == 503 and refused.value.code == "busy"
+    limit.release()
+    await asyncio.gather(*waiting)
+    assert order == ["first", "second"]  # served in the order they came
+    assert limit.active == 0 and limit.refused == 1
+
+    # A waiter is refused when no place frees up in time, and leaves the queue.
+    short = limits.RouteLimit("short", 1, queue=1, wait=0.1)
+    await short.acquire()
+    with pytest.raises(ApiError):
+        await short.acquire()
+    assert not short._waiters and short.active == 1
+    short.release()
+    assert short.active == 0
+
+
 @pytest.mark.usefixtures("catalog_loaded")
 async def test_schedule_is_limited_only_when_it_looks_up_the_catalog(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(limits.CATALOG_LOOKUPS, "concurrency", 0)
+    monkeypatch.setattr(limits.CATALOG_LOOKUPS, "queue", 0)
     day: dict[str, Any] = {"day_start": "08:00", "day_end": "20:00"}
     looked_up = await client.post("/schedule", json=day | {"music": [{"text": "Dance Monkey"}]})
     assert looked_up.status_code == 503, looked_up.text

@@ -1,10 +1,12 @@
 """Bounds on expensive work, so that a burst on one route cannot starve the cheap ones.
 
 Each class of expensive route (the datamart, the analytics, catalog search, the planner's
-catalog look-ups) may run at most `concurrency` requests at once in each worker. A request
-past that is answered at once with `503 busy` and `Retry-After`, instead of joining a queue
-that grows with the burst: queued work holds memory and database connections, and is
-finished long after its client gave up. Blocking work (Polars, matplotlib) runs in a small
+catalog look-ups) may run at most `concurrency` requests at once in each worker. A few more
+(`queue`) may wait for a place, for `wait` seconds at most: one page's eight charts, loaded
+at once by a browser, all get drawn. Past that a request is answered at once with
+`503 busy` and `Retry-After`, instead of joining a queue that grows with the burst: queued
+work holds memory and database connections, and is finished long after its client gave up.
+A waiter holds nothing but its request. Blocking work (Polars, matplotlib) runs in a small
 thread pool of its own, so it neither waits behind nor crowds out whatever else uses the
 default executor. A request whose client has already gone is not started, and routes check
 again between their stages (`ensure_connected`).
@@ -15,12 +17,13 @@ Cheap routes, above all the cached `GET /leaderboard`, pass untouched.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
@@ -45,15 +48,56 @@ CLIENT_CLOSED_REQUEST = 499
 
 @dataclass
 class RouteLimit:
-    """At most `concurrency` requests of one route class at once, in this worker.
+    """At most `concurrency` requests of one route class at once, in this worker, and at
+    most `queue` more waiting, each for `wait` seconds at most.
 
-    A plain counter is enough: the event loop runs one coroutine at a time, and nothing
-    awaits between the check and the increment."""
+    Plain counters are enough: the event loop runs one coroutine at a time, and nothing
+    awaits between a check and its update. A place that is freed passes straight to the
+    longest waiter, so a newcomer cannot overtake the queue."""
 
     name: str
     concurrency: int
+    queue: int = 0
+    wait: float = 5.0
     active: int = field(default=0, init=False)
     refused: int = field(default=0, init=False)
+    _waiters: collections.deque[asyncio.Future[None]] = field(
+        default_factory=collections.deque, init=False, repr=False
+    )
+
+    async def acquire(self) -> None:
+        """Take a place, waiting for one if the queue has room; ApiError 503 `busy` if not."""
+        if self.active < self.concurrency:
+            self.active += 1
+            return
+        if len(self._waiters) >= self.queue:
+            self.refused += 1
+            raise self.busy_error()
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(handed)
+        try:
+            async with asyncio.timeout(self.wait):
+                await handed
+        except TimeoutError:
+            if handed.done() and not handed.cancelled():
+                return  # a place came just as the wait ran out: it is ours
+            self._waiters.remove(handed)
+            self.refused += 1
+            raise self.busy_error() from None
+        except asyncio.CancelledError:
+            if handed.done() and not handed.cancelled():
+                self.release()  # handed a place, but the request is going away
+            elif handed in self._waiters:
+                self._waiters.remove(handed)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the place passes on; `active` stays the same
+                return
+        self.active -= 1
 
     def busy_error(self) -> ApiError:
         return ApiError(
@@ -64,26 +108,25 @@ class RouteLimit:
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of the class's places for the block; ApiError 503 `busy` when all are taken."""
-        if self.active >= self.concurrency:
-            self.refused += 1
-            raise self.busy_error()
-        self.active += 1
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the class's places for the block (see `acquire`)."""
+        await self.acquire()
         try:
             yield
         finally:
-            self.active -= 1
+            self.release()
 
 
 # Per worker. The sizes follow what each request holds: analytics and the datamart keep a
 # core busy (the thread pool below has as many threads), catalog search and look-ups hold a
 # pooled database connection each (the pool has 10, plus 10 overflow).
-DATAMART = RouteLimit("datamart", 4)
-ANALYTICS = RouteLimit("analytics", 4)
-CATALOG_SEARCH = RouteLimit("catalog search", 8)
-CATALOG_LOOKUPS = RouteLimit("catalog look-up", 8)
+# Twice as many may wait as run: enough for a page's charts, short enough that the last of
+# them is served within seconds of a burst's end.
+DATAMART = RouteLimit("datamart", 4, queue=8)
+ANALYTICS = RouteLimit("analytics", 4, queue=8)
+CATALOG_SEARCH = RouteLimit("catalog search", 8, queue=16)
+CATALOG_LOOKUPS = RouteLimit("catalog look-up", 8, queue=16)
 
 # (method, path prefix) → limit, for the routes limited before they are routed; the
 # planner's routes take CATALOG_LOOKUPS themselves, only once the body says it needs the
@@ -129,9 +172,9 @@ class ConcurrencyLimitMiddleware:
         if limit is None:
             await self.app(scope, receive, send)
             return
-        if limit.active >= limit.concurrency:
-            limit.refused += 1
-            error = limit.busy_error()
+        try:
+            await limit.acquire()
+        except ApiError as error:
             response = error_response(
                 error.status_code, error.code, error.message, error.details, error.headers
             )
@@ -139,17 +182,16 @@ class ConcurrencyLimitMiddleware:
             return
         # The request may have waited for the event loop long enough for its client to
         # give up (a burst does that): look before doing anything for it.
-        first = await _peek(receive)
-        if first is not None and first["type"] == "http.disconnect":
-            log.info("client_gone", path=scope["path"], stage="before start")
-            # Nobody reads it; the status is for the access log.
-            await Response(status_code=CLIENT_CLOSED_REQUEST)(scope, receive, send)
-            return
-        limit.active += 1
         try:
+            first = await _peek(receive)
+            if first is not None and first["type"] == "http.disconnect":
+                log.info("client_gone", path=scope["path"], stage="before start")
+                # Nobody reads it; the status is for the access log.
+                await Response(status_code=CLIENT_CLOSED_REQUEST)(scope, receive, send)
+                return
             await self.app(scope, _replaying(first, receive) if first else receive, send)
         finally:
-            limit.active -= 1
+            limit.release()
 
 
 def _replaying(first: Message, receive: Receive) -> Receive:

@@ -78,7 +78,7 @@ async def post_schedule(request: Request) -> Response:
         if needs_catalog(body):
             # Catalog look-ups hold a database connection: bounded, and not for a client
             # that has already left.
-            with CATALOG_LOOKUPS.slot():
+            async with CATALOG_LOOKUPS.slot():
                 await ensure_connected(request, "catalog look-ups")
                 engine: AsyncEngine = request.state.engine
                 async with AsyncSession(engine, expire_on_commit=False) as session:
