@@ -9,7 +9,7 @@ from starlette.requests import ClientDisconnect
 from tempo.csv_input import CsvError, require_plain
 from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
-from tempo.errors import ApiError, error_responses
+from tempo.errors import BODY_ERRORS, TOKEN_ERRORS, ApiError, error_responses
 from tempo.leaderboard import service
 from tempo.leaderboard.feed import FeedResult, feed_file
 from tempo.leaderboard.models import PipelineRun
@@ -81,7 +81,7 @@ async def get_leaderboard(
     response_model=FeedResponse,
     summary="Replace the leaderboard with a pipeline_result.csv from the data directory",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 415, 422, 503),
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
     path = resolve_data_path(settings.data_dir, body.data_path)
@@ -108,7 +108,7 @@ def _feed_response(result: FeedResult) -> FeedResponse:
     "that breaks the S3 naming rules; 503 when object storage is unreachable, refuses "
     "Tempo's credentials, or is not configured.",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_feed_s3(
     body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep
@@ -144,7 +144,7 @@ def _run_error(failed: RunFailed) -> Exception:
     "directory) and, unless `feed` is false, loads it into the leaderboard. Runs wait for "
     "each other; a failed run is recorded and leaves the served leaderboard as it was.",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 415, 422, 503),
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_pipeline_run(
     settings: SettingsDep,
@@ -165,7 +165,7 @@ async def post_pipeline_run(
     response_model=PipelineRunPage,
     summary="Recorded pipeline runs, newest first",
     dependencies=[Authorized],
-    responses=error_responses(401, 403, 422, 503),
+    responses=error_responses(*TOKEN_ERRORS, 422, 503),
 )
 async def get_pipeline_runs(
     session: SessionDep,
@@ -184,6 +184,9 @@ UPLOAD_BODY: dict[str, Any] = {
             "schema": {
                 "title": "Upload",
                 "type": "object",
+                # Either file or both; neither, or any other field, is a 400.
+                "anyOf": [{"required": ["messages"]}, {"required": ["users"]}],
+                "additionalProperties": False,
                 "properties": {
                     "messages": _CSV_FILE | {"description": "messages.csv"},
                     "users": _CSV_FILE | {"description": "users.csv"},
@@ -214,7 +217,7 @@ UPLOAD_BODY: dict[str, Any] = {
     "one in the raw bucket (or the data directory). With RUN_ON_UPLOAD the pipeline then "
     "runs; its outcome, success or failure, is `run`.",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def post_uploads(
