@@ -57,16 +57,28 @@ def resolve_data_path(data_dir: Path, requested: str) -> Path:
     root = data_dir.resolve()
     candidate = Path(requested)
     candidate = candidate if candidate.is_absolute() else root / candidate
-    resolved = candidate.resolve()
-    if not resolved.is_relative_to(root):
+    try:
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to(root):
+            raise ApiError(
+                403,
+                "outside_data_dir",
+                "the path is outside the data directory",
+                {"path": requested},
+            )
+        exists, is_file = resolved.exists(), resolved.is_file()
+    except (OSError, RuntimeError) as error:
+        # A name the file system refuses (too long, a symlink loop, …) is the client's
+        # problem, not an unreachable database, which is what a bare OSError would answer.
+        # (Python 3.11 raises RuntimeError for a symlink loop; later versions OSError.)
+        # Only the reason: the error's own text names the server's folders.
+        reason = error.strerror if isinstance(error, OSError) else None
+        reason = (reason or "a symbolic link loop").lower()
         raise ApiError(
-            403,
-            "outside_data_dir",
-            "the path is outside the data directory",
-            {"path": requested},
-        )
-    if not resolved.exists():
+            400, "invalid_path", f"the path cannot be used: {reason}", {"path": requested}
+        ) from None
+    if not exists:
         raise ApiError(404, "file_not_found", f"no such file in the data directory: {requested}")
-    if not resolved.is_file():
+    if not is_file:
         raise ApiError(400, "not_a_file", f"not a regular file: {requested}")
     return resolved

@@ -34,6 +34,7 @@ from tempo.analytics.schemas import (
 )
 from tempo.analytics.spotify import SpotifyData
 from tempo.csv_input import CsvError
+from tempo.db import NO_NUL
 from tempo.dependencies import EngineDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
 
@@ -90,7 +91,9 @@ TopLimit = Annotated[
     int, Query(ge=1, le=100, description="How many tracks; ties with the last are kept")
 ]
 Version = Annotated[
-    int | None, Query(ge=0, description="A Delta table version; default: the latest")
+    int | None,
+    # Delta versions are 64-bit integers.
+    Query(ge=0, le=2**63 - 1, description="A Delta table version; default: the latest"),
 ]
 MajorsLimit = Annotated[int, Query(ge=1, le=100, description="How many majors")]
 
@@ -240,7 +243,8 @@ async def get_features_chart(request: Request, data: SpotifyDep, fmt: ChartForma
 async def get_majors(
     session: SessionDep,
     category: Annotated[
-        str | None, Query(max_length=100, description="Only this major category (exact name)")
+        str | None,
+        Query(max_length=100, pattern=NO_NUL, description="Only this major category (exact name)"),
     ] = None,
 ) -> MajorsTable:
     statement = select(MajorRow).order_by(col(MajorRow.rank), col(MajorRow.major_code))

@@ -29,7 +29,12 @@ async def get_tracks(
         ),
     ] = None,
     genre: Annotated[
-        str | None, Query(max_length=100, description="Playlist genre, e.g. pop or r&b")
+        str | None,
+        Query(
+            max_length=100,
+            description="Playlist genre, e.g. pop or r&b; one the catalog does not have is a "
+            "422 that lists the known ones",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Tracks per page")] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Tracks to skip")] = 0,
