@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from tempo.analytics import charts, majors, service, spotify
@@ -37,6 +37,7 @@ from tempo.csv_input import CsvError
 from tempo.db import NO_NUL
 from tempo.dependencies import EngineDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
+from tempo.params import WHOLE_NUMBER
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -86,16 +87,26 @@ Per = Annotated[
         "once per playlist that lists it under a genre."
     ),
 ]
-Bins = Annotated[int, Query(ge=1, le=spotify.MAX_BINS, description="Equal bins over 0 to 100")]
+Bins = Annotated[
+    int,
+    Field(ge=1, le=spotify.MAX_BINS),
+    WHOLE_NUMBER,
+    Query(description="Equal bins over 0 to 100"),
+]
 TopLimit = Annotated[
-    int, Query(ge=1, le=100, description="How many tracks; ties with the last are kept")
+    int,
+    Field(ge=1, le=100),
+    WHOLE_NUMBER,
+    Query(description="How many tracks; ties with the last are kept"),
 ]
 Version = Annotated[
-    int | None,
     # Delta versions are 64-bit integers.
-    Query(ge=0, le=2**63 - 1, description="A Delta table version; default: the latest"),
+    Annotated[int, Field(ge=0, le=2**63 - 1), WHOLE_NUMBER] | None,
+    Query(description="A Delta table version; default: the latest"),
 ]
-MajorsLimit = Annotated[int, Query(ge=1, le=100, description="How many majors")]
+MajorsLimit = Annotated[
+    int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="How many majors")
+]
 
 
 async def computed(work: Callable[[], Answer]) -> Answer:

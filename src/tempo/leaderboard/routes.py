@@ -4,6 +4,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
+from pydantic import Field
 from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError, require_plain
@@ -27,6 +28,7 @@ from tempo.leaderboard.schemas import (
     UploadResponse,
 )
 from tempo.leaderboard.uploads import run_after_upload, store_uploads
+from tempo.params import WHOLE_NUMBER
 from tempo.security import Authorized, resolve_data_path
 from tempo.sources import ObjectStorage, SourceError, s3_location
 
@@ -56,8 +58,12 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 async def get_leaderboard(
     session: SessionDep,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")] = 0,
+    limit: Annotated[
+        int, Field(ge=1, le=1000), WHOLE_NUMBER, Query(description="Rows per page")
+    ] = 100,
+    offset: Annotated[
+        int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER, Query(description="Rows to skip")
+    ] = 0,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> LeaderboardPage | Response:
     # One snapshot for the version and the rows, so a concurrent feed cannot mix them.
@@ -169,8 +175,12 @@ async def post_pipeline_run(
 )
 async def get_pipeline_runs(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100, description="Runs per page")] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Runs to skip")] = 0,
+    limit: Annotated[
+        int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Runs per page")
+    ] = 20,
+    offset: Annotated[
+        int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER, Query(description="Runs to skip")
+    ] = 0,
 ) -> PipelineRunPage:
     runs, total = await recent_runs(session, limit=limit, offset=offset)
     return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)
