@@ -48,6 +48,7 @@ class Pass:
     requests: int  # requests it sent (the HAR report's entries)
     statuses: Counter[int]
     failures: list[dict[str, Any]]  # Schemathesis' own findings, by kind
+    errors: list[dict[str, Any]]  # what stopped Schemathesis itself (network, its own bugs)
     server_errors: Counter[tuple[str, str, int, str]]  # 5xx other than the deliberate one
     deliberate: int  # deliberate 503s
     output: str = field(repr=False)
@@ -58,16 +59,19 @@ class Pass:
 
     @property
     def clean(self) -> bool:
-        return self.exit_code == 0 and not self.failures and not self.server_errors
+        return (
+            self.exit_code == 0 and not self.failures and not self.errors and not self.server_errors
+        )
 
     def summary(self) -> str:
         five = sum(n for status, n in self.statuses.items() if status >= 500)
         kinds = ", ".join(f"{f['code']} {f['title']} ×{f['count']}" for f in self.failures)
+        errors = ", ".join(f"{e['title']} ×{e['count']}" for e in self.errors)
         return (
             f"{self.label}: {self.generated:,} test cases, {self.requests:,} requests; "
             f"5xx: {five:,} ({self.deliberate:,} deliberate 503); "
             f"failures: {self.schema_violations} {('(' + kinds + ')') if kinds else ''}"
-        ).rstrip()
+        ).rstrip() + (f"; errors: {errors}" if errors else "")
 
 
 def _error_code(text: str) -> str:
@@ -84,7 +88,10 @@ def run_schemathesis(
     max_examples: int,
     token: str | None,
     seed: int | None = None,
-    workers: int = 2,
+    # One: Hypothesis parses source code while it generates, and on Python 3.11 parsing in
+    # two threads at once can fail ("AST constructor recursion depth mismatch", CPython
+    # gh-106905), which Schemathesis reports as an error of its own.
+    workers: int = 1,
 ) -> Pass:
     """`st run` with every check against `base_url`, with `token` or without one."""
     label = "with the token" if token else "without a token"
@@ -128,6 +135,7 @@ def run_schemathesis(
         requests=len(entries),
         statuses=statuses,
         failures=list(report["failures"]),
+        errors=list(report["errors"]),
         server_errors=server_errors,
         deliberate=deliberate,
         output=output,
@@ -226,7 +234,7 @@ def main() -> int:
         print(run.summary())
         for (method, path, status, code), count in run.server_errors.items():
             print(f"  {status} {code or '?'} from {method} {path}: {count}")
-        if run.failures:
+        if not run.clean:
             print(run.output)
     tracebacks = log.count("unhandled_error")
     print(f"server log: {tracebacks} unhandled errors; reports in {args.reports}/")

@@ -55,6 +55,19 @@ async def test_a_nul_in_a_text_parameter_is_a_422_not_a_500(client: httpx.AsyncC
 
 
 @pytest.mark.parametrize(
+    ("path", "value"),
+    [("/leaderboard?limit=", "2.0"), ("/analytics/majors/largest?version=", "0.0"),
+     ("/tracks?offset=", "1_000"), ("/leaderboard?offset=", " 3")],
+)  # fmt: skip
+async def test_an_integer_parameter_takes_an_integer_only(
+    client: httpx.AsyncClient, path: str, value: str
+) -> None:
+    response = await client.get(path + value)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["type"] == "int_parsing"
+
+
+@pytest.mark.parametrize(
     ("name", "reason"),
     [("x" * 300, "file name too long"), ("loop", "symbolic link")],
 )
