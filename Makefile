@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 export CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools clean \
-	browser axe screenshots deploy-tools loadtest assess compare-servers
+	browser axe screenshots deploy-tools loadtest assess compare-servers fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -152,6 +152,13 @@ bench-tools: ## wrk (the load generator) and nginx (the baseline): apt-get insta
 			exit 1; \
 		fi; \
 	fi
+
+# Schemathesis on a served Tempo with a scratch database (DATABASE_URL's server, else the
+# one on 127.0.0.1:5432, else the embedded one). FUZZ_EXAMPLES per operation and phase.
+FUZZ_EXAMPLES ?= 100
+
+fuzz: install ## Schemathesis, every check, on every operation: 2,000+ requests with the token, as many without
+	$(UV) run --locked python -m tests.openapi_fuzz --max-examples $(FUZZ_EXAMPLES)
 
 # Load tests (loadtest/README.md). `make loadtest` aims at a Tempo that is already running;
 # `make assess` starts its own. STEP_SECONDS defaults to 30 for the one, 12 for the other.

@@ -27,6 +27,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # PostgreSQL takes OFFSET as a bigint: a larger one fails in the driver (a 500), so the
 # routes refuse it as a bad request.
 MAX_OFFSET = 2**63 - 1
+# PostgreSQL text cannot hold a NUL character (the driver fails: a 500), so text parameters
+# that reach a query declare this pattern and a NUL is refused as a bad request (422).
+NO_NUL = r"^[^\x00]*$"
 
 # How long Tempo waits for the database before it answers 503. A server that stops
 # answering (a hung host, a frozen process, a lost network) never closes the connection, so

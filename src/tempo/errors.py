@@ -60,9 +60,49 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 0},
+}
+_CHALLENGE_HEADER = {
+    "description": "`Bearer`: the route takes `Authorization: Bearer <API_TOKEN>`",
+    "schema": {"type": "string"},
+}
+# What each error status means on any route; a route's own description says more.
+ERROR_STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
+    400: ("Bad request: a path, bucket name or object key that cannot be used", {}),
+    401: ("Missing token", {"WWW-Authenticate": _CHALLENGE_HEADER}),
+    403: (
+        "Wrong token, or a path outside the data directory",
+        {"WWW-Authenticate": _CHALLENGE_HEADER},
+    ),
+    404: ("Not found: the file, bucket, key or data the route reads", {}),
+    413: ("The body, or a file in it, is over the route's size limit", {}),
+    415: ("A media type or a compression the route does not take", {}),
+    422: ("Invalid request: `details` names each field, or the file, row and column", {}),
+    429: ("Too many requests: slow down", {"Retry-After": _RETRY_AFTER}),
+    503: (
+        "The database or object storage is unreachable or busy (with `Retry-After`), the "
+        "schema is not migrated, or object storage is not configured",
+        {"Retry-After": _RETRY_AFTER},
+    ),
+}
+# The errors every route that checks the token can answer (429: repeated wrong tokens) …
+TOKEN_ERRORS = (401, 403, 429)
+# … and those of every route that reads a request body (size, media type, validation).
+BODY_ERRORS = (413, 415, 422)
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting the error shape for the given statuses."""
-    return {status: {"model": ErrorResponse} for status in statuses}
+    """OpenAPI `responses=` entries documenting the error shape for the given statuses, each
+    with what it means and the headers it may carry (none of them always)."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(set(statuses)):
+        description, headers = ERROR_STATUSES[status]
+        responses[status] = {"model": ErrorResponse, "description": description}
+        if headers:
+            responses[status]["headers"] = headers
+    return responses
 
 
 _HTTP_CODES = {

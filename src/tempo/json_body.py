@@ -25,8 +25,9 @@ COMPONENTS = "#/components/schemas/{model}"
 
 
 async def json_body(request: Request, model: type[Model], max_bytes: int) -> Model:
-    """The body as `model`; errors are FastAPI's own 422 (fields named `body.…`). A body
-    over `max_bytes` is refused (413) before it is held in memory, whatever its framing."""
+    """The body as `model`, validated strictly; errors are FastAPI's own 422 (fields named
+    `body.…`). A body over `max_bytes` is refused (413) before it is held in memory, whatever
+    its framing."""
     content_type = request.headers.get("content-type")
     if content_type is not None and "json" not in content_type.lower():
         raise ApiError(
@@ -45,7 +46,9 @@ async def json_body(request: Request, model: type[Model], max_bytes: int) -> Mod
             raise _too_large(size, max_bytes, more=True)
         chunks.append(chunk)
     try:
-        return model.model_validate_json(b"".join(chunks))
+        # Strict: JSON says what it means, so "5" is not an integer and 0 not a boolean;
+        # dates and times still come as ISO strings, as JSON has no type of its own for them.
+        return model.model_validate_json(b"".join(chunks), strict=True)
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]

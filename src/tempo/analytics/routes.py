@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from tempo.analytics import charts, majors, service, spotify
@@ -33,10 +33,11 @@ from tempo.analytics.schemas import (
 )
 from tempo.analytics.spotify import SpotifyData
 from tempo.csv_input import CsvError
-from tempo.db import MAX_OFFSET
+from tempo.db import MAX_OFFSET, NO_NUL
 from tempo.dependencies import EngineDep, SessionDep, SettingsDep
 from tempo.errors import ApiError, error_responses
 from tempo.limits import ensure_connected, run_blocking
+from tempo.params import WHOLE_NUMBER
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -86,16 +87,26 @@ Per = Annotated[
         "once per playlist that lists it under a genre."
     ),
 ]
-Bins = Annotated[int, Query(ge=1, le=spotify.MAX_BINS, description="Equal bins over 0 to 100")]
+Bins = Annotated[
+    int,
+    Field(ge=1, le=spotify.MAX_BINS),
+    WHOLE_NUMBER,
+    Query(description="Equal bins over 0 to 100"),
+]
 TopLimit = Annotated[
-    int, Query(ge=1, le=100, description="How many tracks; ties with the last are kept")
+    int,
+    Field(ge=1, le=100),
+    WHOLE_NUMBER,
+    Query(description="How many tracks; ties with the last are kept"),
 ]
 # A Delta version is a 64-bit integer: a larger one is a 422, not an overflow further in.
 Version = Annotated[
-    int | None,
-    Query(ge=0, le=MAX_OFFSET, description="A Delta table version; default: the latest"),
+    Annotated[int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER] | None,
+    Query(description="A Delta table version; default: the latest"),
 ]
-MajorsLimit = Annotated[int, Query(ge=1, le=100, description="How many majors")]
+MajorsLimit = Annotated[
+    int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="How many majors")
+]
 
 
 async def computed(work: Callable[[], Answer]) -> Answer:
@@ -244,7 +255,8 @@ async def get_features_chart(request: Request, data: SpotifyDep, fmt: ChartForma
 async def get_majors(
     session: SessionDep,
     category: Annotated[
-        str | None, Query(max_length=100, description="Only this major category (exact name)")
+        str | None,
+        Query(max_length=100, pattern=NO_NUL, description="Only this major category (exact name)"),
     ] = None,
 ) -> MajorsTable:
     statement = select(MajorRow).order_by(col(MajorRow.rank), col(MajorRow.major_code))

@@ -3,12 +3,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from tempo.catalog import service
 from tempo.catalog.schemas import TrackOut, TrackPage
 from tempo.db import MAX_OFFSET
 from tempo.dependencies import SessionDep
 from tempo.errors import ApiError, error_responses
+from tempo.params import WHOLE_NUMBER
 
 router = APIRouter(tags=["catalog"])
 
@@ -29,10 +31,19 @@ async def get_tracks(
         ),
     ] = None,
     genre: Annotated[
-        str | None, Query(max_length=100, description="Playlist genre, e.g. pop or r&b")
+        str | None,
+        Query(
+            max_length=100,
+            description="Playlist genre, e.g. pop or r&b; one the catalog does not have is a "
+            "422 that lists the known ones",
+        ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description="Tracks per page")] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Tracks to skip")] = 0,
+    limit: Annotated[
+        int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Tracks per page")
+    ] = 20,
+    offset: Annotated[
+        int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER, Query(description="Tracks to skip")
+    ] = 0,
 ) -> TrackPage:
     genre = genre if genre is None or genre.strip() else None  # `?genre=` means any genre
     # One snapshot for the count and the page, so a concurrent load cannot mix them.

@@ -4,13 +4,16 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
+from pydantic import Field
 from sqlalchemy import text
 
 from tempo.csv_input import CsvError, require_plain, require_plain_object
 from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
 from tempo.errors import (
+    BODY_ERRORS,
     SCHEMA_MISSING_MESSAGE,
+    TOKEN_ERRORS,
     ApiError,
     error_responses,
     is_database_unavailable,
@@ -33,6 +36,7 @@ from tempo.leaderboard.schemas import (
     UploadResponse,
 )
 from tempo.leaderboard.uploads import run_after_upload, store_uploads
+from tempo.params import WHOLE_NUMBER
 from tempo.security import Authorized, resolve_data_path
 from tempo.sources import ObjectStorage, SourceError, s3_location
 
@@ -76,8 +80,12 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 async def get_leaderboard(
     session: SessionDep,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")] = 0,
+    limit: Annotated[
+        int, Field(ge=1, le=1000), WHOLE_NUMBER, Query(description="Rows per page")
+    ] = 100,
+    offset: Annotated[
+        int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER, Query(description="Rows to skip")
+    ] = 0,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> LeaderboardPage | Response:
     # One snapshot for the version and the rows, so a concurrent feed cannot mix them.
@@ -103,7 +111,7 @@ async def get_leaderboard(
     description="A path the file system refuses (a symbolic link loop, a name over 255 bytes) "
     "is a 400 `invalid_path` that says why." + DATA_CONTRACT,
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
     path = resolve_data_path(settings.data_dir, body.data_path)
@@ -132,7 +140,7 @@ def _feed_response(result: FeedResult) -> FeedResponse:
     "that breaks the S3 naming rules; 503 when object storage is unreachable, refuses "
     "Tempo's credentials, or is not configured.",
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_feed_s3(
     body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep
@@ -172,7 +180,7 @@ def _run_error(failed: RunFailed) -> Exception:
     "each other; a failed run is recorded and leaves the served leaderboard as it was."
     + DATA_CONTRACT,
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_pipeline_run(
     settings: SettingsDep,
@@ -200,12 +208,16 @@ async def post_pipeline_run(
     response_model=PipelineRunPage,
     summary="Recorded pipeline runs, newest first",
     dependencies=[Authorized],
-    responses=error_responses(401, 403, 422, 429, 503),
+    responses=error_responses(*TOKEN_ERRORS, 422, 503),
 )
 async def get_pipeline_runs(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100, description="Runs per page")] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Runs to skip")] = 0,
+    limit: Annotated[
+        int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Runs per page")
+    ] = 20,
+    offset: Annotated[
+        int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER, Query(description="Runs to skip")
+    ] = 0,
 ) -> PipelineRunPage:
     runs, total = await recent_runs(session, limit=limit, offset=offset)
     return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)
@@ -219,6 +231,9 @@ UPLOAD_BODY: dict[str, Any] = {
             "schema": {
                 "title": "Upload",
                 "type": "object",
+                # Either file or both; neither, or any other field, is a 400.
+                "anyOf": [{"required": ["messages"]}, {"required": ["users"]}],
+                "additionalProperties": False,
                 "properties": {
                     "messages": _CSV_FILE | {"description": "messages.csv"},
                     "users": _CSV_FILE | {"description": "users.csv"},
@@ -271,7 +286,7 @@ def _stored_but_not_run(exc: Exception, uploaded: list[StoredUpload]) -> ApiErro
     "or failure, is `run`. If the database goes away between the two, the 503 says which "
     "files were stored (`details.stored`)." + DATA_CONTRACT,
     dependencies=[Authorized],
-    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def post_uploads(

@@ -5,6 +5,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+# Paths: no NUL, and no name longer than the file systems' 255 (400 from the route).
+DATA_PATH_PATTERN = r"^[^\x00/]{0,255}(?:/[^\x00/]{0,255})*$"
+# S3 bucket names: [a-z0-9.-], a letter or digit at both ends, never two dots in a row.
+BUCKET_PATTERN = r"^[a-z0-9](?:\.?[a-z0-9-])*\.?[a-z0-9]$"
+# Object keys: segments without control characters, none of them empty, `.` or `..`.
+_CHAR, _NOT_DOT = r"[^/\x00-\x1f\x7f]", r"[^/.\x00-\x1f\x7f]"
+_SEGMENT = rf"(?:{_NOT_DOT}{_CHAR}*|\.{_NOT_DOT}{_CHAR}*|\.\.{_CHAR}+)"
+KEY_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
+
 
 class LeaderboardRow(BaseModel):
     rank: int = Field(description="1 = most messages; ties share a rank (1, 2, 2, 4)")
@@ -41,6 +50,7 @@ def _allow_empty() -> bool:
     """A fresh field for each model (pydantic fills in a field's annotation in place)."""
     accepted: bool = Field(
         default=False,
+        strict=True,  # a JSON true or false: "yes" or 1 is a mistake to report
         description="Accept a file with a header and no rows, which empties the "
         "leaderboard; without it such a file is refused (422)",
     )
@@ -52,10 +62,16 @@ class FeedRequest(BaseModel):
         json_schema_extra={"examples": [{"data_path": "pipeline_result.csv"}]}
     )
 
+    # The pattern is documented, not validated here: the route names what is wrong with a
+    # path (400 `invalid_path`), as it does for the S3 names below.
     data_path: str = Field(
         min_length=1,
-        max_length=4096,
-        description="A pipeline_result.csv inside the data directory (relative to it)",
+        max_length=1024,
+        json_schema_extra={"pattern": DATA_PATH_PATTERN},
+        description="A pipeline_result.csv inside the data directory (relative to it): no "
+        "NUL, each name in it at most 255 bytes (400 `invalid_path`). `..` and paths that "
+        "lead outside it are refused (400, 403), and so is one the file system cannot take "
+        "(400: a symlink loop)",
     )
     allow_empty: bool = _allow_empty()
 
@@ -91,12 +107,22 @@ class FeedS3Request(BaseModel):
         }
     )
 
-    # Checked against the S3 naming rules by the route, which answers 400 (not 422).
-    s3_bucket: str = Field(max_length=255, description="The bucket holding the result file")
+    # The patterns are documented, not validated here: the route checks the S3 rules and
+    # says which one a name breaks (400 `invalid_bucket_name`, `invalid_key`).
+    s3_bucket: str = Field(
+        max_length=255,
+        json_schema_extra={"minLength": 3, "maxLength": 63, "pattern": BUCKET_PATTERN},
+        description="The bucket holding the result file, named by the S3 rules: lowercase "
+        "letters, digits, dots and hyphens, starting and ending with a letter or digit, no "
+        "two dots in a row; not an IP address, and no prefix (`xn--`, …) or suffix "
+        "(`-s3alias`, …) that S3 reserves. A name that breaks them is a 400",
+    )
     key: str = Field(
         default="pipeline_result.csv",
         max_length=1024,
-        description="The object key of a pipeline_result.csv",
+        json_schema_extra={"minLength": 1, "pattern": KEY_PATTERN},
+        description="The object key of a pipeline_result.csv: at most 1,024 bytes in UTF-8, "
+        "no control character, no leading `/`, no empty, `.` or `..` segment (400)",
     )
     allow_empty: bool = _allow_empty()
 
@@ -156,9 +182,13 @@ class PipelineRunPage(BaseModel):
 class PipelineRunRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"feed": True}]})
 
-    feed: bool = Field(default=True, description="Load the result into the leaderboard")
+    # Strict: a JSON 0 or "false" is a mistake to report, not a boolean to guess.
+    feed: bool = Field(
+        default=True, strict=True, description="Load the result into the leaderboard"
+    )
     allow_empty: bool = Field(
         default=False,
+        strict=True,
         description="Accept a messages.csv or users.csv with a header and no rows; without "
         "it such a file fails the run (422)",
     )

@@ -3,11 +3,55 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 MAX_ITEMS = 500
+
+# Plans are in local (floating) time, like the .ics file: a time of day carries no UTC
+# offset, and whole seconds are all the planner counts.
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+_LOCAL_TIME = re.compile(LOCAL_TIME_PATTERN)
+LOCAL_TIME_MESSAGE = (
+    "Input should be a local time of day, HH:MM or HH:MM:SS (00:00 to 23:59:59), without a "
+    "UTC offset or fractions of a second"
+)
+
+
+def _local_time(value: Any) -> dt.time:
+    # The error types are pydantic's own for a bad time, which the page words for people.
+    if isinstance(value, dt.time):
+        if value.tzinfo is not None:
+            raise PydanticCustomError("time_type", LOCAL_TIME_MESSAGE)
+        return value
+    if not isinstance(value, str) or not _LOCAL_TIME.fullmatch(value):
+        raise PydanticCustomError("time_parsing", LOCAL_TIME_MESSAGE)
+    return dt.time.fromisoformat(value)
+
+
+LocalTime = Annotated[
+    dt.time,
+    BeforeValidator(_local_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": LOCAL_TIME_PATTERN,
+            "description": "A local time of day, HH:MM or HH:MM:SS, without a UTC offset",
+            "examples": ["09:30", "17:45:30"],
+        }
+    ),
+]
 
 Title = Field(min_length=1, max_length=200)
 
@@ -18,8 +62,8 @@ class Appointment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Title
-    start: dt.time
-    end: dt.time
+    start: LocalTime
+    end: LocalTime
     essential: bool = Field(
         default=True,
         description="Essential items are never overlapped; a non-essential appointment that "
@@ -40,8 +84,8 @@ class Todo(BaseModel):
 
     title: str = Title
     duration_minutes: int = Field(gt=0, le=24 * 60)
-    earliest: dt.time | None = Field(default=None, description="Not before this time")
-    latest: dt.time | None = Field(default=None, description="Finished by this time")
+    earliest: LocalTime | None = Field(default=None, description="Not before this time")
+    latest: LocalTime | None = Field(default=None, description="Finished by this time")
     priority: int = Field(default=3, ge=1, le=5, description="1 = most important, 5 = least")
 
     @model_validator(mode="after")
@@ -134,8 +178,8 @@ class ScheduleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
 
     date: dt.date | None = Field(default=None, description="The day planned (for the .ics)")
-    day_start: dt.time = Field(default=dt.time(7, 0))
-    day_end: dt.time = Field(default=dt.time(23, 0))
+    day_start: LocalTime = Field(default=dt.time(7, 0))
+    day_end: LocalTime = Field(default=dt.time(23, 0))
     min_gap_minutes: int = Field(default=0, ge=0, le=240, description="Between items")
     appointments: list[Appointment] = Field(default_factory=list, max_length=MAX_ITEMS)
     todos: list[Todo] = Field(default_factory=list, max_length=MAX_ITEMS)
@@ -152,8 +196,8 @@ Kind = Literal["appointment", "todo", "music", "free"]
 class TimelineItem(BaseModel):
     kind: Kind
     title: str
-    start: dt.time
-    end: dt.time
+    start: LocalTime
+    end: LocalTime
     duration_seconds: int
     essential: bool | None = None
     artist: str | None = None
@@ -202,8 +246,8 @@ class SchedulePlan(BaseModel):
     )  # fmt: skip
 
     date: dt.date | None
-    day_start: dt.time
-    day_end: dt.time
+    day_start: LocalTime
+    day_end: LocalTime
     timeline: list[TimelineItem]
     unplaced: list[Unplaced]
     totals: Totals
