@@ -13,11 +13,12 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import event
+from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message
 
-from tempo import limits
+from tempo import db, limits
 from tempo.app import create_app
 from tempo.catalog import service as catalog
 from tempo.catalog.demo import seed_demo_catalog
@@ -288,3 +289,107 @@ async def test_a_request_with_many_catalog_look_ups_costs_a_bounded_number_of_st
             and artist in normalize_text(r["track_artist"])
         ]  # fmt: skip
         assert song.track_id == named[0]["track_id"], text
+
+
+@pytest.mark.usefixtures("catalog_loaded")
+async def test_a_statement_past_the_limit_is_a_503_that_says_so_not_a_lost_database(
+    client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.connect() as conn:
+        # Every pooled connection carries the server's limit, just inside the driver's.
+        limit = (await conn.execute(sql("SHOW statement_timeout"))).scalar_one()
+        assert limit == f"{db.STATEMENT_TIMEOUT_MS}ms"
+        assert db.STATEMENT_TIMEOUT_MS < db.COMMAND_TIMEOUT * 1000
+
+    async def slow_look_ups(session: AsyncSession, texts: Any) -> Any:
+        # What 150 look-ups on a loaded machine do, with the limit lowered so that the
+        # test takes a tenth of a second: PostgreSQL cancels the statement.
+        conn = await session.connection()
+        await conn.execute(sql("SET LOCAL statement_timeout = 100"))
+        await conn.execute(sql("SELECT pg_sleep(2)"))
+        raise AssertionError("the statement should have been cancelled")
+
+    monkeypatch.setattr(catalog, "match_tracks", slow_look_ups)
+    day: dict[str, Any] = {"day_start": "08:00", "day_end": "20:00"}
+    answer = await client.post("/schedule", json=day | {"music": [{"text": "Dance Monkey"}]})
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "5"
+    error = answer.json()["error"]
+    assert error["code"] == "statement_timeout"
+    assert "database is up" in error["message"] and "unreachable" not in error["message"]
+    # The database was never lost: the next request is served.
+    monkeypatch.undo()
+    assert (await client.get("/tracks?q=dance")).status_code == 200
+
+
+async def test_requests_that_leave_while_waiting_or_running_give_their_places_back(
+    started: ASGIApp, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty datamart requests on two places and a queue of four: the rest refused, the
+    waiting and running ones left by their clients or cancelled by the server; afterwards
+    no place stays taken and the route answers."""
+    write_messages(data_dir / "messages.csv", 30)
+    monkeypatch.setattr(limits.DATAMART, "concurrency", 2)
+    monkeypatch.setattr(limits.DATAMART, "queue", 4)
+    running, release = threading.Semaphore(0), threading.Event()
+    real_read_page = datamart.read_page
+
+    def held_read_page(*args: Any) -> raw.RawPage:
+        running.release()
+        assert release.wait(10)
+        return real_read_page(*args)
+
+    monkeypatch.setattr(datamart, "read_page", held_read_page)
+    gone = asyncio.Event()
+    statuses: list[int] = []
+
+    async def leaving_client(number: int) -> None:
+        request = {"type": "http.request", "body": b"", "more_body": False}
+        given = False
+
+        async def receive() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return request
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        scope = http_scope("GET", "/datamart", f"page={number % 3 + 1}".encode())
+        await started(scope, receive, send)
+
+    tasks = [asyncio.create_task(leaving_client(n)) for n in range(40)]
+    for _ in range(2):  # both places taken, their work under way
+        assert await asyncio.to_thread(running.acquire, True, 10)
+    await asyncio.sleep(0.2)
+    assert limits.DATAMART.active == 2 and len(limits.DATAMART._waiters) == 4
+    assert statuses.count(503) == 34  # the queue was full: refused at once
+
+    gone.set()  # every client hangs up …
+    for task in tasks[::2]:
+        task.cancel()  # … and the server cancels half the requests outright
+    await asyncio.sleep(0.1)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=20)
+
+    assert limits.DATAMART.active == 0
+    assert not limits.DATAMART._waiters
+    sent = await call(started, http_scope("GET", "/datamart"), [
+        {"type": "http.request", "body": b"", "more_body": False}
+    ])  # fmt: skip
+    assert sent[0]["status"] == 200
+
+    # The narrowest case: a waiter handed a place, then cancelled before it could run.
+    limit = limits.RouteLimit("handed", 1, queue=1, wait=5)
+    await limit.acquire()
+    waiter = asyncio.create_task(limit.acquire())
+    await asyncio.sleep(0)  # now in the queue
+    limit.release()  # the place passes to it …
+    waiter.cancel()  # … and its request goes away in the same turn
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert limit.active == 0 and not limit._waiters

@@ -91,6 +91,10 @@ CASES = {
     "messages-million-columns": Case(
         "messages", b"message_id,author_id," + MILLION + b"\n1,1\n", "longer than 65,536", 1
     ),
+    "users-utf16": Case("users", "user_id,name\n1,Ada\n".encode("utf-16"), "UTF-16", 1),
+    "messages-utf16-big-endian": Case(
+        "messages", "message_id,author_id\n1,1\n".encode("utf-16-be"), "UTF-16", 1
+    ),
     "users-million-columns": Case("users", MILLION + b"\n", "longer than 65,536", 1),
     "result-million-columns": Case("result", MILLION + b"\n", "longer than 65,536", 1),
     "messages-2000-columns": Case(

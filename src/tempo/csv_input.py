@@ -165,6 +165,12 @@ def check_header(path: CsvInput) -> None:
     with open_binary(path) as raw:
         head = raw.read(MAX_HEADER_BYTES + 1)
     head = head.removeprefix(b"\xef\xbb\xbf")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:1024]:
+        # UTF-16 (what some spreadsheets call "Unicode text") decodes to a header of NUL
+        # bytes between letters, which would be refused as "missing column" in mojibake.
+        raise CsvError(
+            path, "the file is UTF-16 (or binary), not UTF-8 text; save it as UTF-8 CSV", line=1
+        )
     end, quoted = None, False
     for found in _HEADER_END.finditer(head):
         if found.group() == b'"':

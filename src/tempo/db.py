@@ -42,6 +42,12 @@ COMMAND_TIMEOUT = 5  # seconds any one statement (or one COPY chunk) may take
 # ends a session left idle inside a transaction by a client that vanished, which releases
 # its locks (the advisory lock included) without waiting for TCP to notice.
 WRITE_STATEMENT_TIMEOUT_MS = 4_500
+# Every statement gets the same server-side limit: a statement that is merely slow (a
+# planner request with 150 catalog look-ups on a loaded machine) is then cancelled by
+# PostgreSQL with its own error (57014), which says that the database is up but the work
+# took too long, and the connection stays usable; only a database that does not answer at
+# all reaches COMMAND_TIMEOUT, which is what "database unavailable" means.
+STATEMENT_TIMEOUT_MS = WRITE_STATEMENT_TIMEOUT_MS
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000
 # COPY in chunks of about this size, each a statement well inside COMMAND_TIMEOUT (some
 # 25,000 leaderboard rows, or 4,000 catalog tracks, whose trigram index makes each row
@@ -228,16 +234,20 @@ class KeepaliveConnection(asyncpg.Connection):  # type: ignore[misc]
 
 def connect_args(command_timeout: float | None = COMMAND_TIMEOUT) -> dict[str, Any]:
     """asyncpg.connect() options: the timeouts above, and keepalives in both directions
-    (the server's own `tcp_keepalives_*` settings, for a client that vanished)."""
+    (the server's own `tcp_keepalives_*` settings, for a client that vanished), and with a
+    command timeout, the server's statement limit just inside it."""
+    server_settings = {
+        "tcp_keepalives_idle": str(KEEPALIVE_IDLE),
+        "tcp_keepalives_interval": str(KEEPALIVE_INTERVAL),
+        "tcp_keepalives_count": str(KEEPALIVE_COUNT),
+    }
+    if command_timeout is not None:
+        server_settings["statement_timeout"] = str(STATEMENT_TIMEOUT_MS)
     return {
         "timeout": CONNECT_TIMEOUT,
         "command_timeout": command_timeout,
         "connection_class": KeepaliveConnection,
-        "server_settings": {
-            "tcp_keepalives_idle": str(KEEPALIVE_IDLE),
-            "tcp_keepalives_interval": str(KEEPALIVE_INTERVAL),
-            "tcp_keepalives_count": str(KEEPALIVE_COUNT),
-        },
+        "server_settings": server_settings,
     }
 
 

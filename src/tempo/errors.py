@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
-from tempo.db import COMMAND_TIMEOUT, JobBusy
+from tempo.db import COMMAND_TIMEOUT, STATEMENT_TIMEOUT_MS, JobBusy
 from tempo.logs import get_logger
 from tempo.sources import SourceError
 
@@ -168,6 +168,20 @@ def database_failure(exc: BaseException) -> str:
     return f"{type(driver).__name__}: {first_line}".rstrip(": ")
 
 
+# The server cancelled a statement at its statement limit (SQLSTATE 57014): the database
+# answered, the work was too slow. Still a 503 everywhere (it is usually load, and passes),
+# but not worded as a lost database.
+STATEMENT_TIMEOUT_CODE = "statement_timeout"
+STATEMENT_TIMEOUT_MESSAGE = (
+    f"the database is up, but this request's work took over {STATEMENT_TIMEOUT_MS / 1000:g} s "
+    "and was stopped (the server is busy, or the request asks for much); try again shortly"
+)
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+    return any(isinstance(e, asyncpg.exceptions.QueryCanceledError) for e in _causes(exc))
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
@@ -242,6 +256,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(503, "schema_missing", SCHEMA_MISSING_MESSAGE)
         if not is_database_unavailable(exc):
             return await _unexpected(request, exc)
+        if is_statement_timeout(exc):
+            log.warning("statement_timeout", detail=str(exc).splitlines()[0])
+            return error_response(
+                503,
+                STATEMENT_TIMEOUT_CODE,
+                STATEMENT_TIMEOUT_MESSAGE,
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
         log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc))
         return error_response(
             503,

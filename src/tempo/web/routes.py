@@ -24,7 +24,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tempo.catalog import service as catalog
 from tempo.catalog.models import Track
 from tempo.dependencies import SessionDep
-from tempo.errors import DATABASE_DOWN_ERRORS, is_database_unavailable, is_schema_missing
+from tempo.errors import (
+    DATABASE_DOWN_ERRORS,
+    is_database_unavailable,
+    is_schema_missing,
+    is_statement_timeout,
+)
 from tempo.logs import get_logger
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan
@@ -67,6 +72,10 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 CATALOG_DOWN = "The music catalog cannot be reached right now; try again shortly."
+CATALOG_SLOW = (
+    "The music catalog took too long to answer (the server is busy); try again shortly, "
+    "or look up fewer songs at once."
+)
 CATALOG_UNMIGRATED = "The music catalog is not set up: run `tempo migrate`."
 
 
@@ -288,6 +297,9 @@ async def _guard(page: Page, work: Awaitable[None]) -> None:
 def _catalog_failed(page: Page, exc: BaseException) -> None:
     if is_schema_missing(exc):
         page.notice = CATALOG_UNMIGRATED
+    elif is_statement_timeout(exc):
+        log.warning("statement_timeout", detail=str(exc).splitlines()[0])
+        page.notice = CATALOG_SLOW
     elif is_database_unavailable(exc):
         log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc))
         page.notice = CATALOG_DOWN
