@@ -165,7 +165,8 @@ def check_header(path: CsvInput) -> None:
     with open_binary(path) as raw:
         head = raw.read(MAX_HEADER_BYTES + 1)
     head = head.removeprefix(b"\xef\xbb\xbf")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:1024]:
+    # Only the header line: a NUL in a later record is that record's error, with its row.
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head.split(b"\n", 1)[0][:1024]:
         # UTF-16 (what some spreadsheets call "Unicode text") decodes to a header of NUL
         # bytes between letters, which would be refused as "missing column" in mojibake.
         raise CsvError(
