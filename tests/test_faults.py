@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import obstore
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,6 +41,7 @@ from tempo.leaderboard.feed import feed_file
 from tempo.leaderboard.runs import recent_runs
 from tests.conftest import TOKEN, make_settings, with_database
 from tests.own_postgres import OwnPostgres, own_postgres
+from tests.s3_server import S3Server
 
 ANSWER_WITHIN = 10.0  # seconds from the fault to the answer
 NEW_ROWS = 20_000
@@ -279,7 +281,11 @@ def _multipart(data_dir: Path) -> dict[str, tuple[str, bytes, str]]:
     }
 
 
-async def _post(route: str, client: httpx.AsyncClient, data_dir: Path) -> httpx.Response:
+async def _post(
+    route: str, client: httpx.AsyncClient, data_dir: Path, bucket: str | None = None
+) -> httpx.Response:
+    if route == "/feed/s3":
+        return await client.post("/feed/s3", json={"s3_bucket": bucket}, headers=AUTH)
     if route == "/feed":
         return await client.post("/feed", json={"data_path": "pipeline_result.csv"}, headers=AUTH)
     if route == "/pipeline/run":
@@ -292,6 +298,7 @@ async def _post(route: str, client: httpx.AsyncClient, data_dir: Path) -> httpx.
 # Every fault on the plain feed; each other write with a different one, silent ones too.
 HTTP_CASES = [
     *(("/feed", fault) for fault in Fault if fault is not Fault.FREEZE_BACKEND),
+    ("/feed/s3", Fault.FREEZE_BACKEND),
     ("/pipeline/run", Fault.FREEZE_BACKEND),
     ("/pipeline/run", Fault.STOP_FAST),
     ("/uploads", Fault.TERMINATE),
@@ -302,11 +309,20 @@ HTTP_CASES = [
 @pytest.mark.parametrize(
     ("route", "fault"), HTTP_CASES, ids=[f"{r}-{f.name.lower()}" for r, f in HTTP_CASES]
 )
-async def test_a_write_answers_503_within_10_s(route: str, fault: Fault, scene: Scene) -> None:
-    runs = 0 if route == "/feed" else 1
+async def test_a_write_answers_503_within_10_s(
+    route: str, fault: Fault, scene: Scene, request: pytest.FixtureRequest
+) -> None:
+    runs = 0 if route.startswith("/feed") else 1
     if runs:
         _raw_inputs(scene.data_dir)
-    app = create_app(make_settings(scene.url, scene.data_dir))
+    storage: dict[str, str] = {}
+    if route == "/feed/s3":
+        # The same ranking from a bucket of the real S3-compatible server (started only here).
+        server: S3Server = request.getfixturevalue("s3_server")
+        storage = server.settings()
+        ranking = (scene.data_dir / "pipeline_result.csv").read_bytes()
+        obstore.put(server.store(storage["result_bucket"]), "pipeline_result.csv", ranking)
+    app = create_app(make_settings(scene.url, scene.data_dir, **storage))
     manager = LifespanManager(app)
     await manager.__aenter__()
     state: dict[str, Any] = manager._state
@@ -314,7 +330,8 @@ async def test_a_write_answers_503_within_10_s(route: str, fault: Fault, scene: 
     transport = httpx.ASGITransport(app=manager.app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://tempo.test") as client:
-            response, elapsed = await _timed(_post(route, client, scene.data_dir), fault, scene)
+            post = _post(route, client, scene.data_dir, storage.get("result_bucket"))
+            response, elapsed = await _timed(post, fault, scene)
         _report(f"{route}, {fault.value}", response.status_code, elapsed)
         assert response.status_code == 503, response.text
         assert response.headers["Retry-After"].isdigit()
