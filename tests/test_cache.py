@@ -207,7 +207,8 @@ async def test_a_pool_that_stays_busy_answers_503_not_500(
         await transaction.start()
         await blocker.execute("LOCK TABLE leaderboard IN ACCESS EXCLUSIVE MODE")
         # More distinct pages than the pool has connections (10 + 10 overflow): the ones
-        # left without a connection for the pool's 5 s wait are told to come back.
+        # left without a connection for the pool's wait (db.POOL_TIMEOUT, inside the
+        # statement limit) are told to come back.
         burst = [
             asyncio.create_task(client.get("/leaderboard", params={"limit": 1, "offset": i}))
             for i in range(24)

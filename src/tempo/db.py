@@ -37,6 +37,7 @@ NO_NUL = r"^[^\x00]*$"
 # COMMAND_TIMEOUT plus the 2 s SQLAlchemy gives a dead connection to close (< 10 s).
 CONNECT_TIMEOUT = 3  # seconds to open a connection and log in
 COMMAND_TIMEOUT = 5  # seconds any one statement (or one COPY chunk) may take
+POOL_TIMEOUT = 3  # seconds a request waits for a pooled connection
 # Server side, for write transactions: PostgreSQL cancels a statement (a lock wait, a slow
 # DELETE) a little before the client would give up, so the connection stays usable, and
 # ends a session left idle inside a transaction by a client that vanished, which releases
@@ -265,8 +266,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        # Waiting for a free connection: every one busy is overload, answered 503 quickly.
-        pool_timeout=5,
+        # Waiting for a free connection: every one busy is overload, answered 503
+        # `database_busy` quickly. Shorter than the statement limit, so a request waiting
+        # behind the statements that hold the pool says so before they are cancelled.
+        pool_timeout=POOL_TIMEOUT,
         connect_args=connect_args(),
     )
     event.listen(engine.sync_engine, "handle_error", _timeouts_are_disconnects)
