@@ -219,7 +219,8 @@ async def test_wrong_tokens_from_one_address_are_refused_for_a_while(
         assert blocked.status_code == 429
         assert blocked.json()["error"]["code"] == "too_many_attempts"
         retry_after = int(blocked.headers["Retry-After"])
-        assert 1 <= retry_after <= 60
+        # The window is a minute and its oldest attempt was made just now.
+        assert 50 <= retry_after <= 60
         # Even the right token is refused from there: a right guess would otherwise get in.
         right_from_guesser = await made[guesser].get("/pipeline/runs", headers=bearer(TOKEN))
         assert right_from_guesser.status_code == 429

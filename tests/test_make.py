@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
+
+from tests.own_postgres import own_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,13 +81,12 @@ def test_ci_run_does_not_take_any_listener_for_postgresql(
     assert "DATABASE_URL=<unset>" in out
 
 
-def test_ci_run_uses_a_server_that_answers(fake_make: Path, server_url: str) -> None:
-    url = make_url(server_url)
-    if not url.host or url.host.startswith("/"):
-        # The embedded server listens on a socket only; a TCP one is what CI provides.
-        pytest.skip("the suite's PostgreSQL has no TCP address to probe")
-    out = _ci_run(fake_make, CI_POSTGRES=f"{url.host}:{url.port or 5432}")
-    assert f"DATABASE_URL=postgresql://postgres@{url.host}:{url.port or 5432}/test" in out
+def test_ci_run_uses_a_server_that_answers(fake_make: Path) -> None:
+    # A PostgreSQL of the test's own on a free TCP port, whatever server the suite uses
+    # (the embedded one listens on a socket only).
+    with own_postgres() as server:
+        out = _ci_run(fake_make, CI_POSTGRES=f"127.0.0.1:{server.port}")
+    assert f"DATABASE_URL=postgresql://postgres@127.0.0.1:{server.port}/test" in out
 
 
 def test_ci_run_keeps_a_database_url_it_is_given(fake_make: Path, closed_port: int) -> None:
