@@ -7,10 +7,12 @@ come before the validator, so that the document shows them as `minimum` and `max
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
+
+from tempo.db import MAX_OFFSET
 
 _DIGITS = re.compile(r"-?[0-9]+")
 
@@ -26,3 +28,7 @@ def _whole_number(value: Any) -> Any:
 
 
 WHOLE_NUMBER = BeforeValidator(_whole_number)
+
+# `offset` of every list route: PostgreSQL takes OFFSET as a bigint. A route adds its own
+# description: `Annotated[Offset, Query(description=…)]`.
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER]

@@ -7,10 +7,9 @@ from pydantic import Field
 
 from tempo.catalog import service
 from tempo.catalog.schemas import TrackOut, TrackPage
-from tempo.db import MAX_OFFSET
 from tempo.dependencies import SessionDep
 from tempo.errors import ApiError, error_responses
-from tempo.params import WHOLE_NUMBER
+from tempo.params import WHOLE_NUMBER, Offset
 
 router = APIRouter(tags=["catalog"])
 
@@ -41,9 +40,7 @@ async def get_tracks(
     limit: Annotated[
         int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Tracks per page")
     ] = 20,
-    offset: Annotated[
-        int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER, Query(description="Tracks to skip")
-    ] = 0,
+    offset: Annotated[Offset, Query(description="Tracks to skip")] = 0,
 ) -> TrackPage:
     genre = genre if genre is None or genre.strip() else None  # `?genre=` means any genre
     # One snapshot for the count and the page, so a concurrent load cannot mix them.

@@ -8,7 +8,6 @@ from pydantic import Field
 from sqlalchemy import text
 
 from tempo.csv_input import CsvError, require_plain, require_plain_object
-from tempo.db import MAX_OFFSET
 from tempo.dependencies import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
 from tempo.errors import (
     BODY_ERRORS,
@@ -36,7 +35,7 @@ from tempo.leaderboard.schemas import (
     UploadResponse,
 )
 from tempo.leaderboard.uploads import run_after_upload, store_uploads
-from tempo.params import WHOLE_NUMBER
+from tempo.params import WHOLE_NUMBER, Offset
 from tempo.security import Authorized, resolve_data_path
 from tempo.sources import ObjectStorage, SourceError, s3_location
 
@@ -83,9 +82,7 @@ async def get_leaderboard(
     limit: Annotated[
         int, Field(ge=1, le=1000), WHOLE_NUMBER, Query(description="Rows per page")
     ] = 100,
-    offset: Annotated[
-        int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER, Query(description="Rows to skip")
-    ] = 0,
+    offset: Annotated[Offset, Query(description="Rows to skip")] = 0,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> LeaderboardPage | Response:
     # One snapshot for the version and the rows, so a concurrent feed cannot mix them.
@@ -215,9 +212,7 @@ async def get_pipeline_runs(
     limit: Annotated[
         int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Runs per page")
     ] = 20,
-    offset: Annotated[
-        int, Field(ge=0, le=MAX_OFFSET), WHOLE_NUMBER, Query(description="Runs to skip")
-    ] = 0,
+    offset: Annotated[Offset, Query(description="Runs to skip")] = 0,
 ) -> PipelineRunPage:
     runs, total = await recent_runs(session, limit=limit, offset=offset)
     return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)
