@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -78,16 +79,18 @@ def wrk(url: str, seconds: float, connections: int, post: Path | None = None) ->
 
 
 @contextmanager
-def scratch_database() -> Iterator[str]:
-    """A database of its own on DATABASE_URL's server (else the embedded one), dropped after."""
-    base = os.environ.get("DATABASE_URL")
+def scratch_database(base: str | None = None, prefix: str = "tempo_bench_http") -> Iterator[str]:
+    """A database of its own on `base`'s server (by default DATABASE_URL's, else the
+    embedded one), dropped afterwards; yields its URL."""
+    if base is None:
+        base = os.environ.get("DATABASE_URL")
     if base is None:
         from tempo.db import database_url
         from tempo.settings import Settings
 
         base = database_url(Settings(environment="development"))
     base = base.replace("postgresql+asyncpg://", "postgresql://", 1)
-    name = f"tempo_bench_http_{os.getpid()}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(base)
@@ -101,7 +104,7 @@ def scratch_database() -> Iterator[str]:
         # The embedded server's URL names its socket folder in the query: keep the rest.
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def prepare(url: str, work: Path, users: int) -> None:

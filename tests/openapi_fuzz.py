@@ -13,7 +13,6 @@ a 5xx, except the deliberate 503 of `POST /feed/s3` without object storage.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -21,10 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,30 +187,6 @@ def _server_url() -> str:
     return database_url(settings)
 
 
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    from tempo.db import asyncpg_dsn
-
-    server = _server_url()
-    name = f"tempo_fuzz_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(asyncpg_dsn(server))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-examples", type=int, default=100, help="per operation and phase")
@@ -222,9 +194,12 @@ def main() -> int:
     parser.add_argument("--reports", type=Path, default=Path("fuzz-results"))
     args = parser.parse_args()
 
+    from loadtest.bench_http import scratch_database
+
     from tests.browser_support import tempo_serve
 
-    with tempfile.TemporaryDirectory(prefix="tempo-fuzz-") as tmp, scratch_database() as url:
+    database = scratch_database(_server_url(), prefix="tempo_fuzz")
+    with tempfile.TemporaryDirectory(prefix="tempo-fuzz-") as tmp, database as url:
         folder = Path(tmp)
         env = prepare(folder, url)
         with tempo_serve(url, folder, **env) as base:
