@@ -53,23 +53,32 @@ def write_messages(path: Path, rows: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def hold_datamart_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[threading.Semaphore, threading.Event]:
+    """Datamart page reads that each signal `started` once begun, then wait for `release`."""
+    started, release = threading.Semaphore(0), threading.Event()
+    real_read_page = datamart.read_page
+
+    def held_read_page(*args: Any) -> raw.RawPage:
+        started.release()
+        assert release.wait(10)
+        return real_read_page(*args)
+
+    monkeypatch.setattr(datamart, "read_page", held_read_page)
+    return started, release
+
+
 async def test_a_full_route_class_answers_503_busy_at_once_and_cheap_routes_still_answer(
     client: httpx.AsyncClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_messages(data_dir / "messages.csv", 30)
     monkeypatch.setattr(limits.DATAMART, "concurrency", 1)
     monkeypatch.setattr(limits.DATAMART, "queue", 0)
-    entered, release = threading.Event(), threading.Event()
-    real_read_page = datamart.read_page
-
-    def slow_read_page(*args: Any) -> raw.RawPage:
-        entered.set()
-        assert release.wait(10)
-        return real_read_page(*args)
-
-    monkeypatch.setattr(datamart, "read_page", slow_read_page)
+    entered, release = hold_datamart_reads(monkeypatch)
     first = asyncio.create_task(client.get("/datamart"))
-    assert await asyncio.to_thread(entered.wait, 10)  # the only place is taken, and held
+    # The only place is taken, and held.
+    assert await asyncio.to_thread(entered.acquire, True, 10)
 
     refused = await client.get("/datamart?page=2")
     assert refused.status_code == 503
@@ -331,15 +340,7 @@ async def test_requests_that_leave_while_waiting_or_running_give_their_places_ba
     write_messages(data_dir / "messages.csv", 30)
     monkeypatch.setattr(limits.DATAMART, "concurrency", 2)
     monkeypatch.setattr(limits.DATAMART, "queue", 4)
-    running, release = threading.Semaphore(0), threading.Event()
-    real_read_page = datamart.read_page
-
-    def held_read_page(*args: Any) -> raw.RawPage:
-        running.release()
-        assert release.wait(10)
-        return real_read_page(*args)
-
-    monkeypatch.setattr(datamart, "read_page", held_read_page)
+    running, release = hold_datamart_reads(monkeypatch)
     gone = asyncio.Event()
     statuses: list[int] = []
 
