@@ -29,7 +29,7 @@ from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.leaderboard.uploads import upload_ceiling
 from tempo.limits import ConcurrencyLimitMiddleware, install_limits
 from tempo.logs import configure_logging, get_logger
-from tempo.middleware import RefuseNulInQuery, RequestContextMiddleware
+from tempo.middleware import RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
 from tempo.schedule.routes import MAX_BODY_BYTES as SCHEDULE_MAX_BODY_BYTES
 from tempo.schedule.routes import router as schedule_router
@@ -120,8 +120,7 @@ class TempoAPI(FastAPI):
         cached = ResponseCacheMiddleware(
             admitted, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
         )
-        checked = RefuseNulInQuery(cached)
-        return RequestContextMiddleware(checked, sample_rate=self.access_log_sample_rate)
+        return RequestContextMiddleware(cached, sample_rate=self.access_log_sample_rate)
 
 
 def create_app(settings: Settings | None = None) -> TempoAPI:
