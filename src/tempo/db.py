@@ -160,20 +160,22 @@ async def take_lock(conn: AsyncConnection, lock: Lock) -> None:
     try:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
     except DBAPIError as exc:
-        if _sqlstate(exc) == "55P03":  # lock_not_available: lock_timeout, not a lost server
+        if any(isinstance(e, asyncpg.LockNotAvailableError) for e in driver_errors(exc)):
+            # lock_timeout ran out: another job holds the lock, the server is fine.
             raise JobBusy(lock) from None
         raise
     await conn.execute(text("SET LOCAL lock_timeout = 0"))
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of the driver's error under SQLAlchemy's wrappers, if any."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(state := getattr(seen, "sqlstate", None), str):
-            return state
-        seen = seen.__cause__ or getattr(seen, "orig", None)
-    return None
+def driver_errors(exc: BaseException) -> list[BaseException]:
+    """The exception, SQLAlchemy's wrapped driver error and what that error wraps: where
+    asyncpg's own error class, which says what happened, is found."""
+    chain = [exc]
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        chain.append(exc.orig)
+    if chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    return chain
 
 
 async def delete_all(conn: AsyncConnection, table: str) -> None:

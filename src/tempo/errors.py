@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from tempo.csv_input import CsvError
-from tempo.db import COMMAND_TIMEOUT, STATEMENT_TIMEOUT_MS, JobBusy
+from tempo.db import COMMAND_TIMEOUT, STATEMENT_TIMEOUT_MS, JobBusy, driver_errors
 from tempo.logs import get_logger
 from tempo.sources import SourceError
 
@@ -143,23 +143,13 @@ SCHEMA_MISSING_MESSAGE = "the database schema is missing or behind; run `tempo m
 CLIENT_CLOSED_REQUEST = 499
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception, SQLAlchemy's wrapped driver error and what that error wraps."""
-    chain = [exc]
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        chain.append(exc.orig)
-    if chain[-1].__cause__ is not None:
-        chain.append(chain[-1].__cause__)
-    return chain
-
-
 def is_schema_missing(exc: BaseException) -> bool:
-    return any(isinstance(e, SCHEMA_MISSING_ERRORS) for e in _causes(exc))
+    return any(isinstance(e, SCHEMA_MISSING_ERRORS) for e in driver_errors(exc))
 
 
 def database_failure(exc: BaseException) -> str:
     """One line on a lost or silent database; a driver timeout has no message of its own."""
-    causes = _causes(exc)
+    causes = driver_errors(exc)
     if any(isinstance(e, TimeoutError) for e in causes):
         return f"the database did not answer within {COMMAND_TIMEOUT} s"
     # The driver's own error says most (not a wrapper such as a failed pipeline run).
@@ -179,13 +169,15 @@ STATEMENT_TIMEOUT_MESSAGE = (
 
 
 def is_statement_timeout(exc: BaseException) -> bool:
-    return any(isinstance(e, asyncpg.exceptions.QueryCanceledError) for e in _causes(exc))
+    return any(isinstance(e, asyncpg.exceptions.QueryCanceledError) for e in driver_errors(exc))
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return any(isinstance(e, DATABASE_DOWN_ERRORS) and not _names_a_file(e) for e in _causes(exc))
+    return any(
+        isinstance(e, DATABASE_DOWN_ERRORS) and not _names_a_file(e) for e in driver_errors(exc)
+    )
 
 
 def _names_a_file(exc: BaseException) -> bool:
