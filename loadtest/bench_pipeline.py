@@ -208,8 +208,8 @@ async def insert_vs_copy(url: str, result: Path) -> tuple[float, float, int]:
 
 
 def feed_rows(feed_users: int) -> list[str]:
-    from tempo.db import create_engine, database_url, migrate
-    from tempo.settings import Settings
+    from tempo.core.db import create_engine, database_url, migrate
+    from tempo.core.settings import Settings
 
     data = sample(OUT / f"feed-{feed_users}", feed_users * 3, feed_users)
     subprocess.run(

@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tempo.app import create_app
+from tempo.core.settings import Settings
 from tempo.schedule.planner import FixedItem, FlexibleItem, Song, build_plan
 from tempo.schedule.schemas import ScheduleRequest
-from tempo.settings import Settings
 
 H, M = 3600, 60
 

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
 from tempo.bundled import BUNDLED_DIR
-from tempo.db import asyncpg_dsn, create_engine, migrate, normalize_url
-from tempo.embedded import embedded_database_url
-from tempo.settings import Settings
+from tempo.core.db import asyncpg_dsn, create_engine, migrate, normalize_url
+from tempo.core.embedded import embedded_database_url
+from tempo.core.settings import Settings
 from tests.s3_server import S3Server, seaweedfs
 
 if TYPE_CHECKING:

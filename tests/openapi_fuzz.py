@@ -173,8 +173,8 @@ def fuzz(base_url: str, reports: Path, *, max_examples: int, seed: int | None = 
 def _server_url() -> str:
     """DATABASE_URL; else the PostgreSQL on 127.0.0.1:5432 when one listens; else the
     embedded one (pgserver, under ./.tempo/)."""
-    from tempo.db import database_url, normalize_url
-    from tempo.settings import Settings
+    from tempo.core.db import database_url, normalize_url
+    from tempo.core.settings import Settings
 
     settings = Settings()
     if settings.database_url is None:

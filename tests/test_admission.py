@@ -19,10 +19,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from tempo.app import DEFAULT_BODY_LIMIT, PLANNER_FORM_LIMIT, create_app
-from tempo.db import Lock
-from tempo.leaderboard.uploads import upload_ceiling
-from tempo.security import WRONG_TOKENS_PER_MINUTE
-from tempo.settings import Settings
+from tempo.core.db import Lock
+from tempo.core.security import WRONG_TOKENS_PER_MINUTE
+from tempo.core.settings import Settings
+from tempo.pipeline.uploads import upload_ceiling
 from tests.browser_support import tempo_serve
 from tests.conftest import TOKEN, asyncpg_dsn, make_settings
 from tests.s3_server import S3Server

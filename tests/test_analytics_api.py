@@ -18,7 +18,7 @@ from tempo.analytics.spotify import read_cached
 from tempo.app import create_app
 from tempo.catalog.demo import seed_demo_catalog
 from tempo.catalog.load import load_catalog
-from tempo.settings import Settings
+from tempo.core.settings import Settings
 from tests.analytics_support import majors_csv, spotify_csv
 from tests.catalog_support import song, songs_csv
 from tests.conftest import make_settings, running
@@ -310,7 +310,7 @@ async def test_the_page_explains_what_is_missing(
 
 
 def test_backticked_names_in_messages_become_code() -> None:
-    from tempo.web.templating import code_spans
+    from tempo.site.templating import code_spans
 
     assert code_spans("run `tempo migrate`.") == "run <code>tempo migrate</code>."
     assert code_spans("a <b> & `x<y>`") == "a &lt;b&gt; &amp; <code>x&lt;y&gt;</code>"

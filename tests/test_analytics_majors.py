@@ -16,8 +16,8 @@ from tempo.analytics import majors
 from tempo.analytics.delta import DeltaLocation
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.etl import category_totals, load_majors, read_majors
-from tempo.csv_input import CsvError
-from tempo.settings import Settings
+from tempo.core.csv_input import CsvError
+from tempo.core.settings import Settings
 from tests.analytics_support import majors_csv, read_rows
 from tests.catalog_support import http_server, serve_bytes
 from tests.helpers import write

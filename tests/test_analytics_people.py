@@ -20,11 +20,11 @@ import xlsxwriter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo.analytics import people
-from tempo.analytics.people import PiiKeyError, hmac_key, import_people, read_people
-from tempo.csv_input import CsvError
-from tempo.logs import configure_logging
-from tempo.settings import Settings
+from tempo.core.csv_input import CsvError
+from tempo.core.logs import configure_logging
+from tempo.core.settings import Settings
+from tempo.people import service as people
+from tempo.people.service import PiiKeyError, hmac_key, import_people, read_people
 from tests.helpers import write
 
 KEY = "test-pii-key-0123456789"

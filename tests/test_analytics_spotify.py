@@ -15,7 +15,7 @@ import pytest
 from tempo.analytics import service, spotify
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.spotify import SpotifyData, read_cached, read_spotify
-from tempo.csv_input import CsvError
+from tempo.core.csv_input import CsvError
 from tests.analytics_support import (
     FEATURES,
     first_rows,

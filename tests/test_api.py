@@ -20,7 +20,7 @@ SAMPLE_RANKING = [
 
 async def feed_sample(client: httpx.AsyncClient, auth: dict[str, str], data_dir: Path,
                       sample_dir: Path) -> httpx.Response:  # fmt: skip
-    from tempo.leaderboard.pipeline import aggregate
+    from tempo.pipeline.aggregate import aggregate
 
     aggregate(sample_dir / "messages.csv", sample_dir / "users.csv", data_dir)
     return await client.post("/feed", json={"data_path": "pipeline_result.csv"}, headers=auth)

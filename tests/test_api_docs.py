@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 from starlette.types import Scope
 
-from tempo.api_docs import ASSETS_DIR, ASSETS_PATH
 from tempo.app import create_app
-from tempo.settings import Settings
+from tempo.core.settings import Settings
+from tempo.site.api_docs import ASSETS_DIR, ASSETS_PATH
 from tests.conftest import running
 from tests.test_cache import until_listening
 

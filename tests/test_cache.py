@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo.cache import LISTENER_NAME, CachedResponse, ResponseCache
-from tempo.leaderboard.feed import feed_file
+from tempo.core.cache import LISTENER_NAME, CachedResponse, ResponseCache
+from tempo.pipeline.feed import feed_file
 from tests.conftest import asyncpg_dsn, with_database
 from tests.helpers import write
 

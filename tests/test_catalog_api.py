@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.catalog import service
+from tempo.catalog import repository
 from tempo.catalog.load import load_catalog
 from tests.catalog_support import song, songs_csv
 
@@ -216,26 +216,26 @@ async def test_tracks_is_documented(client: httpx.AsyncClient) -> None:
 )
 async def test_match_track(catalog: AsyncEngine, text: str, expected: str | None) -> None:
     async with AsyncSession(catalog) as session:
-        found = await service.match_track(session, text)
+        found = await repository.match_track(session, text)
     assert (found.track_id if found else None) == expected
 
 
 async def test_tracks_by_id_for_genre_and_known_genres(catalog: AsyncEngine) -> None:
     async with AsyncSession(catalog) as session:
-        found = await service.tracks_by_id(session, ["dmA", "nope", "cel", "dmA"])
+        found = await repository.tracks_by_id(session, ["dmA", "nope", "cel", "dmA"])
         assert set(found) == {"dmA", "cel"}
-        assert found["dmA"] == service.TrackInfo(
+        assert found["dmA"] == repository.TrackInfo(
             track_id="dmA", name="Dance Monkey", artist="Tones and I", duration_ms=209438,
             popularity=92, genres=("pop", "r&b"), album_name="Album",
             release_date=date(2019, 6, 14),
         )  # fmt: skip
-        assert await service.tracks_by_id(session, []) == {}
-        pop = await service.tracks_for_genre(session, "Pop")
+        assert await repository.tracks_by_id(session, []) == {}
+        pop = await repository.tracks_for_genre(session, "Pop")
         assert [t.track_id for t in pop] == ["mem2", "dmB", "dmA", "dmC"]
-        assert [t.track_id for t in await service.tracks_for_genre(session, "pop", 2)] == [
+        assert [t.track_id for t in await repository.tracks_for_genre(session, "pop", 2)] == [
             "mem2", "dmB",
         ]  # fmt: skip
-        assert await service.tracks_for_genre(session, "jazz") == []
-        assert await service.known_genres(session) == ["edm", "latin", "pop", "r&b", "rock"]
-        tracks, total = await service.search(session, "dance", "pop", 2, 0)
+        assert await repository.tracks_for_genre(session, "jazz") == []
+        assert await repository.known_genres(session) == ["edm", "latin", "pop", "r&b", "rock"]
+        tracks, total = await repository.search(session, "dance", "pop", 2, 0)
         assert [t.track_id for t in tracks] == ["dmB", "dmA"] and total == 3

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
 from tempo.catalog.load import NOTIFY_CHANNEL, load_catalog
 from tempo.catalog.pipeline import BAD_DURATION
-from tempo.csv_input import CsvError
-from tempo.sources import DownloadLimits, SourceError, display_url
+from tempo.core.csv_input import CsvError
+from tempo.core.sources import DownloadLimits, SourceError, display_url
 from tests.catalog_support import HEADER, http_server, serve_bytes, song, songs_csv
 from tests.conftest import asyncpg_dsn
 from tests.helpers import write

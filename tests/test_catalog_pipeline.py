@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tempo.catalog import pipeline as p
 from tempo.catalog.normalize import escape_like, normalize_expr, normalize_text
 from tempo.catalog.pipeline import Rejection, read_catalog
-from tempo.csv_input import CsvError
+from tempo.core.csv_input import CsvError
 from tests.catalog_support import HEADER, read_rows, reference_tracks, song, songs_csv, spotify_csv
 from tests.helpers import write
 

@@ -13,12 +13,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.catalog import service
+from tempo.catalog import repository
 from tempo.catalog.load import LoadResult, load_catalog
 from tempo.catalog.models import SEARCH_TEXT_INDEX
 from tempo.catalog.normalize import normalize_text
 from tempo.catalog.pipeline import TRACK_COLUMNS
-from tempo.db import create_engine
+from tempo.core.db import create_engine
 from tests.catalog_support import reference_tracks, spotify_csv
 from tests.conftest import _admin, _fresh_database, with_database
 
@@ -89,7 +89,7 @@ async def test_text_search_uses_the_trigram_index(
         await conn.execute(text("SET enable_seqscan = off"))
         for q in ("monkey", "Dance Monkey", "Beyoncé"):
             # The service's own statement, as asyncpg receives it ($1, $2 …).
-            compiled = service.search_statement(q, None).limit(20).compile(dialect=conn.dialect)
+            compiled = repository.search_statement(q, None).limit(20).compile(dialect=conn.dialect)
             params = compiled.construct_params()
             positional = tuple(params[name] for name in compiled.positiontup or ())
             result = await conn.exec_driver_sql(f"EXPLAIN {compiled}", positional)
@@ -109,18 +109,25 @@ async def test_matching_titles_on_the_real_catalog(
     )
     async with AsyncSession(engine) as session:
         for given in ("Dance Monkey", "dance monkey – Tones and I", "DANCE MONKEY - tones"):
-            found = await service.match_track(session, given)
+            found = await repository.match_track(session, given)
             assert found is not None and found.track_id == exact[0]["track_id"], given
-        remix = await service.match_track(session, "Memories - Dillon Francis Remix")
+        remix = await repository.match_track(session, "Memories - Dillon Francis Remix")
         assert remix is not None and remix.track_id == "0r7CVbZTWZgbTCYdfa2P31"
         assert remix.artist == "Maroon 5"
-        by_id = await service.tracks_by_id(session, ["5ZULALImTm80tzUbYQYM9d", "not-a-track"])
+        by_id = await repository.tracks_by_id(session, ["5ZULALImTm80tzUbYQYM9d", "not-a-track"])
         assert list(by_id) == ["5ZULALImTm80tzUbYQYM9d"]
         assert by_id["5ZULALImTm80tzUbYQYM9d"].genres == ("latin", "pop", "r&b")
         assert by_id["5ZULALImTm80tzUbYQYM9d"].duration_ms == 209438
 
-        assert await service.known_genres(session) == ["edm", "latin", "pop", "r&b", "rap", "rock"]
-        rnb = await service.tracks_for_genre(session, "R&B", limit=50)
+        assert await repository.known_genres(session) == [
+            "edm",
+            "latin",
+            "pop",
+            "r&b",
+            "rap",
+            "rock",
+        ]
+        rnb = await repository.tracks_for_genre(session, "R&B", limit=50)
         in_genre = sorted(
             (t for t in expected.values() if "r&b" in t["genres"]),
             key=lambda t: (-t["popularity"], t["track_id"]),

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tempo.db import head_revisions
+from tempo.core.db import head_revisions
 from tests.conftest import TOKEN
 from tests.helpers import read_result, reference_ranking, write
 

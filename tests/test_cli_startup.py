@@ -22,9 +22,10 @@ from tempo.cli import app
 HEAVY = (
     "polars", "pyarrow", "numpy", "sqlalchemy", "sqlmodel", "asyncpg", "fastapi",
     "starlette", "uvicorn", "granian", "matplotlib", "deltalake", "httpx", "obstore",
-    "pydantic_settings", "structlog", "alembic", "openpyxl", "rich", "tempo.settings",
-    "tempo.app", "tempo.db", "tempo.csv_input", "tempo.sources", "tempo.schedule.schemas",
-    "tempo.analytics.schemas", "tempo.catalog.schemas", "tempo.leaderboard.schemas",
+    "pydantic_settings", "structlog", "alembic", "openpyxl", "rich", "tempo.core.settings",
+    "tempo.app", "tempo.core.db", "tempo.core.csv_input", "tempo.core.sources",
+    "tempo.schedule.schemas", "tempo.analytics.schemas", "tempo.catalog.schemas",
+    "tempo.leaderboard.schemas",
 )  # fmt: skip
 
 # Runs `tempo <args> --help` for every command in one interpreter, then reports what it

@@ -9,13 +9,13 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo import csv_input
 from tempo.analytics.etl import read_majors
 from tempo.bundled import WOMEN_STEM
 from tempo.catalog.pipeline import read_catalog
-from tempo.csv_input import CsvError
-from tempo.leaderboard.pipeline import aggregate
-from tempo.leaderboard.runs import PipelinePlan, RunFailed, run_pipeline
+from tempo.core import csv_input
+from tempo.core.csv_input import CsvError
+from tempo.pipeline.aggregate import aggregate
+from tempo.pipeline.runs import PipelinePlan, RunFailed, run_pipeline
 from tests.catalog_support import song, songs_csv
 from tests.conftest import make_settings
 from tests.helpers import read_result

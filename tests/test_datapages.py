@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tempo.app import create_app
-from tempo.leaderboard.pages.raw import MAX_CELL
-from tempo.settings import Settings
+from tempo.core.settings import Settings
+from tempo.pipeline.pages.raw import MAX_CELL
 from tests.conftest import TOKEN, make_settings, running
 from tests.helpers import reference_ranking, write
 from tests.s3_server import S3Server

@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url
 
 from tempo.app import create_app_behind_proxy
 from tempo.cli import app as cli_app
-from tempo.settings import Settings
+from tempo.core.settings import Settings
 from tests.conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,9 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.app import create_app
-from tempo.db import asyncpg_dsn, create_engine, csv_chunks, migrate
-from tempo.leaderboard.feed import feed_file
-from tempo.leaderboard.runs import recent_runs
+from tempo.core.db import asyncpg_dsn, create_engine, csv_chunks, migrate
+from tempo.pipeline.feed import feed_file
+from tempo.pipeline.runs import recent_runs
 from tests.conftest import TOKEN, make_settings, with_database
 from tests.own_postgres import OwnPostgres, own_postgres
 from tests.s3_server import S3Server

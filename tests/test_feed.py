@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo import db
 from tempo.app import create_app
-from tempo.csv_input import CsvError
-from tempo.errors import is_database_unavailable
-from tempo.leaderboard.feed import FEED_LOCK, NOTIFY_CHANNEL, feed_file
-from tempo.leaderboard.pipeline import aggregate
+from tempo.core import db
+from tempo.core.csv_input import CsvError
+from tempo.core.errors import is_database_unavailable
+from tempo.pipeline.aggregate import aggregate
+from tempo.pipeline.feed import FEED_LOCK, NOTIFY_CHANNEL, feed_file
 from tests.conftest import TOKEN, asyncpg_dsn, make_settings, running
 from tests.helpers import read_result, write
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.lambda_handler import LambdaSettings, handle, handler
-from tempo.leaderboard.runs import RunFailed
+from tempo.pipeline.runs import RunFailed
 from tests.s3_server import S3Server
 from tests.test_api import SAMPLE_RANKING
 

@@ -18,17 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message
 
-from tempo import db, limits
 from tempo.app import create_app
-from tempo.catalog import service as catalog
+from tempo.catalog import repository as catalog
 from tempo.catalog.demo import seed_demo_catalog
 from tempo.catalog.normalize import normalize_text
-from tempo.csv_input import scan_text
-from tempo.errors import ApiError
-from tempo.leaderboard.pages import datamart, raw
+from tempo.core import db, limits
+from tempo.core.csv_input import scan_text
+from tempo.core.errors import ApiError
+from tempo.core.settings import Settings
+from tempo.pipeline.pages import datamart, raw
 from tempo.schedule import service as schedule
 from tempo.schedule.schemas import MusicWant
-from tempo.settings import Settings
 from tests.test_schedule_catalog import demo_rows
 
 

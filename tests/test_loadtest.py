@@ -31,7 +31,7 @@ from loadtest.assess import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import seed_demo_catalog
-from tempo.leaderboard.feed import feed_file
+from tempo.pipeline.feed import feed_file
 from tests.browser_support import tempo_serve
 from tests.conftest import TOKEN
 

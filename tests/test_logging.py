@@ -10,7 +10,7 @@ import httpx
 import pytest
 import structlog
 
-from tempo.logs import configure_logging, get_logger, redact_secrets
+from tempo.core.logs import configure_logging, get_logger, redact_secrets
 from tests.conftest import TOKEN
 
 

@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
-from tempo.errors import is_database_unavailable
-from tempo.leaderboard.feed import feed_file
-from tempo.settings import Settings
+from tempo.core.errors import is_database_unavailable
+from tempo.core.settings import Settings
+from tempo.pipeline.feed import feed_file
 from tests.browser_support import tempo_serve
 from tests.catalog_support import spotify_csv
 from tests.conftest import TOKEN, make_settings, running

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tempo.csv_input import CsvError
-from tempo.leaderboard.pipeline import aggregate
+from tempo.core.csv_input import CsvError
+from tempo.pipeline.aggregate import aggregate
 from tests.helpers import read_result, reference_ranking, write
 
 USERS = "user_id,first_name,last_name\n1,Ada,Lovelace\n2,Alan,Turing\n3,Grace,Hopper\n"

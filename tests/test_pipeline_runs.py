@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
-from tempo.leaderboard.runs import INTERRUPTED, PipelinePlan, RunFailed, run_pipeline
+from tempo.pipeline.runs import INTERRUPTED, PipelinePlan, RunFailed, run_pipeline
 from tests.conftest import make_settings, running
 from tests.test_api import SAMPLE_RANKING
 

@@ -13,7 +13,7 @@ import obstore
 import pytest
 
 from tempo.app import create_app
-from tempo.settings import Settings
+from tempo.core.settings import Settings
 from tests.conftest import make_settings, running
 from tests.s3_server import S3Server
 from tests.test_api import SAMPLE_RANKING

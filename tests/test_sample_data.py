@@ -115,7 +115,7 @@ def test_the_leaderboard_sample_ranks_as_the_readme_says() -> None:
 
 
 def test_the_people_sample_has_good_and_bad_rows() -> None:
-    from tempo.analytics.people import read_people
+    from tempo.people.service import read_people
 
     people = read_people(SAMPLES_DIR / "people.xlsx", "hmac", b"sample-key")
     from_csv = read_people(SAMPLES_DIR / "people.csv", "hmac", b"sample-key")

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tempo.db import normalize_url
-from tempo.settings import Settings
+from tempo.core.db import normalize_url
+from tempo.core.settings import Settings
 
 
 def make(**values: object) -> Settings:

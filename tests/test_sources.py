@@ -8,10 +8,9 @@ import obstore
 import pytest
 from pydantic import ValidationError
 
-from tempo.csv_input import CsvError, header
-from tempo.leaderboard.pipeline import count_messages, read_users
-from tempo.settings import Settings
-from tempo.sources import (
+from tempo.core.csv_input import CsvError, header
+from tempo.core.settings import Settings
+from tempo.core.sources import (
     DownloadLimits,
     ObjectFile,
     ObjectStorage,
@@ -23,6 +22,7 @@ from tempo.sources import (
     parse_s3_url,
     read_errors,
 )
+from tempo.pipeline.aggregate import count_messages, read_users
 from tests.catalog_support import http_server, serve_bytes
 from tests.s3_server import S3Server
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.app import create_app
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
 from tempo.catalog.load import load_catalog
-from tempo.web.view import SIDE_LABEL_REM, _stack
+from tempo.schedule.pages.view import SIDE_LABEL_REM, _stack
 from tests.catalog_support import song, songs_csv
 from tests.conftest import make_settings, running
 

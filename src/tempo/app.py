@@ -15,29 +15,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 from tempo import __version__
-from tempo.admission import AdmissionMiddleware, token_routes
-from tempo.analytics.page import router as analytics_page_router
+from tempo.analytics.pages.routes import router as analytics_page_router
 from tempo.analytics.routes import router as analytics_router
-from tempo.api_docs import install_api_docs
-from tempo.cache import CHANNELS, ResponseCache, ResponseCacheMiddleware, listen_for_changes
 from tempo.catalog.routes import router as catalog_router
-from tempo.db import asyncpg_dsn, create_engine, database_url, migrate
-from tempo.errors import install_error_handlers
-from tempo.json_body import document_models
+from tempo.core.admission import AdmissionMiddleware, token_routes
+from tempo.core.cache import CHANNELS, ResponseCache, ResponseCacheMiddleware, listen_for_changes
+from tempo.core.db import asyncpg_dsn, create_engine, database_url, migrate
+from tempo.core.errors import install_error_handlers
+from tempo.core.json_body import document_models
+from tempo.core.limits import ConcurrencyLimitMiddleware, install_limits
+from tempo.core.logs import configure_logging, get_logger
+from tempo.core.middleware import RequestContextMiddleware
+from tempo.core.security import TokenGuard
+from tempo.core.settings import Settings
+from tempo.core.sources import ObjectStorage
 from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
-from tempo.leaderboard.uploads import upload_ceiling
-from tempo.limits import ConcurrencyLimitMiddleware, install_limits
-from tempo.logs import configure_logging, get_logger
-from tempo.middleware import RequestContextMiddleware
 from tempo.ops.routes import router as ops_router
+from tempo.pipeline.pages.routes import router as pipeline_pages_router
+from tempo.pipeline.routes import router as pipeline_router
+from tempo.pipeline.uploads import upload_ceiling
+from tempo.schedule.pages.routes import router as schedule_pages_router
 from tempo.schedule.routes import MAX_BODY_BYTES as SCHEDULE_MAX_BODY_BYTES
 from tempo.schedule.routes import router as schedule_router
 from tempo.schedule.schemas import ScheduleRequest
-from tempo.security import TokenGuard
-from tempo.settings import Settings
-from tempo.sources import ObjectStorage
-from tempo.web.routes import router as web_router
+from tempo.site.api_docs import install_api_docs
+from tempo.site.chrome import router as site_router
 
 log = get_logger(__name__)
 
@@ -94,7 +97,7 @@ class TempoAPI(FastAPI):
     error-page, body-limit and exception layers: on a cache hit those cost about as much as
     the rest of its way through Python (~5 µs), and a 500 from them still gets an id and a
     line. Between the cache and FastAPI, the admission layer checks the token and caps the
-    body before FastAPI reads it (tempo.admission); cache hits never pass through it.
+    body before FastAPI reads it (tempo.core.admission); cache hits never pass through it.
     """
 
     def __init__(self, *, response_cache: ResponseCache, access_log_sample_rate: float,
@@ -186,13 +189,16 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
     app.include_router(schedule_router)
     app.include_router(ops_router)
     app.include_router(leaderboard_router)
+    app.include_router(pipeline_router)
     app.include_router(catalog_router)
-    app.include_router(web_router)
+    app.include_router(schedule_pages_router)
+    app.include_router(site_router)
     app.include_router(analytics_router)
     app.include_router(analytics_page_router)
     app.include_router(leaderboard_pages_router)
+    app.include_router(pipeline_pages_router)
     install_api_docs(app)
-    # Bodies that routes read with tempo.json_body rather than from their signature.
+    # Bodies that routes read with tempo.core.json_body rather than from their signature.
     document_models(app, ScheduleRequest)
     return app
 

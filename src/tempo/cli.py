@@ -11,26 +11,27 @@ import os
 import signal
 import sys
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from tempo.analytics.cli import analyze_app, etl_app
+from tempo.analytics.cli import analyze_app, etl_majors
 from tempo.catalog.cli import app as catalog_app
-from tempo.cli_options import AllowEmptyOption, DatabaseUrlOption
-from tempo.cli_progress import clear as clear_progress
-from tempo.cli_support import (
+from tempo.core.cli.options import DatabaseUrlOption
+from tempo.core.cli.progress import clear as clear_progress
+from tempo.core.cli.support import (
     cli_engine,
     configure_cli_logging,
-    fail,
     load_settings,
     run_with_database,
 )
-from tempo.leaderboard.cli import app as pipeline_app
+from tempo.people.cli import etl_people
+from tempo.pipeline.cli import aggregate, feed, sample
+from tempo.pipeline.cli import app as pipeline_app
+from tempo.schedule.cli import schedule
 
 if TYPE_CHECKING:
-    from tempo.settings import Settings
+    from tempo.core.settings import Settings
 
 app = typer.Typer(
     name="tempo",
@@ -46,94 +47,17 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(analyze_app, name="analyze")
+etl_app = typer.Typer(
+    name="etl",
+    help="Extract, transform and load: college majors into Delta Lake, people without PII.",
+    no_args_is_help=True,
+)
+etl_app.command("majors")(etl_majors)
+etl_app.command("people")(etl_people)
 app.add_typer(etl_app, name="etl")
-
-
-@app.command()
-def aggregate(
-    messages_path: Annotated[
-        str,
-        typer.Argument(
-            metavar="MESSAGES",
-            help="messages.csv (message_id, and author_id or user_id): a path, an http(s):// "
-            "or s3:// URL",
-        ),
-    ],
-    users_path: Annotated[
-        str,
-        typer.Argument(
-            metavar="USERS", help="users.csv (user_id or id, names): a path or a URL, as above"
-        ),
-    ],
-    output_path: Annotated[
-        str,
-        typer.Argument(
-            metavar="OUTPUT",
-            help="Directory for pipeline_result.csv, or an s3://bucket/prefix/ (or s3://…/name.csv)",
-        ),
-    ],
-    allow_empty: AllowEmptyOption = False,
-) -> None:
-    """Rank users by message count into OUTPUT/pipeline_result.csv."""
-    import asyncio
-
-    from tempo.cli_progress import stages
-    from tempo.csv_input import CsvError
-    from tempo.sources import SourceError, is_url
-
-    try:
-        with stages(log=False) as progress:
-            if any(is_url(location) for location in (messages_path, users_path, output_path)):
-                from tempo.leaderboard.cli import aggregate_anywhere
-
-                summary = asyncio.run(
-                    aggregate_anywhere(
-                        messages_path, users_path, output_path, progress, allow_empty=allow_empty
-                    )
-                )
-            else:
-                from tempo.leaderboard.pipeline import aggregate as run_aggregate
-
-                summary = run_aggregate(
-                    Path(messages_path),
-                    Path(users_path),
-                    Path(output_path),
-                    progress=progress,
-                    allow_empty=allow_empty,
-                )
-    except (CsvError, SourceError) as exc:
-        fail(str(exc))
-    typer.echo(summary.line())
-
-
-@app.command()
-def feed(
-    csv_path: Annotated[
-        str,
-        typer.Argument(
-            metavar="CSV", help="A pipeline_result.csv: a path, an http(s):// or s3:// URL"
-        ),
-    ],
-    database_url: DatabaseUrlOption = None,
-    allow_empty: AllowEmptyOption = False,
-) -> None:
-    """Load a pipeline_result.csv into the leaderboard, replacing it atomically (COPY)."""
-    from tempo.cli_progress import Stage, stages
-    from tempo.leaderboard.cli import feed_anywhere
-    from tempo.sources import SourceError
-
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
-
-    async def run(progress: Stage) -> str:
-        return (await feed_anywhere(settings, csv_path, progress, allow_empty=allow_empty)).line()
-
-    try:
-        with stages(log=False) as progress:
-            line = run_with_database(run(progress))
-    except SourceError as exc:
-        fail(str(exc))
-    typer.echo(line)
+# Each domain's top-level commands, written beside the services they call.
+for command in (aggregate, feed, schedule, sample):
+    app.command()(command)
 
 
 @app.command()
@@ -141,8 +65,8 @@ def migrate(database_url: DatabaseUrlOption = None) -> None:
     """Upgrade the database schema to the newest version."""
     settings = load_settings(database_url=database_url)
     configure_cli_logging(settings)
-    from tempo.db import head_revisions
-    from tempo.db import migrate as run_migrate
+    from tempo.core.db import head_revisions
+    from tempo.core.db import migrate as run_migrate
 
     async def run() -> None:
         async with cli_engine(settings, migrate_embedded=False) as engine:
@@ -150,58 +74,6 @@ def migrate(database_url: DatabaseUrlOption = None) -> None:
 
     run_with_database(run())
     typer.echo(f"database schema at revision {', '.join(sorted(head_revisions()))}")
-
-
-@app.command()
-def schedule(
-    file: Annotated[
-        str, typer.Argument(metavar="FILE.json|-", help="A POST /schedule request body; - = stdin")
-    ],
-    ics: Annotated[bool, typer.Option("--ics", help="Print an iCalendar file instead")] = False,
-    database_url: DatabaseUrlOption = None,
-) -> None:
-    """Plan a day from a JSON request and print it as a table (or as .ics)."""
-    import datetime as dt
-
-    from pydantic import ValidationError
-    from sqlmodel.ext.asyncio.session import AsyncSession
-
-    from tempo.schedule.ics import to_ics
-    from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
-    from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day
-    from tempo.schedule.text import format_plan
-
-    try:
-        raw = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{file}: cannot read the file: {exc.strerror or exc}")
-    try:
-        request = ScheduleRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = exc.errors()
-        if errors[0]["type"] == "json_invalid":
-            fail(f"{file}: not valid JSON: {errors[0]['ctx']['error']}")
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}" for err in errors
-        )
-        fail(f"{file}: invalid request: {problems}")
-
-    async def run() -> SchedulePlan:
-        if not needs_catalog(request):
-            return await plan_day(request, None)
-        settings = load_settings(database_url=database_url)
-        configure_cli_logging(settings)
-        async with cli_engine(settings) as engine, AsyncSession(engine) as session:
-            return await plan_day(request, session)
-
-    try:
-        plan = run_with_database(run())
-    except InvalidSchedule as exc:
-        fail(str(exc))
-    if ics:
-        sys.stdout.write(to_ics(plan, request.date or dt.date.today()).decode())
-    else:
-        typer.echo(format_plan(plan))
 
 
 class Server(StrEnum):
@@ -291,46 +163,6 @@ def _serve_granian(host: str, port: int, workers: int) -> None:
     ).serve()
 
 
-@app.command()
-def sample(
-    output_dir: Annotated[
-        Path,
-        typer.Argument(
-            metavar="DIR", readable=False, help="Directory for messages.csv and users.csv"
-        ),
-    ],
-    messages: Annotated[int, typer.Option(min=0, help="Messages to write")] = 1000,
-    users: Annotated[int, typer.Option(min=1, help="Users to write")] = 100,
-    orphan_every: Annotated[
-        int, typer.Option(min=0, help="Every n-th message from an unknown user (0: none)")
-    ] = 0,
-    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files")] = 42,
-) -> None:
-    """Write synthetic messages.csv and users.csv (demo data, benchmark inputs)."""
-    from tempo.cli_progress import counted
-    from tempo.leaderboard.sample import write_messages, write_users
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_users(output_dir / "users.csv", users)
-
-    def plain(done: int, total: int) -> None:
-        # Outside a terminal: one line per batch of a million, for long runs' logs.
-        typer.echo(f"messages: {done:,}/{total:,} ({done / total:.0%})", err=True)
-
-    with counted(
-        "writing messages.csv", messages, plain=plain if messages >= 1_000_000 else None
-    ) as progress:
-        write_messages(
-            output_dir / "messages.csv",
-            messages,
-            users,
-            seed=seed,
-            orphan_every=orphan_every,
-            progress=progress,
-        )
-    typer.echo(f"wrote {messages:,} messages and {users:,} users to {output_dir}")
-
-
 def _exit_on_sigterm(signum: int, _: object) -> None:
     sys.exit(128 + signum)
 
@@ -338,8 +170,8 @@ def _exit_on_sigterm(signum: int, _: object) -> None:
 async def _prepare_database(settings: Settings) -> str:
     """Resolve the database, migrate the embedded one, seed demo data in development."""
     from tempo.catalog.demo import seed_demo_catalog
-    from tempo.db import create_engine, database_url, migrate
-    from tempo.leaderboard.demo import seed_demo_leaderboard
+    from tempo.core.db import create_engine, database_url, migrate
+    from tempo.pipeline.demo import seed_demo_leaderboard
 
     url = database_url(settings)
     engine = create_engine(url, pool_size=1)

@@ -16,8 +16,11 @@ from urllib.parse import unquote_plus
 
 from pydantic import model_validator
 
-from tempo.errors import is_database_unavailable
-from tempo.leaderboard.runs import (
+from tempo.core.errors import is_database_unavailable
+from tempo.core.logs import configure_logging, get_logger
+from tempo.core.settings import Settings
+from tempo.core.sources import ObjectStorage, SourceError
+from tempo.pipeline.runs import (
     MESSAGES_FILE,
     USERS_FILE,
     PipelinePlan,
@@ -25,9 +28,6 @@ from tempo.leaderboard.runs import (
     run_fields,
     run_pipeline,
 )
-from tempo.logs import configure_logging, get_logger
-from tempo.settings import Settings
-from tempo.sources import ObjectStorage, SourceError
 
 log = get_logger(__name__)
 
@@ -89,7 +89,7 @@ async def handle(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     storage = ObjectStorage.from_settings(settings, enabled=True)
     engine = None
     if settings.database_url is not None:
-        from tempo.db import create_engine, database_url
+        from tempo.core.db import create_engine, database_url
 
         engine = create_engine(database_url(settings), pool_size=2)
     runs = []

@@ -1,6 +1,6 @@
-"""`tempo analyze …` and `tempo etl …`, registered on the main `tempo` app.
+"""`tempo analyze …` and `tempo etl majors`, registered on the main `tempo` app.
 
-As in catalog/cli.py, only typer and tempo.cli_support are imported at module level
+As in catalog/cli.py, only typer and tempo.core.cli.support are imported at module level
 (`tempo --help` should not pay for Polars and matplotlib); the rest when a command runs.
 """
 
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
-from tempo.cli_options import DatabaseUrlOption
-from tempo.cli_support import (
+from tempo.core.cli.options import DatabaseUrlOption
+from tempo.core.cli.support import (
     cli_engine,
     configure_cli_logging,
     fail,
@@ -24,11 +24,6 @@ from tempo.cli_support import (
 analyze_app = typer.Typer(
     name="analyze",
     help="Exploratory analyses of Tempo's data sets, as readable reports.",
-    no_args_is_help=True,
-)
-etl_app = typer.Typer(
-    name="etl",
-    help="Extract, transform and load: college majors into Delta Lake, people without PII.",
     no_args_is_help=True,
 )
 
@@ -55,8 +50,8 @@ def analyze_spotify(
     from tempo.analytics import service, spotify
     from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.report import SpotifyReport, spotify_report
-    from tempo.cli_progress import Stage, stages
-    from tempo.sources import display_url, is_url
+    from tempo.core.cli.progress import Stage, stages
+    from tempo.core.sources import display_url, is_url
 
     settings = load_settings(database_url=database_url)
     configure_cli_logging(settings)
@@ -100,7 +95,6 @@ def analyze_spotify(
         typer.echo("\n".join(spotify_report(report)))
 
 
-@etl_app.command("majors")
 def etl_majors(
     source: Annotated[
         str | None,
@@ -126,8 +120,8 @@ def etl_majors(
     from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.etl import MAJORS_DEFAULT, MajorsLoad, load_majors
     from tempo.analytics.report import table
-    from tempo.cli_progress import Stage, stages
-    from tempo.sources import SourceError
+    from tempo.core.cli.progress import Stage, stages
+    from tempo.core.sources import SourceError
 
     settings = load_settings(database_url=database_url, delta_dir=delta_dir)
     configure_cli_logging(settings)
@@ -161,64 +155,4 @@ def etl_majors(
         rows,
         [False, True, True, True, True, True],
     ):
-        typer.echo(line)
-
-
-@etl_app.command("people")
-def etl_people(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            metavar="FILE.xlsx|FILE.csv",
-            readable=False,
-            help="first_name, last_name, email, ip_address and any other columns",
-        ),
-    ],
-    hash_method: Annotated[
-        Literal["hmac", "md5"],
-        typer.Option(
-            "--hash",
-            help="hmac: HMAC-SHA256 with PII_HMAC_KEY (default); md5: plain MD5, only to "
-            "match older pseudonyms (a dictionary of addresses reverses it)",
-        ),
-    ] = "hmac",
-    sheet: Annotated[
-        str | None,
-        typer.Option(
-            "--sheet", help="The workbook's sheet; default: the first", show_default=False
-        ),
-    ] = None,
-    database_url: DatabaseUrlOption = None,
-) -> None:
-    """Import people without names or e-mail addresses, replacing the people table."""
-    from tempo.analytics.people import PeopleImport, PiiKeyError, hmac_key, import_people
-    from tempo.cli_progress import Stage, stages
-
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
-    if hash_method == "hmac":
-        try:
-            hmac_key(settings)
-        except PiiKeyError as exc:
-            fail(str(exc))
-        if settings.pii_hmac_key_is_placeholder:
-            typer.echo(
-                "warning: PII_HMAC_KEY is the development placeholder; set a secret of your own",
-                err=True,
-            )
-    else:
-        typer.echo(
-            "warning: plain MD5 pseudonyms are reversible with a dictionary of likely addresses",
-            err=True,
-        )
-
-    async def run(say: Stage) -> PeopleImport:
-        async with cli_engine(settings) as engine:
-            return await import_people(
-                engine, settings, file, method=hash_method, sheet=sheet, progress=say
-            )
-
-    with stages(log=True) as say:
-        result = run_with_database(run(say))
-    for line in result.lines():
         typer.echo(line)

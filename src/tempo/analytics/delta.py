@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.schemas import DeltaVersion
-from tempo.settings import Settings
+from tempo.core.settings import Settings
 
 
 @dataclass(frozen=True)

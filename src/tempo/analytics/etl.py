@@ -1,6 +1,6 @@
 """`tempo etl majors`: FiveThirtyEight's women-stem.csv into a Delta table and PostgreSQL.
 
-Extract: a local file or an http(s):// URL (tempo.sources); by default the copy of the file
+Extract: a local file or an http(s):// URL (tempo.core.sources); by default the copy of the file
 shipped in tempo/bundled. Transform: with Polars, every column read as text first so each
 bad value is reported with its row and column; snake_case names, integer counts, the share
 of women recomputed from the counts (and checked against the file's own ShareWomen). Load:
@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics import delta
 from tempo.analytics.delta import DeltaLocation
 from tempo.bundled import WOMEN_STEM
-from tempo.csv_input import ROW, CsvError, as_int, collect, header, scan_text
-from tempo.db import Lock, replace_rows
-from tempo.sources import DownloadLimits, display_url, is_url, local_file
+from tempo.core.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.core.db import Lock, replace_rows
+from tempo.core.sources import DownloadLimits, display_url, is_url, local_file
 
 # The default source: FiveThirtyEight's file, shipped in the package so a load needs no network.
 MAJORS_DEFAULT = WOMEN_STEM

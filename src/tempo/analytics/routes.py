@@ -32,12 +32,12 @@ from tempo.analytics.schemas import (
     TopTracks,
 )
 from tempo.analytics.spotify import SpotifyData
-from tempo.csv_input import CsvError
-from tempo.db import MAX_OFFSET, NO_NUL
-from tempo.dependencies import EngineDep, SessionDep, SettingsDep
-from tempo.errors import ApiError, error_responses
-from tempo.limits import ensure_connected, run_blocking
-from tempo.params import WHOLE_NUMBER
+from tempo.core.csv_input import CsvError
+from tempo.core.db import MAX_OFFSET, NO_NUL
+from tempo.core.deps import EngineDep, SessionDep, SettingsDep
+from tempo.core.errors import ApiError, error_responses
+from tempo.core.limits import ensure_connected, run_blocking
+from tempo.core.paging import WHOLE_NUMBER
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 

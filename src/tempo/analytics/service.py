@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.spotify import SpotifyData, cached, cached_result, read_cached, read_spotify
 from tempo.catalog.demo import DEMO_TRACKS
-from tempo.limits import run_blocking
-from tempo.settings import Settings
-from tempo.sources import DownloadLimits, SourceError, display_url, is_url, local_file
+from tempo.core.limits import run_blocking
+from tempo.core.settings import Settings
+from tempo.core.sources import DownloadLimits, SourceError, display_url, is_url, local_file
 
 if TYPE_CHECKING:
     # Only for annotations: matplotlib takes a second to import, and `tempo analyze

@@ -45,7 +45,7 @@ from tempo.analytics.schemas import (
     TopTracks,
 )
 from tempo.analytics.stats import mean_interval
-from tempo.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.core.csv_input import ROW, CsvError, as_int, collect, header, scan_text
 
 Per = Literal["track", "playlist"]
 Progress = Callable[[str], None]

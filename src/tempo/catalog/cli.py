@@ -1,6 +1,6 @@
 """`tempo catalog …`, registered on the main `tempo` app.
 
-Only typer and tempo.cli_support are imported at module level: `tempo --help` should not
+Only typer and tempo.core.cli.support are imported at module level: `tempo --help` should not
 pay for Polars; what a command needs is imported when it runs.
 """
 
@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from tempo.cli_options import DatabaseUrlOption
-from tempo.cli_support import (
+from tempo.core.cli.options import DatabaseUrlOption
+from tempo.core.cli.support import (
     cli_engine,
     configure_cli_logging,
     fail,
@@ -39,8 +39,8 @@ def load(
 ) -> None:
     """Replace the catalog with a Spotify songs CSV, atomically (COPY), one row per track."""
     from tempo.catalog.load import LoadResult, load_catalog
-    from tempo.cli_progress import Stage, stages
-    from tempo.sources import SourceError
+    from tempo.core.cli.progress import Stage, stages
+    from tempo.core.sources import SourceError
 
     settings = load_settings(database_url=database_url)
     configure_cli_logging(settings)

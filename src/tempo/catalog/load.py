@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.pipeline import TRACK_COLUMNS, CatalogResult, Progress, Rejection, read_catalog
-from tempo.csv_input import CsvError
-from tempo.db import Lock, notify, replace_rows
-from tempo.sources import DownloadLimits, display_url, is_url, local_file
+from tempo.core.csv_input import CsvError
+from tempo.core.db import Lock, notify, replace_rows
+from tempo.core.sources import DownloadLimits, display_url, is_url, local_file
 
 CATALOG_LOCK = Lock.CATALOG  # pg_advisory_xact_lock key: one catalog load at a time, everywhere
 NOTIFY_CHANNEL = "tempo_catalog"

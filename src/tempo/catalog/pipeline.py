@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from tempo.catalog.normalize import normalize_expr
-from tempo.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.core.csv_input import ROW, CsvError, as_int, collect, header, scan_text
 
 FLOAT_FEATURES = (
     "danceability",

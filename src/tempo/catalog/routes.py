@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from tempo.catalog import service
+from tempo.catalog import repository
 from tempo.catalog.schemas import TrackOut, TrackPage
-from tempo.dependencies import SessionDep
-from tempo.errors import ApiError, error_responses
-from tempo.params import WHOLE_NUMBER, Offset
+from tempo.core.deps import SessionDep
+from tempo.core.errors import ApiError, error_responses
+from tempo.core.paging import WHOLE_NUMBER, Offset
 
 router = APIRouter(tags=["catalog"])
 
@@ -45,8 +45,8 @@ async def get_tracks(
     genre = genre if genre is None or genre.strip() else None  # `?genre=` means any genre
     # One snapshot for the count and the page, so a concurrent load cannot mix them.
     await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    if genre is not None and not await service.genre_exists(session, genre):
-        known = await service.known_genres(session)
+    if genre is not None and not await repository.genre_exists(session, genre):
+        known = await repository.known_genres(session)
         listed = ", ".join(known) if known else "none, the catalog is empty"
         message = f"unknown genre {genre!r}; known genres: {listed}"
         raise ApiError(
@@ -62,7 +62,7 @@ async def get_tracks(
                 }
             ],
         )
-    tracks, total = await service.search(session, q, genre, limit, offset)
+    tracks, total = await repository.search(session, q, genre, limit, offset)
     return TrackPage(
         tracks=[TrackOut.model_validate(track, from_attributes=True) for track in tracks],
         total=total,

@@ -1,8 +1,8 @@
-"""Alembic environment: runs on a connection handed over by `tempo.db.migrate`."""
+"""Alembic environment: runs on a connection handed over by `tempo.core.db.migrate`."""
 
 from alembic import context
 
-from tempo.models import metadata
+from tempo.migrations import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

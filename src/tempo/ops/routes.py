@@ -4,9 +4,9 @@ import asyncio
 
 from fastapi import APIRouter
 
-from tempo.db import pending_migrations
-from tempo.dependencies import EngineDep
-from tempo.errors import ApiError, error_responses, is_database_unavailable
+from tempo.core.db import pending_migrations
+from tempo.core.deps import EngineDep
+from tempo.core.errors import ApiError, error_responses, is_database_unavailable
 from tempo.ops.schemas import Health, Readiness
 
 router = APIRouter(tags=["ops"])

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.errors import ApiError, error_responses
-from tempo.json_body import json_body, openapi_body
-from tempo.limits import CATALOG_LOOKUPS, ensure_connected
+from tempo.core.errors import ApiError, error_responses
+from tempo.core.json_body import json_body, openapi_body
+from tempo.core.limits import CATALOG_LOOKUPS, ensure_connected
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
 from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day, plan_day_json
@@ -33,7 +33,7 @@ def as_api_error(error: InvalidSchedule) -> ApiError:
 
 
 # The parameters FastAPI would document from a signature; the route reads them itself (see
-# tempo.json_body: solving them per request cost more than validating the whole body).
+# tempo.core.json_body: solving them per request cost more than validating the whole body).
 FORMAT_PARAMETER = {
     "name": "format",
     "in": "query",

@@ -10,7 +10,7 @@ from typing import Any
 import pydantic_core
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.catalog import service as catalog
+from tempo.catalog import repository as catalog
 from tempo.schedule.planner import (
     EssentialConflict,
     FixedItem,

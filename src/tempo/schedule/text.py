@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tempo.schedule.pages.view import length
 from tempo.schedule.schemas import SchedulePlan
-from tempo.web.view import length
 
 KIND_LABELS = {"appointment": "appt", "todo": "to-do", "music": "♪ music", "free": "free"}
 

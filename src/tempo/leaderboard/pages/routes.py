@@ -1,12 +1,50 @@
-"""The leaderboard's pages, under one router: /board, /datamart and /upload."""
+"""GET /board: the served ranking as a page, 25 users at a time.
+
+It reads what GET /leaderboard serves, in one snapshot like it, so a feed arriving
+meanwhile cannot mix two rankings on one page.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from pathlib import Path
 
-from tempo.leaderboard.pages import board, datamart, upload
+import asyncpg
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import DBAPIError
+
+from tempo.core.deps import SessionDep
+from tempo.core.errors import DATABASE_DOWN_ERRORS
+from tempo.leaderboard import repository
+from tempo.site.chrome import DATABASE_DOWN, Pages, database_problem
+from tempo.site.paging import Pager, page_number
 
 router = APIRouter(include_in_schema=False)
-router.include_router(board.router)
-router.include_router(datamart.router)
-router.include_router(upload.router)
+PAGES = Pages(Path(__file__).resolve().parent / "templates")
+
+PATH = "/board"
+
+
+@router.get(PATH, response_class=HTMLResponse)
+async def board_page(session: SessionDep, page: str = "") -> HTMLResponse:
+    try:
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        version = await repository.current_version(session)
+        pager = Pager(PATH, page_number(page), version.rows if version else 0, asked=page)
+        rows = (
+            await repository.page(session, limit=pager.size, offset=pager.offset)
+            if version and pager.exists
+            else []
+        )
+    except (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS) as exc:
+        problem = database_problem(exc)
+        headers = {"Retry-After": "5"} if problem == DATABASE_DOWN else None
+        return PAGES.render("board.html", 503, headers, problem=problem)
+    return PAGES.render(
+        "board.html",
+        pager.status,
+        problem=None,
+        version=version,
+        pager=pager,
+        rows=rows,
+    )

@@ -1,0 +1,230 @@
+"""A per-process cache of whole HTTP responses for read-mostly routes, in front of FastAPI.
+
+A hit is answered from pre-encoded bytes: no routing, no dependencies, no database, no
+JSON encoding. A miss goes through FastAPI as usual (full validation) and a 200 answer is
+kept. Entries are grouped by topic ("leaderboard", "catalog"); a PostgreSQL NOTIFY on a
+topic's channel, sent in the same transaction as the data change, drops that topic in
+every worker and replica. While the database is unreachable, the entries stay and keep
+being served: the last good answer beats an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import asyncpg
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tempo.core.logs import get_logger
+
+log = get_logger(__name__)
+
+# NOTIFY channel → cache topic. Feeds and catalog loads notify on commit.
+CHANNELS = {"tempo_leaderboard": "leaderboard", "tempo_catalog": "catalog"}
+MAX_ENTRIES_PER_TOPIC = 512  # query strings are client-chosen: bound what they can pin
+RECONNECT_SECONDS = (0.5, 1, 2, 5)
+PING_SECONDS = 5.0
+LISTENER_NAME = "tempo-cache-listener"
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    etag: bytes | None
+
+
+class ResponseCache:
+    def __init__(self, topics: Iterable[str]) -> None:
+        self._entries: dict[str, dict[bytes, CachedResponse]] = {t: {} for t in topics}
+        self._generation: dict[str, int] = dict.fromkeys(self._entries, 0)
+        # Nothing is kept before the first LISTEN: a change before it would go unheard.
+        self.listening = asyncio.Event()
+
+    def get(self, topic: str, key: bytes) -> CachedResponse | None:
+        return self._entries[topic].get(key)
+
+    def generation(self, topic: str) -> int:
+        return self._generation[topic]
+
+    def put(self, topic: str, key: bytes, response: CachedResponse, generation: int) -> bool:
+        """Keep `response` unless the topic changed since its request began (it may be
+        older than the change) or the topic is full."""
+        entries = self._entries[topic]
+        if (
+            not self.listening.is_set()
+            or generation != self._generation[topic]
+            or len(entries) >= MAX_ENTRIES_PER_TOPIC
+        ):
+            return False
+        entries[key] = response
+        return True
+
+    def invalidate(self, topic: str | None = None) -> None:
+        for name in [topic] if topic else list(self._entries):
+            self._generation[name] += 1
+            self._entries[name] = {}
+
+    def listened(self) -> None:
+        """LISTEN is (again) in place: drop what may have changed unheard, then keep."""
+        self.invalidate()
+        self.listening.set()
+
+
+def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    candidates = {tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b",")}
+    return b"*" in candidates or etag in candidates
+
+
+class ResponseCacheMiddleware:
+    """Serves cached GET answers for the paths that opted in (`reads`: path → topic).
+
+    A successful request to one of `writes` (path → topic) drops its topic at once in this
+    process, so a client reads its own feed; other processes hear of it by NOTIFY.
+    """
+
+    def __init__(
+        self, app: ASGIApp, cache: ResponseCache, reads: dict[str, str], writes: dict[str, str]
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.reads = reads
+        self.writes = writes
+        # Misses being answered now, by (topic, key): a burst of requests for one page
+        # (after a feed drops the cache, say) sends one query, not one per request.
+        self._in_flight: dict[tuple[str, bytes], asyncio.Event] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            written = self.writes.get(scope["path"])
+            if written is None:
+                await self.app(scope, receive, send)
+            else:
+                await self._write(scope, receive, send, written)
+            return
+        topic = self.reads.get(scope["path"])
+        if topic is None:
+            await self.app(scope, receive, send)
+            return
+        key = scope["query_string"]
+        hit = self.cache.get(topic, key)
+        if hit is None and (first := self._in_flight.get((topic, key))) is not None:
+            await first.wait()
+            hit = self.cache.get(topic, key)  # None if that answer was not kept: ask below
+        if hit is not None:
+            await self._answer(scope, send, hit)
+            return
+        if (topic, key) in self._in_flight or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        done = self._in_flight[(topic, key)] = asyncio.Event()
+        try:
+            await self._fill(scope, receive, send, topic, key)
+        finally:
+            del self._in_flight[(topic, key)]
+            done.set()
+
+    async def _fill(
+        self, scope: Scope, receive: Receive, send: Send, topic: str, key: bytes
+    ) -> None:
+        """Answer a miss through the app, keeping a 200 answer."""
+        generation = self.cache.generation(topic)
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False) and start and start["status"] == 200:
+                    headers = list(start.get("headers", []))
+                    etag = next((v for k, v in headers if k == b"etag"), None)
+                    body = b"".join(chunks)
+                    self.cache.put(topic, key, CachedResponse(200, headers, body, etag), generation)
+            await send(message)
+
+        await self.app(scope, receive, keep)
+
+    async def _write(self, scope: Scope, receive: Receive, send: Send, topic: str) -> None:
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 300:
+                self.cache.invalidate(topic)
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+    async def _answer(self, scope: Scope, send: Send, hit: CachedResponse) -> None:
+        if hit.etag is not None:
+            for name, value in scope["headers"]:
+                if name == b"if-none-match" and _etag_matches(value, hit.etag):
+                    headers = [(k, v) for k, v in hit.headers if k in (b"etag", b"cache-control")]
+                    await send({"type": "http.response.start", "status": 304, "headers": headers})
+                    await send({"type": "http.response.body", "body": b""})
+                    return
+        await send({"type": "http.response.start", "status": hit.status, "headers": hit.headers})
+        body = b"" if scope["method"] == "HEAD" else hit.body
+        await send({"type": "http.response.body", "body": body})
+
+
+async def listen_for_changes(
+    dsn: str,
+    cache: ResponseCache,
+    connect: Callable[..., Awaitable[asyncpg.Connection]] = asyncpg.connect,
+) -> None:
+    """LISTEN on every channel, forever; reconnect when the connection is lost.
+
+    On each (re)connect every topic is dropped, since notifications sent while this worker
+    was not listening are lost. Entries stay while disconnected (see module docstring).
+    """
+    attempt = 0
+    while True:
+        try:
+            conn = await connect(dsn, server_settings={"application_name": LISTENER_NAME})
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            delay = RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)]
+            if attempt == 0:
+                log.warning("cache_listener_disconnected", error=type(exc).__name__)
+            attempt += 1
+            await asyncio.sleep(delay)
+            continue
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _, lost=lost: lost.set())
+        try:
+            for channel, topic in CHANNELS.items():
+                await conn.add_listener(channel, _relay(cache.invalidate, topic))
+            cache.listened()
+            if attempt:
+                log.info("cache_listener_reconnected")
+            attempt = 0
+            while not lost.is_set():
+                # A silent network failure never closes the socket: ask now and then.
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that arrives as the connection is lost, and a shutdown
+                # would then wait for this task forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(PING_SECONDS):
+                        await lost.wait()
+                if not lost.is_set():
+                    await conn.fetchval("SELECT 1", timeout=PING_SECONDS)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1)
+        attempt = max(attempt, 1)
+
+
+def _relay(on_change: Callable[[str | None], None], topic: str) -> Callable[..., None]:
+    def relay(*_: object) -> None:
+        on_change(topic)
+
+    return relay

@@ -1,0 +1,87 @@
+"""A JSON request body validated straight from its bytes, for routes where every µs counts.
+
+FastAPI decodes a body with `json.loads`, then validates the Python objects, and solves
+each query and header parameter through its dependency machinery: for `POST /schedule`
+that is ~110 µs of a request's ~450. pydantic-core parses and validates the raw bytes in
+one pass instead. Such a route documents its body with `openapi_body(Model)` and the
+application lists `Model` in `document_models`, so `/docs` shows it as for any route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from tempo.core.errors import ApiError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+COMPONENTS = "#/components/schemas/{model}"
+
+
+async def json_body(request: Request, model: type[Model], max_bytes: int) -> Model:
+    """The body as `model`, validated strictly; errors are FastAPI's own 422 (fields named
+    `body.…`). A body over `max_bytes` is refused (413) before it is held in memory, whatever
+    its framing."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and "json" not in content_type.lower():
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the body as application/json, not {content_type}",
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(int(declared), max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # chunked bodies declare no length: count
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(size, max_bytes, more=True)
+        chunks.append(chunk)
+    try:
+        # Strict: JSON says what it means, so "5" is not an integer and 0 not a boolean;
+        # dates and times still come as ISO strings, as JSON has no type of its own for them.
+        return model.model_validate_json(b"".join(chunks), strict=True)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from None
+
+
+def _too_large(size: int, max_bytes: int, more: bool = False) -> ApiError:
+    at_least = "at least " if more else ""
+    return ApiError(
+        413, "too_large", f"the body is {at_least}{size:,} bytes; this route takes {max_bytes:,}"
+    )
+
+
+def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads a required `model` body with `json_body`."""
+    schema = {"$ref": COMPONENTS.format(model=model.__name__)}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def document_models(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Put `models` (and the models they contain) into the OpenAPI components, where the
+    routes' `openapi_body` references point."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()  # FastAPI keeps this dict as app.openapi_schema
+            _, definitions = models_json_schema(
+                [(model, "validation") for model in models], ref_template=COMPONENTS
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in definitions.get("$defs", {}).items():
+                schemas.setdefault(name, schema)
+        return app.openapi_schema or document
+
+    app.openapi = openapi  # type: ignore[method-assign]

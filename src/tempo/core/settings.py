@@ -1,0 +1,152 @@
+"""All configuration in one place, read from the environment and an optional `.env`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tempo.core.locations import bucket_name_problem
+
+PLACEHOLDER_TOKEN = "change-me"  # noqa: S105 - the documented development default, refused elsewhere
+PLACEHOLDER_PII_KEY = "change-me-pii"  # noqa: S105 - as above, refused where it would be used
+
+PRODUCTION_ACCESS_LOG_SAMPLE_RATE = 0.1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    # Unset means: start the embedded PostgreSQL under `embedded_db_dir`.
+    database_url: SecretStr | None = None
+    api_token: SecretStr = SecretStr(PLACEHOLDER_TOKEN)
+    data_dir: Path = Path("data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Unset means: console on a terminal, JSON lines otherwise.
+    log_format: Literal["json", "console"] | None = None
+    # Share of fast, successful requests that get an access-log line; errors and slow
+    # requests always do. Unset: every request in development, one in ten in production,
+    # where a line per cached hit would cost a fifth of the throughput (loadtest/README.md).
+    access_log_sample_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    embedded_db_dir: Path = Path(".tempo")
+    # Development only: put a generated demo leaderboard in an empty database at `tempo serve`.
+    seed_demo_data: bool = True
+    # Analytics: the Spotify songs CSV to analyse (a path or an http(s):// URL); unset means
+    # the file the music catalog was last loaded from.
+    spotify_source: str | None = None
+    # Where the Delta Lake tables live (`majors` is a folder under it): a folder or s3:// URI.
+    delta_dir: str = ".tempo/delta"
+    # The key that pseudonymises e-mail addresses on `tempo etl people` (HMAC-SHA256).
+    pii_hmac_key: SecretStr = SecretStr(PLACEHOLDER_PII_KEY)
+
+    # Object storage (any S3-compatible endpoint). It is on when S3_ENDPOINT_URL is set, or
+    # when S3_ENABLED=true: on AWS the endpoint stays unset and the regional one is used.
+    s3_endpoint_url: str | None = None
+    s3_enabled: bool | None = None
+    # Unset: the default credential chain (AWS_* variables, web identity, task or instance role).
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    raw_bucket: str = "tempo-raw"
+    result_bucket: str = "tempo-results"
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    run_on_upload: bool = True
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "database_url",
+        "s3_endpoint_url",
+        "s3_enabled",
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose files and CI pass unset variables through as empty strings.
+        return None if value == "" else value
+
+    @field_validator(
+        "s3_region", "raw_bucket", "result_bucket", "max_upload_bytes", "run_on_upload",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
+        return cls.model_fields[info.field_name or ""].default if value == "" else value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _http_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError(f"S3_ENDPOINT_URL must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("raw_bucket", "result_bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        problem = bucket_name_problem(value)
+        if problem is not None:
+            raise ValueError(f"{value!r} is not a valid S3 bucket name: {problem}")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_keys_in_pairs(self) -> Settings:
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError(
+                "set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither to use the "
+                "default credential chain"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "development" and self.database_url is None:
+            raise ValueError(
+                "DATABASE_URL is required outside development; the embedded PostgreSQL "
+                "is for laptops and tests"
+            )
+        if self.environment != "development" and self.api_token_is_placeholder:
+            raise ValueError(
+                f"API_TOKEN is the placeholder {PLACEHOLDER_TOKEN!r}; set a real secret "
+                f"(for example `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
+                f"or run with ENVIRONMENT=development"
+            )
+        return self
+
+    @property
+    def api_token_is_placeholder(self) -> bool:
+        return self.api_token.get_secret_value() in ("", PLACEHOLDER_TOKEN)
+
+    @property
+    def pii_hmac_key_is_placeholder(self) -> bool:
+        return self.pii_hmac_key.get_secret_value() in ("", PLACEHOLDER_PII_KEY)
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def object_storage_enabled(self) -> bool:
+        if self.s3_enabled is not None:
+            return self.s3_enabled
+        return self.s3_endpoint_url is not None
+
+    @property
+    def resolved_access_log_sample_rate(self) -> float:
+        if self.access_log_sample_rate is not None:
+            return self.access_log_sample_rate
+        return PRODUCTION_ACCESS_LOG_SAMPLE_RATE if self.environment == "production" else 1.0
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "console" if sys.stderr.isatty() else "json"

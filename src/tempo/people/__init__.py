@@ -1,0 +1,1 @@
+"""Importing people without their PII (names, e-mail addresses)."""

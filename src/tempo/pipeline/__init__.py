@@ -1,0 +1,2 @@
+"""Producing the leaderboard: aggregation with Polars, feeds into PostgreSQL, uploads,
+recorded runs, and their pages (the datamart and the upload form)."""

@@ -1,0 +1,277 @@
+"""The pipeline's API: feeds, uploads and recorded runs, each replacing the leaderboard."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import Field
+from sqlalchemy import text
+
+from tempo.core.csv_input import CsvError, require_plain, require_plain_object
+from tempo.core.deps import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
+from tempo.core.errors import (
+    BODY_ERRORS,
+    SCHEMA_MISSING_MESSAGE,
+    TOKEN_ERRORS,
+    ApiError,
+    error_responses,
+    is_database_unavailable,
+    is_schema_missing,
+)
+from tempo.core.paging import WHOLE_NUMBER, Offset
+from tempo.core.security import Authorized, resolve_data_path
+from tempo.core.sources import ObjectStorage, SourceError, s3_location
+from tempo.leaderboard.models import PipelineRun
+from tempo.pipeline.feed import FeedResult, feed_file
+from tempo.pipeline.runs import PipelinePlan, RunFailed, recent_runs, run_pipeline
+from tempo.pipeline.schemas import (
+    FeedRequest,
+    FeedResponse,
+    FeedS3Request,
+    PipelineRunOut,
+    PipelineRunPage,
+    PipelineRunRequest,
+    StoredUpload,
+    UploadResponse,
+)
+from tempo.pipeline.uploads import run_after_upload, store_uploads
+
+router = APIRouter(tags=["pipeline"])
+
+# What every CSV route accepts, as the README's "Data contracts" says; /docs shows it.
+DATA_CONTRACT = """
+
+**Data contract** (the same as `tempo aggregate` and `tempo feed`). Every file is UTF-8 (a
+BOM is allowed) with LF or CRLF line endings (not bare CR), a header row of at most 1,000
+columns and 64 KiB with each name once, and every record exactly as many fields as the
+header; quoted fields may hold commas, quotes and line breaks. `messages.csv` has
+`message_id` and `author_id` (or `user_id`), an integer; `users.csv` has `user_id` (or
+`id`), integers each once, and `first_name` with `last_name`, or `name`;
+`pipeline_result.csv` is `rank,user_id,name,messages`, competition-ranked. A file with a
+header and no data rows is refused unless `allow_empty` is true. A refused file is a 422
+whose `details` name the `file`, `row`, `line`, `column`, `value` and `reason`, and
+nothing is replaced."""
+
+
+@router.post(
+    "/feed",
+    response_model=FeedResponse,
+    summary="Replace the leaderboard with a pipeline_result.csv from the data directory",
+    description="A path the file system refuses (a symbolic link loop, a name over 255 bytes) "
+    "is a 400 `invalid_path` that says why." + DATA_CONTRACT,
+    dependencies=[Authorized],
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
+)
+async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
+    path = resolve_data_path(settings.data_dir, body.data_path)
+    require_plain(path, body.data_path)
+    return _feed_response(
+        await feed_file(engine, path, source=body.data_path, allow_empty=body.allow_empty)
+    )
+
+
+def _feed_response(result: FeedResult) -> FeedResponse:
+    return FeedResponse(
+        feed_id=result.feed_id,
+        rows=result.rows,
+        seconds=round(result.seconds, 6),
+        rows_per_second=round(result.rows_per_second, 1),
+        source=result.source,
+        loaded_at=result.loaded_at,
+    )
+
+
+@router.post(
+    "/feed/s3",
+    response_model=FeedResponse,
+    summary="Replace the leaderboard with a pipeline_result.csv from an S3 bucket",
+    description="404 names whether the bucket or the key is missing; 400 for a bucket name "
+    "that breaks the S3 naming rules; 503 when object storage is unreachable, refuses "
+    "Tempo's credentials, or is not configured.",
+    dependencies=[Authorized],
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
+)
+async def post_feed_s3(
+    body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep
+) -> FeedResponse:
+    location = s3_location(body.s3_bucket, body.key)
+    if storage is None:
+        raise ObjectStorage.not_configured(location.url)
+    stored = await storage.require_object(location)
+    await require_plain_object(stored, location.url)
+    return _feed_response(
+        await feed_file(engine, stored, source=location.url, allow_empty=body.allow_empty)
+    )
+
+
+def _run_out(run: PipelineRun) -> PipelineRunOut:
+    return PipelineRunOut.model_validate(run, from_attributes=True)
+
+
+def _run_error(failed: RunFailed) -> Exception:
+    """The failed run's cause as the error a client gets, naming the recorded run."""
+    cause, run_id = failed.cause, failed.run.id
+    if isinstance(cause, CsvError):
+        return ApiError(422, "invalid_csv", str(cause), cause.details() | {"run_id": run_id})
+    if isinstance(cause, SourceError):
+        details = {"source": cause.source, "run_id": run_id}
+        return ApiError(cause.status_code, cause.code, str(cause), details)
+    return cause  # the database's own errors keep their handlers (503)
+
+
+@router.post(
+    "/pipeline/run",
+    response_model=PipelineRunOut,
+    summary="Aggregate the raw messages and users into pipeline_result.csv and feed it",
+    description="Reads messages.csv and users.csv from the raw bucket (or the data directory "
+    "without object storage), writes pipeline_result.csv to the result bucket (or the data "
+    "directory) and, unless `feed` is false, loads it into the leaderboard. Runs wait for "
+    "each other; a failed run is recorded and leaves the served leaderboard as it was."
+    + DATA_CONTRACT,
+    dependencies=[Authorized],
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
+)
+async def post_pipeline_run(
+    settings: SettingsDep,
+    engine: EngineDep,
+    storage: OptionalStorageDep,
+    body: Annotated[PipelineRunRequest, Body(default_factory=PipelineRunRequest)],
+) -> PipelineRunOut:
+    plan = PipelinePlan.from_settings(settings)
+    try:
+        run = await run_pipeline(
+            engine,
+            plan,
+            storage=storage,
+            trigger="api",
+            feed=body.feed,
+            allow_empty=body.allow_empty,
+        )
+    except RunFailed as failed:
+        raise _run_error(failed) from None
+    return _run_out(run)
+
+
+@router.get(
+    "/pipeline/runs",
+    response_model=PipelineRunPage,
+    summary="Recorded pipeline runs, newest first",
+    dependencies=[Authorized],
+    responses=error_responses(*TOKEN_ERRORS, 422, 503),
+)
+async def get_pipeline_runs(
+    session: SessionDep,
+    limit: Annotated[
+        int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Runs per page")
+    ] = 20,
+    offset: Annotated[Offset, Query(description="Runs to skip")] = 0,
+) -> PipelineRunPage:
+    runs, total = await recent_runs(session, limit=limit, offset=offset)
+    return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)
+
+
+_CSV_FILE = {"type": "string", "format": "binary", "contentMediaType": "text/csv"}
+UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "title": "Upload",
+                "type": "object",
+                # Either file or both; neither, or any other field, is a 400.
+                "anyOf": [{"required": ["messages"]}, {"required": ["users"]}],
+                "additionalProperties": False,
+                "properties": {
+                    "messages": _CSV_FILE | {"description": "messages.csv"},
+                    "users": _CSV_FILE | {"description": "users.csv"},
+                },
+                "examples": [
+                    {
+                        "messages": "message_id,author_id,content\n1,1,hello\n2,2,hi\n",
+                        "users": "user_id,first_name,last_name\n1,Ada,Lovelace\n2,Alan,Turing\n",
+                    }
+                ],
+            },
+            "encoding": {
+                "messages": {"contentType": "text/csv"},
+                "users": {"contentType": "text/csv"},
+            },
+        }
+    },
+}
+
+
+def _stored_but_not_run(exc: Exception, uploaded: list[StoredUpload]) -> ApiError | None:
+    """The database failed the run after the files were stored: a 503 that says so."""
+    if is_schema_missing(exc):
+        code, why = "schema_missing", SCHEMA_MISSING_MESSAGE
+    elif is_database_unavailable(exc):
+        code, why = "database_unavailable", "the database is unreachable"
+    else:
+        return None
+    names = " and ".join(file.name for file in uploaded)
+    return ApiError(
+        503,
+        code,
+        f"{names} {'were' if len(uploaded) > 1 else 'was'} stored, but the pipeline could "
+        f"not run: {why}; run it (POST /pipeline/run) once the database is back",
+        {"stored": [file.model_dump() for file in uploaded]},
+        headers={"Retry-After": "5"},
+    )
+
+
+@router.post(
+    "/uploads",
+    response_model=UploadResponse,
+    summary="Upload messages.csv and/or users.csv, then run the pipeline",
+    description="Multipart form fields `messages` and `users` (either or both), each up to "
+    "MAX_UPLOAD_BYTES (413 as soon as one passes it). Every file is checked like the "
+    "aggregation reads it (422 naming the row and column) before any replaces the current "
+    "one in the raw bucket (or the data directory). A file with a header and no rows is "
+    "refused unless `allow_empty=true`. With RUN_ON_UPLOAD the database is checked before "
+    "anything is stored (503, nothing stored), then the pipeline runs; its outcome, success "
+    "or failure, is `run`. If the database goes away between the two, the 503 says which "
+    "files were stored (`details.stored`)." + DATA_CONTRACT,
+    dependencies=[Authorized],
+    responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def post_uploads(
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    storage: OptionalStorageDep,
+    allow_empty: Annotated[
+        bool, Query(description="Accept a file with a header and no rows")
+    ] = False,
+) -> UploadResponse:
+    plan = PipelinePlan.from_settings(settings)
+    if settings.run_on_upload:
+        # A run needs the database: while it is down, refuse before replacing any file
+        # (the error handlers answer 503), rather than store files no run can follow.
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    # A client that goes away mid-body raises ClientDisconnect: nothing was replaced, and
+    # the error handlers make it one access line (499).
+    stored = await store_uploads(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        plan=plan,
+        storage=storage,
+        max_bytes=settings.max_upload_bytes,
+        allow_empty=allow_empty,
+    )
+    uploaded = [StoredUpload(**asdict(file)) for file in stored]
+    run = None
+    if settings.run_on_upload:
+        try:
+            run = _run_out(await run_after_upload(engine, plan, storage, allow_empty=allow_empty))
+        except Exception as exc:
+            refused = _stored_but_not_run(exc, uploaded)
+            if refused is None:
+                raise
+            raise refused from None
+    return UploadResponse(stored=uploaded, run=run)
