@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from tempo.schedule.pages.view import length
 from tempo.schedule.schemas import SchedulePlan
 
 KIND_LABELS = {"appointment": "appt", "todo": "to-do", "music": "♪ music", "free": "free"}
+
+
+def length(seconds: int) -> str:
+    """'1 h 30 min', '45 min', '3 min 30 s'."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    parts.append(f"{secs} s" if secs else "")
+    return " ".join(p for p in parts if p) or "0 min"
 
 
 def _clock(value: object) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from tempo.schedule.pages.forms import FormRequest
 from tempo.schedule.schemas import SchedulePlan, TimelineItem
+from tempo.schedule.text import length
 
 KIND_LABELS = {"appointment": "Appointment", "todo": "To-do", "music": "Music", "free": "Free"}
 # The day view's scale. Its height is this per hour of the window, so positions stay a
@@ -171,15 +172,6 @@ def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
 
 def clock(value: dt.time) -> str:
     return value.strftime("%H:%M:%S" if value.second else "%H:%M")
-
-
-def length(seconds: int) -> str:
-    """'1 h 30 min', '45 min', '3 min 30 s'."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
-    parts.append(f"{secs} s" if secs else "")
-    return " ".join(p for p in parts if p) or "0 min"
 
 
 def _what(item: TimelineItem) -> str:
