@@ -136,7 +136,7 @@ async def test_misses_still_go_through_validation(client: httpx.AsyncClient) -> 
 def test_an_answer_older_than_a_change_is_not_kept() -> None:
     cache = ResponseCache(["leaderboard"])
     cache.listened()
-    answer = CachedResponse(200, [], b"old", b'"1"')
+    answer = CachedResponse(200, [], b"old", '"1"')
     began = cache.generation("leaderboard")
     cache.invalidate("leaderboard")  # a feed landed while that request was running
     assert not cache.put("leaderboard", b"", answer, began)

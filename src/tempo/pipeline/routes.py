@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import text
 
 from tempo.core.csv_input import CsvError, require_plain, require_plain_object
@@ -20,7 +19,7 @@ from tempo.core.errors import (
     is_database_unavailable,
     is_schema_missing,
 )
-from tempo.core.paging import WHOLE_NUMBER, Offset
+from tempo.core.paging import Paging, paging
 from tempo.core.security import Authorized, resolve_data_path
 from tempo.core.sources import ObjectStorage, SourceError, s3_location
 from tempo.leaderboard.models import PipelineRun
@@ -163,13 +162,10 @@ async def post_pipeline_run(
 )
 async def get_pipeline_runs(
     session: SessionDep,
-    limit: Annotated[
-        int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Runs per page")
-    ] = 20,
-    offset: Annotated[Offset, Query(description="Runs to skip")] = 0,
+    page: Annotated[Paging, Depends(paging(default=20, maximum=100, rows="Runs"))],
 ) -> PipelineRunPage:
-    runs, total = await recent_runs(session, limit=limit, offset=offset)
-    return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)
+    runs, total = await recent_runs(session, limit=page.limit, offset=page.offset)
+    return PipelineRunPage(rows=[_run_out(run) for run in runs], total=total)
 
 
 _CSV_FILE = {"type": "string", "format": "binary", "contentMediaType": "text/csv"}
