@@ -64,6 +64,7 @@ nothing is replaced."""
     responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
+    # The engine, not a session: the feed COPYs the file in a transaction of its own.
     path = resolve_data_path(settings.data_dir, body.data_path)
     require_plain(path, body.data_path)
     return _feed_response(
@@ -95,6 +96,7 @@ def _feed_response(result: FeedResult) -> FeedResponse:
 async def post_feed_s3(
     body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep
 ) -> FeedResponse:
+    # The engine, not a session: the feed COPYs the file in a transaction of its own.
     location = s3_location(body.s3_bucket, body.key)
     if storage is None:
         raise ObjectStorage.not_configured(location.url)
@@ -138,6 +140,8 @@ async def post_pipeline_run(
     storage: OptionalStorageDep,
     body: Annotated[PipelineRunRequest, Body(default_factory=PipelineRunRequest)],
 ) -> PipelineRunOut:
+    # The engine, not a session: a run holds the pipeline lock on a connection of its own
+    # for as long as it lasts, records itself in sessions of its own and feeds by COPY.
     plan = PipelinePlan.from_settings(settings)
     try:
         run = await run_pipeline(
@@ -247,6 +251,8 @@ async def post_uploads(
     if settings.run_on_upload:
         # A run needs the database: while it is down, refuse before replacing any file
         # (the error handlers answer 503), rather than store files no run can follow.
+        # The engine: the run after the upload needs it (see post_pipeline_run), and this
+        # probe gives its connection back before the upload, which may take minutes.
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     # A client that goes away mid-body raises ClientDisconnect: nothing was replaced, and
