@@ -188,9 +188,11 @@ def _chart_route(
     # the answer (its query parameters and dependencies), so both are validated before
     # anything is computed, as for the JSON route.
     own = list(inspect.signature(chart, eval_str=True).parameters.values())[:2]
-    given = inspect.signature(answer, eval_str=True).parameters.values()
+    given = inspect.signature(answer, eval_str=True).parameters
+    if unknown := set(defaults) - set(given):
+        raise TypeError(f"{answer.__name__} has no parameter {', '.join(sorted(unknown))}")
     chart.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*own, *(p.replace(default=defaults.get(p.name, p.default)) for p in given)]
+        [*own, *(p.replace(default=defaults.get(p.name, p.default)) for p in given.values())]
     )
     return chart
 

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 # etagc (RFC 9110 §8.8.3): any visible character but DQUOTE, or obs-text; no spaces.
 _ETAGC = r"[\x21\x23-\x7e\x80-\xff]*"
+_OPAQUE_TAG = re.compile(_ETAGC)
 _ENTITY_TAG = rf'(?:W/)?"{_ETAGC}"'
 # A list (RFC 9110 §5.6.1) may hold empty elements: `, "a",, "b"` is two tags.
 _TAG_LIST = re.compile(rf"[ \t,]*{_ENTITY_TAG}(?:[ \t]*,[ \t,]*{_ENTITY_TAG})*[ \t,]*")
@@ -33,7 +34,7 @@ NOT_MODIFIED_FIELDS = frozenset(
 
 def entity_tag(opaque: str) -> str:
     """A strong ETag header value: `opaque` in double quotes."""
-    if not re.fullmatch(_ETAGC, opaque):
+    if _OPAQUE_TAG.fullmatch(opaque) is None:
         raise ValueError(f"an entity tag cannot hold {opaque!r}")
     return f'"{opaque}"'
 
