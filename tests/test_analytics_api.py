@@ -144,6 +144,23 @@ async def test_every_answer_is_also_a_chart(
         "/analytics/spotify/genres/chart.svg", headers={"If-None-Match": etag}
     )
     assert cached.status_code == 304 and cached.content == b""
+    for if_none_match in (f"W/{etag}", f'"stale", W/"x", {etag}', f'W/"x",W/{etag}', "*"):
+        weak = await client.get(
+            "/analytics/spotify/genres/chart.svg", headers={"If-None-Match": if_none_match}
+        )
+        assert weak.status_code == 304 and weak.content == b"", if_none_match
+        assert weak.headers["etag"] == etag
+        assert "default-src 'none'" in weak.headers["content-security-policy"]
+    png = await client.get("/analytics/majors/largest/chart.png")
+    listed = f'"stale", W/{png.headers["etag"]}'
+    revalidated = await client.get(
+        "/analytics/majors/largest/chart.png", headers={"If-None-Match": listed}
+    )
+    assert revalidated.status_code == 304
+    stale = await client.get(
+        "/analytics/spotify/genres/chart.svg", headers={"If-None-Match": '"stale", W/"x"'}
+    )
+    assert stale.status_code == 200 and stale.content == again.content
     other = await client.get("/analytics/spotify/genres/chart.svg?per=playlist")
     assert other.headers["etag"] != etag
 

@@ -92,6 +92,31 @@ async def test_etag_and_304(
     assert after.status_code == 200 and after.headers["etag"] != etag
 
 
+async def test_weak_tags_lists_and_star_are_answered_304_by_the_route(
+    client: httpx.AsyncClient, auth: dict[str, str], data_dir: Path, sample_dir: Path
+) -> None:
+    await feed_sample(client, auth, data_dir, sample_dir)
+    etag = (await client.get("/leaderboard")).headers["etag"]
+    # Each asks for the first 100 rows under a query string of its own: a miss of the
+    # response cache (which keeps no 304), so the route itself compares the tags.
+    forms = {
+        "offset=0": f"W/{etag}",
+        "limit=100": f'"stale", W/"x", {etag}',
+        "limit=100&offset=0": "*",
+        "offset=00": f' ,W/{etag},, "stale" ',
+    }
+    for query, if_none_match in forms.items():
+        cached = await client.get(f"/leaderboard?{query}", headers={"If-None-Match": if_none_match})
+        assert cached.status_code == 304 and cached.content == b"", (query, if_none_match)
+        assert cached.headers["etag"] == etag and cached.headers["cache-control"] == "no-cache"
+    # Two header lines are one list.
+    lines = [("If-None-Match", '"stale"'), ("If-None-Match", f"W/{etag}")]
+    assert (await client.get("/leaderboard?offset=000", headers=lines)).status_code == 304
+    for other in ['"stale", W/"x"', f"w/{etag}", etag[1:-1], f"{etag} junk", f'"{etag}"']:
+        full = await client.get("/leaderboard?limit=0100", headers={"If-None-Match": other})
+        assert full.status_code == 200 and full.json()["total"] == 10, other
+
+
 async def test_feed_needs_the_token(client: httpx.AsyncClient, data_dir: Path) -> None:
     write(data_dir / "pipeline_result.csv", "rank,user_id,name,messages\n1,1,A,1\n")
     body = {"data_path": "pipeline_result.csv"}

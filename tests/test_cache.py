@@ -85,10 +85,19 @@ async def test_hits_and_304s_need_no_database(
         again = await client.get("/leaderboard")
         assert (again.status_code, again.content) == (200, first.content)
         assert again.headers["etag"] == first.headers["etag"]
-        not_modified = await client.get(
-            "/leaderboard", headers={"If-None-Match": first.headers["etag"]}
-        )
-        assert not_modified.status_code == 304 and not_modified.content == b""
+        etag = first.headers["etag"]
+        for if_none_match in (etag, f"W/{etag}", f'"stale", W/{etag}', "*"):
+            not_modified = await client.get(
+                "/leaderboard", headers={"If-None-Match": if_none_match}
+            )
+            assert not_modified.status_code == 304 and not_modified.content == b""
+            assert (
+                not_modified.headers["etag"] == etag and "content-type" not in not_modified.headers
+            )
+        lines = [("If-None-Match", '"stale"'), ("If-None-Match", etag)]
+        assert (await client.get("/leaderboard", headers=lines)).status_code == 304
+        stale = await client.get("/leaderboard", headers={"If-None-Match": '"stale", W/"x"'})
+        assert (stale.status_code, stale.content) == (200, first.content)
         head = await client.head("/leaderboard")
         assert head.status_code == 200 and head.content == b""
     finally:
@@ -136,7 +145,7 @@ async def test_misses_still_go_through_validation(client: httpx.AsyncClient) -> 
 def test_an_answer_older_than_a_change_is_not_kept() -> None:
     cache = ResponseCache(["leaderboard"])
     cache.listened()
-    answer = CachedResponse(200, [], b"old", b'"1"')
+    answer = CachedResponse(200, [], b"old", '"1"')
     began = cache.generation("leaderboard")
     cache.invalidate("leaderboard")  # a feed landed while that request was running
     assert not cache.put("leaderboard", b"", answer, began)

@@ -74,8 +74,12 @@ async def test_run_on_demand_and_the_run_history(
     ]  # fmt: skip
     assert runs["runs"][1]["error"].startswith("messages.csv: no such file")
     assert runs["runs"][1]["inputs"]["messages"] == {"location": "messages.csv", "bytes": None}
-    bad_paging = await client.get("/pipeline/runs", params={"limit": 0}, headers=auth)
-    assert bad_paging.status_code == 422
+    for limit in (0, 101):
+        bad_paging = await client.get("/pipeline/runs", params={"limit": limit}, headers=auth)
+        assert bad_paging.status_code == 422
+        assert bad_paging.json()["error"]["details"][0]["field"] == "query.limit"
+    paged = await client.get("/pipeline/runs", params={"limit": 1, "offset": 1}, headers=auth)
+    assert paged.json() == {"runs": [runs["runs"][1]], "total": 2}
 
 
 async def test_a_failed_run_leaves_the_leaderboard_and_the_result_as_they_were(

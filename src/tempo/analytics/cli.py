@@ -47,6 +47,8 @@ def analyze_spotify(
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Report on the Spotify songs: top tracks, genres, release months, popularity, features."""
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
     from tempo.analytics import service, spotify
     from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.report import SpotifyReport, spotify_report
@@ -64,8 +66,8 @@ def analyze_spotify(
             source, label = await service.spotify_source(settings, None)
         else:
             say("looking up the file the catalog was loaded from")
-            async with cli_engine(settings) as engine:
-                source, label = await service.spotify_source(settings, engine)
+            async with cli_engine(settings) as engine, AsyncSession(engine) as session:
+                source, label = await service.spotify_source(settings, session)
         if is_url(source):
             say(f"downloading {label}")
         say(f"reading {label}")

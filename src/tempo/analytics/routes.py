@@ -6,9 +6,9 @@ JSON route's description names its chart.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from typing import Annotated, Literal, TypeVar
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -32,9 +32,10 @@ from tempo.analytics.schemas import (
     TopTracks,
 )
 from tempo.analytics.spotify import SpotifyData
+from tempo.core.conditional import content_tag, not_modified, read_if_none_match
 from tempo.core.csv_input import CsvError
 from tempo.core.db import MAX_OFFSET, NO_NUL
-from tempo.core.deps import EngineDep, SessionDep, SettingsDep
+from tempo.core.deps import SessionDep, SettingsDep
 from tempo.core.errors import ApiError, error_responses
 from tempo.core.limits import ensure_connected, run_blocking
 from tempo.core.paging import WHOLE_NUMBER
@@ -42,6 +43,7 @@ from tempo.core.paging import WHOLE_NUMBER
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 Answer = TypeVar("Answer", bound=BaseModel)
+AnswerRoute = Callable[..., Awaitable[Answer]]
 ChartFormat = Literal["svg", "png"]
 SPOTIFY_NOTE = (
     "Computed with Polars on the Spotify songs CSV itself: SPOTIFY_SOURCE, else the file "
@@ -65,9 +67,9 @@ def api_error(exc: AnalyticsError) -> ApiError:
     return ApiError(exc.status_code, exc.code, exc.message, exc.details)
 
 
-async def spotify_dataset(settings: SettingsDep, engine: EngineDep) -> SpotifyData:
+async def spotify_dataset(settings: SettingsDep, session: SessionDep) -> SpotifyData:
     try:
-        source, label = await service.spotify_source(settings, engine)
+        source, label = await service.spotify_source(settings, session)
         return await service.spotify_data(source, label)
     except AnalyticsError as exc:
         raise api_error(exc) from None
@@ -125,10 +127,10 @@ async def chart_response(
 ) -> Response:
     await ensure_connected(request, "chart")  # drawing is the costly part
     image = await service.chart(name, answer, fmt, draw)
-    etag = f'"{hashlib.sha256(image).hexdigest()[:32]}"'
-    headers = CHART_HEADERS | {"ETag": etag}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
+    headers = CHART_HEADERS | {"ETag": content_tag(image)}
+    unchanged = not_modified(read_if_none_match(request.scope["headers"]), headers)
+    if unchanged is not None:
+        return unchanged
     return Response(image, media_type=charts.MEDIA_TYPES[fmt], headers=headers)
 
 
@@ -139,106 +141,119 @@ def described(note: str, chart: str) -> str:
     )
 
 
+def answer_and_chart(
+    path: str,
+    *,
+    chart: str,
+    draw: Callable[[Answer, charts.Format], bytes],
+    summary: str,
+    note: str,
+    chart_defaults: Mapping[str, object] | None = None,
+) -> Callable[[AnswerRoute[Answer]], AnswerRoute[Answer]]:
+    """Serve the decorated function's answer as JSON at GET `path`, and drawn by `draw` at
+    GET `path/chart.svg` and `.png` with the same query parameters (`chart_defaults` where
+    the chart shows more by default). The chart routes stay out of the OpenAPI document."""
+
+    def register(answer: AnswerRoute[Answer]) -> AnswerRoute[Answer]:
+        router.add_api_route(
+            path,
+            answer,
+            methods=["GET"],
+            responses=error_responses(404, 422, 503),
+            summary=summary,
+            description=described(note, f"{router.prefix}{path}/chart.svg"),
+        )
+        router.add_api_route(
+            f"{path}/chart.{{fmt}}",
+            _chart_route(answer, chart, draw, chart_defaults or {}),
+            methods=["GET"],
+            name=f"{answer.__name__}_chart",
+            include_in_schema=False,
+        )
+        return answer
+
+    return register
+
+
+def _chart_route(
+    answer: AnswerRoute[Answer],
+    name: str,
+    draw: Callable[[Answer, charts.Format], bytes],
+    defaults: Mapping[str, object],
+) -> Callable[..., Awaitable[Response]]:
+    async def chart(request: Request, fmt: ChartFormat, **params: Any) -> Response:
+        return await chart_response(request, name, await answer(**params), fmt, draw)
+
+    # FastAPI reads a route's parameters from its signature: the chart's own, then those of
+    # the answer (its query parameters and dependencies), so both are validated before
+    # anything is computed, as for the JSON route.
+    own = list(inspect.signature(chart, eval_str=True).parameters.values())[:2]
+    given = inspect.signature(answer, eval_str=True).parameters
+    if unknown := set(defaults) - set(given):
+        raise TypeError(f"{answer.__name__} has no parameter {', '.join(sorted(unknown))}")
+    chart.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*own, *(p.replace(default=defaults.get(p.name, p.default)) for p in given.values())]
+    )
+    return chart
+
+
 # --- Spotify songs --------------------------------------------------------------------
 
 
-@router.get(
+@answer_and_chart(
     "/spotify/top",
-    response_model=TopTracks,
-    responses=error_responses(404, 422, 503),
+    chart="top",
+    draw=charts.top_tracks,
+    chart_defaults={"limit": 10},
     summary="The most popular track(s), ties kept",
-    description=described(
-        SPOTIFY_NOTE + " The chart shows the top 10 unless `limit` says otherwise.",
-        "/analytics/spotify/top/chart.svg",
-    ),
+    note=SPOTIFY_NOTE + " The chart shows the top 10 unless `limit` says otherwise.",
 )
 async def get_top(data: SpotifyDep, limit: TopLimit = 1) -> TopTracks:
     return await computed(lambda: spotify.top_tracks(data, limit))
 
 
-@router.get("/spotify/top/chart.{fmt}", include_in_schema=False)
-async def get_top_chart(
-    request: Request, data: SpotifyDep, fmt: ChartFormat, limit: TopLimit = 10
-) -> Response:
-    answer = await computed(lambda: spotify.top_tracks(data, limit))
-    return await chart_response(request, "top", answer, fmt, charts.top_tracks)
-
-
-@router.get(
+@answer_and_chart(
     "/spotify/genres",
-    response_model=GenreTable,
-    responses=error_responses(404, 422, 503),
+    chart="genres",
+    draw=charts.genres,
     summary="Popularity by playlist genre: count, mean, median, 95 % confidence interval",
-    description=described(
-        SPOTIFY_NOTE + " The interval is mean ± t(0.975, n − 1)·s/√n.",
-        "/analytics/spotify/genres/chart.svg",
-    ),
+    note=SPOTIFY_NOTE + " The interval is mean ± t(0.975, n − 1)·s/√n.",
 )
 async def get_genres(data: SpotifyDep, per: Per = "track") -> GenreTable:
     return await computed(lambda: spotify.genre_stats(data, per))
 
 
-@router.get("/spotify/genres/chart.{fmt}", include_in_schema=False)
-async def get_genres_chart(
-    request: Request, data: SpotifyDep, fmt: ChartFormat, per: Per = "track"
-) -> Response:
-    answer = await computed(lambda: spotify.genre_stats(data, per))
-    return await chart_response(request, "genres", answer, fmt, charts.genres)
-
-
-@router.get(
+@answer_and_chart(
     "/spotify/release-months",
-    response_model=ReleaseMonths,
-    responses=error_responses(404, 422, 503),
+    chart="months",
+    draw=charts.release_months,
     summary="Mean popularity by month of release; dates without a month are left out and counted",
-    description=described(SPOTIFY_NOTE, "/analytics/spotify/release-months/chart.svg"),
+    note=SPOTIFY_NOTE,
 )
 async def get_release_months(data: SpotifyDep) -> ReleaseMonths:
     return await computed(lambda: spotify.release_months(data))
 
 
-@router.get("/spotify/release-months/chart.{fmt}", include_in_schema=False)
-async def get_release_months_chart(
-    request: Request, data: SpotifyDep, fmt: ChartFormat
-) -> Response:
-    answer = await computed(lambda: spotify.release_months(data))
-    return await chart_response(request, "months", answer, fmt, charts.release_months)
-
-
-@router.get(
+@answer_and_chart(
     "/spotify/popularity-histogram",
-    response_model=Histogram,
-    responses=error_responses(404, 422, 503),
+    chart="histogram",
+    draw=charts.histogram,
     summary="The distribution of popularity, one count per track",
-    description=described(SPOTIFY_NOTE, "/analytics/spotify/popularity-histogram/chart.svg"),
+    note=SPOTIFY_NOTE,
 )
 async def get_histogram(data: SpotifyDep, bins: Bins = 10) -> Histogram:
     return await computed(lambda: spotify.popularity_histogram(data, bins))
 
 
-@router.get("/spotify/popularity-histogram/chart.{fmt}", include_in_schema=False)
-async def get_histogram_chart(
-    request: Request, data: SpotifyDep, fmt: ChartFormat, bins: Bins = 10
-) -> Response:
-    answer = await computed(lambda: spotify.popularity_histogram(data, bins))
-    return await chart_response(request, "histogram", answer, fmt, charts.histogram)
-
-
-@router.get(
+@answer_and_chart(
     "/spotify/features",
-    response_model=FeatureCorrelations,
-    responses=error_responses(404, 422, 503),
+    chart="features",
+    draw=charts.features,
     summary="Audio features vs popularity: Pearson and Spearman correlations, and all against all",
-    description=described(SPOTIFY_NOTE, "/analytics/spotify/features/chart.svg"),
+    note=SPOTIFY_NOTE,
 )
 async def get_features(data: SpotifyDep) -> FeatureCorrelations:
     return await computed(lambda: spotify.feature_correlations(data))
-
-
-@router.get("/spotify/features/chart.{fmt}", include_in_schema=False)
-async def get_features_chart(request: Request, data: SpotifyDep, fmt: ChartFormat) -> Response:
-    answer = await computed(lambda: spotify.feature_correlations(data))
-    return await chart_response(request, "features", answer, fmt, charts.features)
 
 
 # --- college majors -------------------------------------------------------------------
@@ -294,12 +309,12 @@ async def get_majors_versions(settings: SettingsDep) -> MajorsVersions:
     return await computed(lambda: majors.versions(majors_location(settings)))
 
 
-@router.get(
+@answer_and_chart(
     "/majors/largest",
-    response_model=LargestMajors,
-    responses=error_responses(404, 422, 503),
+    chart="largest",
+    draw=charts.largest_majors,
     summary="The majors with the most graduates",
-    description=described(MAJORS_NOTE, "/analytics/majors/largest/chart.svg"),
+    note=MAJORS_NOTE,
 )
 async def get_largest(
     settings: SettingsDep, version: Version = None, limit: MajorsLimit = 10
@@ -307,51 +322,23 @@ async def get_largest(
     return await computed(lambda: majors.largest(majors_location(settings), version, limit))
 
 
-@router.get("/majors/largest/chart.{fmt}", include_in_schema=False)
-async def get_largest_chart(
-    request: Request,
-    settings: SettingsDep,
-    fmt: ChartFormat,
-    version: Version = None,
-    limit: MajorsLimit = 10,
-) -> Response:
-    answer = await get_largest(settings, version, limit)
-    return await chart_response(request, "largest", answer, fmt, charts.largest_majors)
-
-
-@router.get(
+@answer_and_chart(
     "/majors/by-category",
-    response_model=MajorsByCategory,
-    responses=error_responses(404, 422, 503),
+    chart="categories",
+    draw=charts.majors_by_category,
     summary="Men and women per major category",
-    description=described(MAJORS_NOTE, "/analytics/majors/by-category/chart.svg"),
+    note=MAJORS_NOTE,
 )
 async def get_by_category(settings: SettingsDep, version: Version = None) -> MajorsByCategory:
     return await computed(lambda: majors.by_category(majors_location(settings), version))
 
 
-@router.get("/majors/by-category/chart.{fmt}", include_in_schema=False)
-async def get_by_category_chart(
-    request: Request, settings: SettingsDep, fmt: ChartFormat, version: Version = None
-) -> Response:
-    answer = await get_by_category(settings, version)
-    return await chart_response(request, "categories", answer, fmt, charts.majors_by_category)
-
-
-@router.get(
+@answer_and_chart(
     "/majors/share-vs-earnings",
-    response_model=ShareVsEarnings,
-    responses=error_responses(404, 422, 503),
+    chart="share",
+    draw=charts.share_vs_earnings,
     summary="Share of women vs median earnings, with the least-squares line",
-    description=described(MAJORS_NOTE, "/analytics/majors/share-vs-earnings/chart.svg"),
+    note=MAJORS_NOTE,
 )
 async def get_share_vs_earnings(settings: SettingsDep, version: Version = None) -> ShareVsEarnings:
     return await computed(lambda: majors.share_vs_earnings(majors_location(settings), version))
-
-
-@router.get("/majors/share-vs-earnings/chart.{fmt}", include_in_schema=False)
-async def get_share_vs_earnings_chart(
-    request: Request, settings: SettingsDep, fmt: ChartFormat, version: Version = None
-) -> Response:
-    answer = await get_share_vs_earnings(settings, version)
-    return await chart_response(request, "share", answer, fmt, charts.share_vs_earnings)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.spotify import SpotifyData, cached, cached_result, read_cached, read_spotify
 from tempo.catalog.demo import DEMO_TRACKS
+from tempo.catalog.models import CatalogLoad
 from tempo.core.limits import run_blocking
 from tempo.core.settings import Settings
 from tempo.core.sources import DownloadLimits, SourceError, display_url, is_url, local_file
@@ -36,18 +37,23 @@ NO_SPOTIFY_DATA = (
 Answer = TypeVar("Answer", bound=BaseModel)
 
 
-async def spotify_source(settings: Settings, engine: AsyncEngine | None) -> tuple[str | Path, str]:
+async def spotify_source(
+    settings: Settings, session: AsyncSession | None
+) -> tuple[str | Path, str]:
     """(where the Spotify songs CSV is, what to call it): SPOTIFY_SOURCE, else the file the
-    catalog was last loaded from, as recorded by the load."""
+    catalog was last loaded from, as recorded by the load.
+
+    The session's transaction ends here: reading the file and computing or drawing the
+    answers need no database, and its connection goes back to the pool meanwhile.
+    """
     configured = (settings.spotify_source or "").strip()
     if configured:
         return configured, display_url(configured) if is_url(configured) else configured
-    if engine is None:
+    if session is None:
         raise AnalyticsError(404, "no_spotify_data", NO_SPOTIFY_DATA)
-    async with engine.connect() as conn:
-        label = (
-            await conn.execute(text("SELECT source FROM catalog_load ORDER BY id DESC LIMIT 1"))
-        ).scalar()
+    last = select(CatalogLoad.source).order_by(col(CatalogLoad.id).desc()).limit(1)
+    label = (await session.exec(last)).first()
+    await session.commit()
     if label is None:
         raise AnalyticsError(404, "no_spotify_data", NO_SPOTIFY_DATA)
     if is_url(label):

@@ -2,14 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import Field
+from fastapi import APIRouter, Depends, Query
 
 from tempo.catalog import repository
 from tempo.catalog.schemas import TrackOut, TrackPage
 from tempo.core.deps import SessionDep
 from tempo.core.errors import ApiError, error_responses
-from tempo.core.paging import WHOLE_NUMBER, Offset
+from tempo.core.paging import Paging, paging
 
 router = APIRouter(tags=["catalog"])
 
@@ -22,6 +21,7 @@ router = APIRouter(tags=["catalog"])
 )
 async def get_tracks(
     session: SessionDep,
+    page: Annotated[Paging, Depends(paging(default=20, maximum=100, rows="Tracks"))],
     q: Annotated[
         str | None,
         Query(
@@ -37,10 +37,6 @@ async def get_tracks(
             "422 that lists the known ones",
         ),
     ] = None,
-    limit: Annotated[
-        int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Tracks per page")
-    ] = 20,
-    offset: Annotated[Offset, Query(description="Tracks to skip")] = 0,
 ) -> TrackPage:
     genre = genre if genre is None or genre.strip() else None  # `?genre=` means any genre
     # One snapshot for the count and the page, so a concurrent load cannot mix them.
@@ -62,8 +58,8 @@ async def get_tracks(
                 }
             ],
         )
-    tracks, total = await repository.search(session, q, genre, limit, offset)
+    tracks, total = await repository.search(session, q, genre, page.limit, page.offset)
     return TrackPage(
-        tracks=[TrackOut.model_validate(track, from_attributes=True) for track in tracks],
+        rows=[TrackOut.model_validate(track, from_attributes=True) for track in tracks],
         total=total,
     )

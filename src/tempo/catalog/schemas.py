@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from tempo.core.paging import Page, rows_named
+
 DANCE_MONKEY: dict[str, JsonValue] = {
     "track_id": "5ZULALImTm80tzUbYQYM9d",
     "name": "Dance Monkey",
@@ -65,10 +67,9 @@ class TrackOut(BaseModel):
     tempo: float | None = Field(description="Beats per minute")
 
 
-class TrackPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"tracks": [DANCE_MONKEY], "total": 1}]}
+class TrackPage(Page[TrackOut]):
+    model_config = rows_named(
+        "tracks", json_schema_extra={"examples": [{"tracks": [DANCE_MONKEY], "total": 1}]}
     )
 
-    tracks: list[TrackOut]
     total: int = Field(description="Tracks matching the query in the whole catalog")

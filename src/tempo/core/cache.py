@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tempo.core.conditional import none_match, not_modified_headers, read_if_none_match
 from tempo.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -35,7 +36,7 @@ class CachedResponse:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
-    etag: bytes | None
+    etag: str | None
 
 
 class ResponseCache:
@@ -73,11 +74,6 @@ class ResponseCache:
         """LISTEN is (again) in place: drop what may have changed unheard, then keep."""
         self.invalidate()
         self.listening.set()
-
-
-def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
-    candidates = {tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b",")}
-    return b"*" in candidates or etag in candidates
 
 
 class ResponseCacheMiddleware:
@@ -147,7 +143,7 @@ class ResponseCacheMiddleware:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False) and start and start["status"] == 200:
                     headers = list(start.get("headers", []))
-                    etag = next((v for k, v in headers if k == b"etag"), None)
+                    etag = next((v.decode("latin-1") for k, v in headers if k == b"etag"), None)
                     body = b"".join(chunks)
                     self.cache.put(topic, key, CachedResponse(200, headers, body, etag), generation)
             await send(message)
@@ -163,13 +159,11 @@ class ResponseCacheMiddleware:
         await self.app(scope, receive, watch)
 
     async def _answer(self, scope: Scope, send: Send, hit: CachedResponse) -> None:
-        if hit.etag is not None:
-            for name, value in scope["headers"]:
-                if name == b"if-none-match" and _etag_matches(value, hit.etag):
-                    headers = [(k, v) for k, v in hit.headers if k in (b"etag", b"cache-control")]
-                    await send({"type": "http.response.start", "status": 304, "headers": headers})
-                    await send({"type": "http.response.body", "body": b""})
-                    return
+        if hit.etag is not None and none_match(read_if_none_match(scope["headers"]), hit.etag):
+            headers = not_modified_headers(hit.headers)
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
         await send({"type": "http.response.start", "status": hit.status, "headers": hit.headers})
         body = b"" if scope["method"] == "HEAD" else hit.body
         await send({"type": "http.response.body", "body": body})

@@ -23,10 +23,16 @@ async def get_engine(request: Request) -> AsyncEngine:
     return engine
 
 
-async def get_session(
-    engine: Annotated[AsyncEngine, Depends(get_engine)],
-) -> AsyncIterator[AsyncSession]:
-    async with AsyncSession(engine, expire_on_commit=False) as session:
+def open_session(request: Request) -> AsyncSession:
+    """The one way a route reaches the database: a session on the app's engine, which
+    takes a connection at its first statement. Routes declare it (`SessionDep`, closed
+    after the answer); one that needs it only sometimes and is too busy to pay for the
+    declaration (POST /schedule) opens it here itself."""
+    return AsyncSession(request.state.engine, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with open_session(request) as session:
         yield session
 
 
@@ -36,6 +42,8 @@ async def get_optional_storage(request: Request) -> ObjectStorage | None:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# Only for work a session cannot do: COPY and the pipeline's lock, which hold connections of
+# their own, and probes that must give theirs back within a timeout. Each use says why.
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 # None without object storage: S3 routes answer 503, the pipeline uses the data directory.

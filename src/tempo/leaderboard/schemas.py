@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from tempo.core.paging import Page, rows_named
 
 
 class LeaderboardRow(BaseModel):
@@ -14,8 +16,9 @@ class LeaderboardRow(BaseModel):
     messages: int
 
 
-class LeaderboardPage(BaseModel):
-    model_config = ConfigDict(
+class LeaderboardPage(Page[LeaderboardRow]):
+    model_config = rows_named(
+        "leaderboard",
         json_schema_extra={
             "examples": [
                 {
@@ -28,10 +31,9 @@ class LeaderboardPage(BaseModel):
                     "updated_at": "2026-11-22T09:30:00Z",
                 }
             ]
-        }
+        },
     )
 
-    leaderboard: list[LeaderboardRow]
     total: int = Field(description="Ranked users in the whole leaderboard")
     updated_at: datetime | None = Field(
         description="When the served ranking was fed; null if never"

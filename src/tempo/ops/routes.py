@@ -26,6 +26,8 @@ async def healthz() -> Health:
     responses=error_responses(503),
 )
 async def readyz(engine: EngineDep) -> Readiness:
+    # The engine, not a session: the probe's connection goes back as soon as the probe
+    # ends, timed out or not, rather than once the answer has been sent.
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             pending = await pending_migrations(engine)

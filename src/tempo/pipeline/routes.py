@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import text
 
 from tempo.core.csv_input import CsvError, require_plain, require_plain_object
@@ -20,7 +19,7 @@ from tempo.core.errors import (
     is_database_unavailable,
     is_schema_missing,
 )
-from tempo.core.paging import WHOLE_NUMBER, Offset
+from tempo.core.paging import Paging, paging
 from tempo.core.security import Authorized, resolve_data_path
 from tempo.core.sources import ObjectStorage, SourceError, s3_location
 from tempo.leaderboard.models import PipelineRun
@@ -65,6 +64,7 @@ nothing is replaced."""
     responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
+    # The engine, not a session: the feed COPYs the file in a transaction of its own.
     path = resolve_data_path(settings.data_dir, body.data_path)
     require_plain(path, body.data_path)
     return _feed_response(
@@ -96,6 +96,7 @@ def _feed_response(result: FeedResult) -> FeedResponse:
 async def post_feed_s3(
     body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep
 ) -> FeedResponse:
+    # The engine, not a session: the feed COPYs the file in a transaction of its own.
     location = s3_location(body.s3_bucket, body.key)
     if storage is None:
         raise ObjectStorage.not_configured(location.url)
@@ -139,6 +140,8 @@ async def post_pipeline_run(
     storage: OptionalStorageDep,
     body: Annotated[PipelineRunRequest, Body(default_factory=PipelineRunRequest)],
 ) -> PipelineRunOut:
+    # The engine, not a session: a run holds the pipeline lock on a connection of its own
+    # for as long as it lasts, records itself in sessions of its own and feeds by COPY.
     plan = PipelinePlan.from_settings(settings)
     try:
         run = await run_pipeline(
@@ -163,13 +166,10 @@ async def post_pipeline_run(
 )
 async def get_pipeline_runs(
     session: SessionDep,
-    limit: Annotated[
-        int, Field(ge=1, le=100), WHOLE_NUMBER, Query(description="Runs per page")
-    ] = 20,
-    offset: Annotated[Offset, Query(description="Runs to skip")] = 0,
+    page: Annotated[Paging, Depends(paging(default=20, maximum=100, rows="Runs"))],
 ) -> PipelineRunPage:
-    runs, total = await recent_runs(session, limit=limit, offset=offset)
-    return PipelineRunPage(runs=[_run_out(run) for run in runs], total=total)
+    runs, total = await recent_runs(session, limit=page.limit, offset=page.offset)
+    return PipelineRunPage(rows=[_run_out(run) for run in runs], total=total)
 
 
 _CSV_FILE = {"type": "string", "format": "binary", "contentMediaType": "text/csv"}
@@ -251,6 +251,8 @@ async def post_uploads(
     if settings.run_on_upload:
         # A run needs the database: while it is down, refuse before replacing any file
         # (the error handlers answer 503), rather than store files no run can follow.
+        # The engine: the run after the upload needs it (see post_pipeline_run), and this
+        # probe gives its connection back before the upload, which may take minutes.
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     # A client that goes away mid-body raises ClientDisconnect: nothing was replaced, and

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from tempo.core.paging import Page, rows_named
+
 # Paths: no NUL, and no name longer than the file systems' 255 (400 from the route).
 DATA_PATH_PATTERN = r"^[^\x00/]{0,255}(?:/[^\x00/]{0,255})*$"
 # S3 bucket names: [a-z0-9.-], a letter or digit at both ends, never two dots in a row.
@@ -141,10 +143,12 @@ class PipelineRunOut(BaseModel):
     error: str | None = Field(description="Why the run failed, naming the file, row and column")
 
 
-class PipelineRunPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"runs": [RUN_EXAMPLE], "total": 1}]})
+class PipelineRunPage(Page[PipelineRunOut]):
+    model_config = rows_named(
+        "runs", json_schema_extra={"examples": [{"runs": [RUN_EXAMPLE], "total": 1}]}
+    )
 
-    runs: list[PipelineRunOut] = Field(description="Newest first")
+    rows: list[PipelineRunOut] = Field(description="Newest first")
     total: int = Field(description="Runs ever recorded")
 
 

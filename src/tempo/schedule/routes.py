@@ -3,9 +3,9 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tempo.core.deps import open_session
 from tempo.core.errors import ApiError, error_responses
 from tempo.core.json_body import json_body, openapi_body
 from tempo.core.limits import CATALOG_LOOKUPS, ensure_connected
@@ -77,11 +77,12 @@ async def post_schedule(request: Request) -> Response:
     try:
         if needs_catalog(body):
             # Catalog look-ups hold a database connection: bounded, and not for a client
-            # that has already left.
+            # that has already left. The session is opened here rather than declared: a
+            # declared one would keep its connection past the slot, until the answer is
+            # sent, and costs every plan, with look-ups or not, about as much as planning.
             async with CATALOG_LOOKUPS.slot():
                 await ensure_connected(request, "catalog look-ups")
-                engine: AsyncEngine = request.state.engine
-                async with AsyncSession(engine, expire_on_commit=False) as session:
+                async with open_session(request) as session:
                     return await answer(body, session, ics)
         return await answer(body, None, ics)  # songs given in full: no database work at all
     except InvalidSchedule as error:

@@ -34,7 +34,7 @@ from tempo.analytics.schemas import (
     TopTracks,
 )
 from tempo.core.csv_input import CsvError
-from tempo.core.deps import EngineDep, SettingsDep
+from tempo.core.deps import SessionDep, SettingsDep
 from tempo.core.errors import DATABASE_DOWN_ERRORS, is_database_unavailable, is_schema_missing
 from tempo.core.limits import run_blocking
 from tempo.core.logs import get_logger
@@ -130,9 +130,9 @@ def _majors_answers(location: DeltaLocation, version: int | None) -> MajorsAnswe
     )
 
 
-async def _load_spotify(page: AnalyticsPage, settings: SettingsDep, engine: EngineDep) -> None:
+async def _load_spotify(page: AnalyticsPage, settings: SettingsDep, session: SessionDep) -> None:
     try:
-        source, label = await service.spotify_source(settings, engine)
+        source, label = await service.spotify_source(settings, session)
         data = await service.spotify_data(source, label)
         page.spotify = await run_blocking(_spotify_answers, data, page.per)
     except AnalyticsError as exc:
@@ -161,7 +161,7 @@ async def _load_majors(page: AnalyticsPage, settings: SettingsDep) -> None:
 
 @router.get("/analytics", response_class=HTMLResponse)
 async def analytics_page(
-    settings: SettingsDep, engine: EngineDep, per: str = "track", version: str = ""
+    settings: SettingsDep, session: SessionDep, per: str = "track", version: str = ""
 ) -> HTMLResponse:
     page = AnalyticsPage()
     # The page is for people: a strange query value becomes a notice, not a 422.
@@ -174,7 +174,7 @@ async def analytics_page(
             page.version = int(version.strip())
         else:
             page.notices.append(f"“{version[:40]}” is not a table version; showing the latest.")
-    await _load_spotify(page, settings, engine)
+    await _load_spotify(page, settings, session)
     await _load_majors(page, settings)
     problem = page.majors_problem
     if page.majors is None and page.version is not None and problem and not page.majors_not_loaded:

@@ -136,6 +136,8 @@ async def upload_files(
     if not settings.run_on_upload:
         return _page(settings, stored=stored)
     try:
+        # The engine, not a session: the run takes the pipeline lock and feeds by COPY on
+        # connections of its own (as POST /pipeline/run).
         run = await run_after_upload(engine, plan, storage)
     except (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS) as exc:
         # The files are stored; only the run could not happen.
