@@ -121,7 +121,7 @@ async def test_each_load_is_a_new_version_mirrored_in_postgresql(
     assert (latest.delta.version, latest.delta.latest_version) == (1, 1)
     with pytest.raises(AnalyticsError) as missing:
         majors.largest(location, 7)
-    assert (missing.value.status_code, missing.value.code) == (404, "version_not_found")
+    assert (missing.value.status, missing.value.code) == (404, "version_not_found")
     assert missing.value.details == {"versions": [0, 1]}
 
 

@@ -310,4 +310,4 @@ async def test_a_url_is_downloaded_once_per_process(tmp_path: Path) -> None:
         assert first.dataset().tracks == 5
         with pytest.raises(AnalyticsError) as missing:
             await service.spotify_data(server.url("/nothing.csv"))
-    assert (missing.value.status_code, missing.value.code) == (404, "source_unavailable")
+    assert (missing.value.status, missing.value.code) == (404, "source_unavailable")

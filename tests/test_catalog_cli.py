@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.pipeline import BAD_DURATION, BAD_RELEASE_DATE
-from tempo.core.errors import SCHEMA_MISSING_MESSAGE
+from tempo.core.db_errors import SCHEMA_MISSING_MESSAGE
 from tests.catalog_support import HEADER, http_server, serve_bytes, song, songs_csv
 from tests.helpers import write
 from tests.test_cli import tempo

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.app import create_app
 from tempo.core import db
 from tempo.core.csv_input import CsvError
-from tempo.core.errors import is_database_unavailable
+from tempo.core.db_errors import is_database_unavailable
 from tempo.pipeline.aggregate import aggregate
 from tempo.pipeline.feed import FEED_LOCK, NOTIFY_CHANNEL, feed_file
 from tests.conftest import TOKEN, asyncpg_dsn, make_settings, running

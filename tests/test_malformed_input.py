@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
-from tempo.core.errors import is_database_unavailable
+from tempo.core.db_errors import is_database_unavailable
 from tempo.core.settings import Settings
 from tempo.pipeline.feed import feed_file
 from tests.browser_support import tempo_serve

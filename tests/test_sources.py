@@ -88,7 +88,7 @@ def test_s3_urls() -> None:
     ]:
         with pytest.raises(SourceError) as caught:
             parse_s3_url(url)
-        assert caught.value.status_code == 400 and caught.value.code == code, url
+        assert caught.value.status == 400 and caught.value.code == code, url
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_object_storage_never_shows_its_secret() -> None:
     assert storage.storage_options()["aws_secret_access_key"] == "sekrit"  # for Polars only
     with pytest.raises(SourceError) as caught:
         ObjectStorage.from_settings(make())
-    assert caught.value.status_code == 503
+    assert caught.value.status == 503
     assert caught.value.code == "object_storage_not_configured"
     assert "S3_ENDPOINT_URL" in caught.value.message
 
@@ -173,20 +173,22 @@ async def test_a_missing_bucket_and_a_missing_key_are_told_apart(s3_server: S3Se
     bucket = s3_server.create_bucket()
     with pytest.raises(SourceError) as key:
         await storage.require_object(S3Location(bucket, "pipeline_result.csv"))
-    assert (key.value.status_code, key.value.code) == (404, "key_not_found")
+    assert (key.value.status, key.value.code) == (404, "key_not_found")
     assert str(key.value) == (
         f"s3://{bucket}/pipeline_result.csv: no object 'pipeline_result.csv' in bucket {bucket!r}"
     )
     with pytest.raises(SourceError) as missing:
         await storage.require_object(S3Location("tempo-no-such-bucket", "pipeline_result.csv"))
-    assert (missing.value.status_code, missing.value.code) == (404, "bucket_not_found")
-    assert missing.value.message == "no such bucket: tempo-no-such-bucket"
+    assert (missing.value.status, missing.value.code) == (404, "bucket_not_found")
+    assert missing.value.message == (
+        "s3://tempo-no-such-bucket: no such bucket: tempo-no-such-bucket"
+    )
     with pytest.raises(SourceError) as put:
         await storage.put(S3Location("tempo-no-such-bucket", "x.csv"), b"a\n")
     assert put.value.code == "bucket_not_found"
     with pytest.raises(SourceError) as invalid:
         await storage.require_object(S3Location("No_Such", "x.csv"))
-    assert (invalid.value.status_code, invalid.value.code) == (400, "invalid_bucket_name")
+    assert (invalid.value.status, invalid.value.code) == (400, "invalid_bucket_name")
 
 
 async def test_wrong_keys_are_refused(s3_server: S3Server) -> None:
@@ -200,7 +202,7 @@ async def test_wrong_keys_are_refused(s3_server: S3Server) -> None:
     ):
         with pytest.raises(SourceError) as caught:
             await attempt
-        assert (caught.value.status_code, caught.value.code) == (
+        assert (caught.value.status, caught.value.code) == (
             503,
             "object_storage_access_denied",
         )
@@ -222,8 +224,10 @@ async def test_an_unreachable_store_is_a_503() -> None:
     )
     with pytest.raises(SourceError) as caught:
         await storage.require_object(S3Location("tempo-raw", "messages.csv"))
-    assert (caught.value.status_code, caught.value.code) == (503, "object_storage_unavailable")
-    assert caught.value.message.startswith("object storage is unavailable: ")
+    assert (caught.value.status, caught.value.code) == (503, "object_storage_unavailable")
+    assert caught.value.message.startswith(
+        "s3://tempo-raw/messages.csv: object storage is unavailable: "
+    )
 
 
 async def test_a_malformed_object_is_located_by_row(s3_server: S3Server) -> None:
@@ -254,7 +258,7 @@ async def test_a_vanished_object_is_a_404_while_reading(s3_server: S3Server) -> 
     obstore.delete(s3_server.store(bucket), "messages.csv")
     with pytest.raises(SourceError) as caught, read_errors(stored):
         header(stored)
-    assert (caught.value.status_code, caught.value.code) == (404, "key_not_found")
+    assert (caught.value.status, caught.value.code) == (404, "key_not_found")
 
 
 async def test_open_csv_resolves_every_kind_of_location(
@@ -308,5 +312,5 @@ async def test_http_sources(sample_dir: Path) -> None:
             with pytest.raises(SourceError) as caught:
                 async with open_csv(server.url(route), limits=limits):
                     pass
-            assert caught.value.status_code == status, route
+            assert caught.value.status == status, route
             assert str(caught.value).startswith(f"{server.url(route)}: {message}"), route

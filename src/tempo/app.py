@@ -19,9 +19,9 @@ from tempo.analytics.pages.routes import router as analytics_page_router
 from tempo.analytics.routes import router as analytics_router
 from tempo.catalog.routes import router as catalog_router
 from tempo.core.admission import AdmissionMiddleware, token_routes
+from tempo.core.api_errors import install_error_handlers
 from tempo.core.cache import CHANNELS, ResponseCache, ResponseCacheMiddleware, listen_for_changes
 from tempo.core.db import asyncpg_dsn, create_engine, database_url, migrate
-from tempo.core.errors import install_error_handlers
 from tempo.core.json_body import document_models
 from tempo.core.limits import ConcurrencyLimitMiddleware, install_limits
 from tempo.core.logs import configure_logging, get_logger

@@ -11,17 +11,17 @@ import os
 import signal
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tempo.analytics.cli import analyze_app, etl_majors
 from tempo.catalog.cli import app as catalog_app
 from tempo.core.cli.options import DatabaseUrlOption
-from tempo.core.cli.progress import clear as clear_progress
 from tempo.core.cli.support import (
     cli_engine,
     configure_cli_logging,
+    fail,
     load_settings,
     run_with_database,
 )
@@ -203,20 +203,14 @@ def _by_ctrl_c(exc: BaseException) -> bool:
     return False
 
 
-def interrupted() -> NoReturn:
-    clear_progress()
-    typer.secho("error: interrupted", fg=typer.colors.RED, err=True)
-    sys.exit(INTERRUPTED)
-
-
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        interrupted()
+        fail("interrupted", INTERRUPTED)
     except SystemExit as exc:
         # typer turns Ctrl-C into a silent exit 130; a stopped command should say so, on
         # its own line below whatever progress it had drawn.
         if exc.code == INTERRUPTED and _by_ctrl_c(exc):
-            interrupted()
+            fail("interrupted", INTERRUPTED)
         raise

@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import model_validator
 
-from tempo.core.errors import is_database_unavailable
+from tempo.core.db_errors import is_database_unavailable
 from tempo.core.logs import configure_logging, get_logger
 from tempo.core.settings import Settings
 from tempo.core.sources import ObjectStorage, SourceError
@@ -73,7 +73,7 @@ def raw_buckets(
 def _transient(exc: Exception) -> bool:
     """Worth Lambda's retry: storage or database out of reach, not a bad file."""
     if isinstance(exc, SourceError):
-        return exc.status_code == 503
+        return exc.status == 503
     return is_database_unavailable(exc)
 
 

@@ -16,8 +16,8 @@ from tempo.core.cli.options import DatabaseUrlOption
 from tempo.core.cli.support import (
     cli_engine,
     configure_cli_logging,
-    fail,
     load_settings,
+    one_line_errors,
     run_with_database,
 )
 
@@ -50,7 +50,6 @@ def analyze_spotify(
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from tempo.analytics import service, spotify
-    from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.report import SpotifyReport, spotify_report
     from tempo.core.cli.progress import Stage, stages
     from tempo.core.sources import display_url, is_url
@@ -73,20 +72,17 @@ def analyze_spotify(
         say(f"reading {label}")
         return await service.spotify_data(source, label)
 
-    try:
-        with stages(log=True) as say:
-            data = run_with_database(find_and_read(say))
-            say(f"read {data.rows_read:,} rows in {data.seconds:.2f} s; computing the answers")
-            report = SpotifyReport(
-                top=spotify.top_tracks(data, top),
-                genres_per_track=spotify.genre_stats(data, "track"),
-                genres_per_playlist=spotify.genre_stats(data, "playlist"),
-                months=spotify.release_months(data),
-                histogram=spotify.popularity_histogram(data, bins),
-                features=spotify.feature_correlations(data),
-            )
-    except AnalyticsError as exc:
-        fail(exc.message)
+    with one_line_errors(), stages(log=True) as say:
+        data = run_with_database(find_and_read(say))
+        say(f"read {data.rows_read:,} rows in {data.seconds:.2f} s; computing the answers")
+        report = SpotifyReport(
+            top=spotify.top_tracks(data, top),
+            genres_per_track=spotify.genre_stats(data, "track"),
+            genres_per_playlist=spotify.genre_stats(data, "playlist"),
+            months=spotify.release_months(data),
+            histogram=spotify.popularity_histogram(data, bins),
+            features=spotify.feature_correlations(data),
+        )
     if as_json:
         answers = {
             name: getattr(report, name).model_dump(mode="json")
@@ -119,11 +115,9 @@ def etl_majors(
 ) -> None:
     """Load college majors: a new version of the Delta table, and the PostgreSQL table."""
     from tempo.analytics.delta import majors_location
-    from tempo.analytics.errors import AnalyticsError
     from tempo.analytics.etl import MAJORS_DEFAULT, MajorsLoad, load_majors
     from tempo.analytics.report import table
     from tempo.core.cli.progress import Stage, stages
-    from tempo.core.sources import SourceError
 
     settings = load_settings(database_url=database_url, delta_dir=delta_dir)
     configure_cli_logging(settings)
@@ -133,11 +127,8 @@ def etl_majors(
         async with cli_engine(settings) as engine:
             return await load_majors(engine, location, source or MAJORS_DEFAULT, progress=say)
 
-    try:
-        with stages(log=True) as say:
-            result = run_with_database(run(say))
-    except (AnalyticsError, SourceError) as exc:
-        fail(exc.message)
+    with stages(log=True) as say:
+        result = run_with_database(run(say))
     for line in result.lines():
         typer.echo(line)
     typer.echo("Men and women per major category:")

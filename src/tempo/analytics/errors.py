@@ -1,14 +1,10 @@
-"""What an analysis can fail with, carrying the HTTP status a route answers with."""
+"""What an analysis can fail with: a TempoError, answered like any other."""
 
 from __future__ import annotations
 
-from typing import Any
+from tempo.core.errors import TempoError
 
 
-class AnalyticsError(Exception):
-    def __init__(self, status_code: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-        self.details = details
+class AnalyticsError(TempoError):
+    """Data an analysis needs that is missing or cannot be used (no songs file, no such
+    table version); the pages tell the codes apart (`not_loaded`: say how to load)."""

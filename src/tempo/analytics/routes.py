@@ -16,7 +16,6 @@ from sqlmodel import col, select
 
 from tempo.analytics import charts, majors, service, spotify
 from tempo.analytics.delta import majors_location
-from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.models import MajorRow
 from tempo.analytics.schemas import (
     FeatureCorrelations,
@@ -32,11 +31,12 @@ from tempo.analytics.schemas import (
     TopTracks,
 )
 from tempo.analytics.spotify import SpotifyData
+from tempo.core.api_errors import error_responses
 from tempo.core.conditional import content_tag, not_modified, read_if_none_match
 from tempo.core.csv_input import CsvError
 from tempo.core.db import MAX_OFFSET, NO_NUL
 from tempo.core.deps import SessionDep, SettingsDep
-from tempo.core.errors import ApiError, error_responses
+from tempo.core.errors import TempoError
 from tempo.core.limits import ensure_connected, run_blocking
 from tempo.core.paging import WHOLE_NUMBER
 
@@ -63,21 +63,15 @@ CHART_HEADERS = {
 }
 
 
-def api_error(exc: AnalyticsError) -> ApiError:
-    return ApiError(exc.status_code, exc.code, exc.message, exc.details)
-
-
 async def spotify_dataset(settings: SettingsDep, session: SessionDep) -> SpotifyData:
     try:
         source, label = await service.spotify_source(settings, session)
         return await service.spotify_data(source, label)
-    except AnalyticsError as exc:
-        raise api_error(exc) from None
     except CsvError as exc:
         # The file is the server's, not the client's: it is unusable, not a bad request.
-        raise ApiError(
+        raise TempoError(
             503, "spotify_data_unusable", f"the Spotify songs file cannot be used: {exc}",
-            exc.details(),
+            exc.details,
         ) from None  # fmt: skip
 
 
@@ -112,10 +106,7 @@ MajorsLimit = Annotated[
 
 
 async def computed(work: Callable[[], Answer]) -> Answer:
-    try:
-        return await run_blocking(work)
-    except AnalyticsError as exc:
-        raise api_error(exc) from None
+    return await run_blocking(work)
 
 
 async def chart_response(
@@ -282,7 +273,7 @@ async def get_majors(
     # none at all means no load yet, since a file of no majors is refused.
     version = rows[0].delta_version if rows else await _loaded_version(session)
     if version is None:
-        raise ApiError(
+        raise TempoError(
             404,
             "not_loaded",
             "the majors have not been loaded yet; run `tempo etl majors` first",

@@ -87,7 +87,7 @@ async def spotify_data(
                 cached, key, lambda: read_spotify(local, label or display_url(source))
             )
     except SourceError as exc:
-        raise AnalyticsError(exc.status_code, "source_unavailable", str(exc)) from None
+        raise AnalyticsError(exc.status, "source_unavailable", str(exc)) from None
 
 
 # --- charts, kept by what they show ---------------------------------------------------

@@ -14,7 +14,6 @@ from tempo.core.cli.options import DatabaseUrlOption
 from tempo.core.cli.support import (
     cli_engine,
     configure_cli_logging,
-    fail,
     load_settings,
     run_with_database,
 )
@@ -40,7 +39,6 @@ def load(
     """Replace the catalog with a Spotify songs CSV, atomically (COPY), one row per track."""
     from tempo.catalog.load import LoadResult, load_catalog
     from tempo.core.cli.progress import Stage, stages
-    from tempo.core.sources import SourceError
 
     settings = load_settings(database_url=database_url)
     configure_cli_logging(settings)
@@ -49,10 +47,7 @@ def load(
         async with cli_engine(settings) as engine:
             return await load_catalog(engine, path_or_url, progress=progress)
 
-    try:
-        with stages(log=True) as progress:
-            result = run_with_database(run(progress))
-    except SourceError as exc:
-        fail(str(exc))
+    with stages(log=True) as progress:
+        result = run_with_database(run(progress))
     for line in result.lines():
         typer.echo(line)

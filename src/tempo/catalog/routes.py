@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, Query
 
 from tempo.catalog import repository
 from tempo.catalog.schemas import TrackOut, TrackPage
+from tempo.core.api_errors import error_responses
 from tempo.core.deps import SessionDep
-from tempo.core.errors import ApiError, error_responses
+from tempo.core.errors import TempoError
 from tempo.core.paging import Paging, paging
 
 router = APIRouter(tags=["catalog"])
@@ -45,7 +46,7 @@ async def get_tracks(
         known = await repository.known_genres(session)
         listed = ", ".join(known) if known else "none, the catalog is empty"
         message = f"unknown genre {genre!r}; known genres: {listed}"
-        raise ApiError(
+        raise TempoError(
             422,
             "invalid_request",
             f"invalid request: query.genre: {message}",

@@ -26,7 +26,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tempo.core.errors import ApiError, error_response
+from tempo.core.api_errors import json_error
+from tempo.core.errors import TempoError
 from tempo.core.security import TokenGuard, bearer_token, client_address, require_token
 
 # Methods whose requests Tempo's routes never read a body from.
@@ -88,12 +89,8 @@ class AdmissionMiddleware:
                     break
             try:
                 self.guard.check(client_address(scope), bearer_token(authorization))
-            except ApiError as refused:
-                response = error_response(
-                    refused.status_code, refused.code, refused.message, refused.details,
-                    refused.headers,
-                )  # fmt: skip
-                await response(scope, receive, send)
+            except TempoError as refused:
+                await json_error(refused)(scope, receive, send)
                 return
         if method in BODILESS:
             await self.app(scope, receive, send)

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, cast
 import obstore
 import polars as pl
 
+from tempo.core.errors import TempoError
 from tempo.core.sources import ObjectFile, SourceError, storage_errors
 
 # Where a CSV is read from: a local file, or an object Polars scans by URL.
@@ -53,8 +54,9 @@ class CsvProblem:
     line: int | None = None  # the physical line, where it differs from what `row` implies
 
 
-class CsvError(Exception):
-    """A CSV input that cannot be used, with the file, column, row and line at fault."""
+class CsvError(TempoError):
+    """A CSV input that cannot be used (422 `invalid_csv`), with the file, column, row and
+    line at fault."""
 
     def __init__(
         self,
@@ -67,7 +69,7 @@ class CsvError(Exception):
         line: int | None = None,
     ) -> None:
         self.problem = CsvProblem(str(file), message, column, row, value, line)
-        super().__init__(self._describe())
+        super().__init__(422, "invalid_csv", self._describe(), self._details())
 
     def _describe(self) -> str:
         p = self.problem
@@ -83,7 +85,7 @@ class CsvError(Exception):
             text += f" (value {p.value[:80]!r})"
         return text
 
-    def details(self) -> dict[str, Any]:
+    def _details(self) -> dict[str, Any]:
         p = self.problem
         return {
             "file": p.file,

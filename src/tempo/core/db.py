@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import socket
 from collections.abc import Iterator, Sequence
 from enum import IntEnum, unique
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from tempo.core.embedded import embedded_database_url
+from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
 from tempo.core.settings import Settings
 
 # tempo/migrations: Alembic reads it by path, so core imports no domain model here.
@@ -87,13 +89,25 @@ class Lock(IntEnum):
 MIGRATION_LOCK = Lock.MIGRATION
 
 
-class JobBusy(Exception):
+class JobBusy(TempoError):
     """Another process holds the advisory lock of this kind of job (a feed, a catalog load)
-    for longer than LOCK_WAIT_MS: try again shortly. Not a database fault."""
+    for longer than LOCK_WAIT_MS: try again shortly. The database is fine, and a 503 `busy`
+    says so."""
+
+    event = "job_busy"
+    level = logging.INFO
 
     def __init__(self, lock: Lock) -> None:
         self.lock = lock
-        super().__init__(f"another {lock.name.lower()} job is running; try again in a few seconds")
+        super().__init__(
+            503,
+            "busy",
+            f"another {lock.name.lower()} job is running; try again in a few seconds",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    def log_fields(self) -> dict[str, Any]:
+        return {"job": self.lock.name.lower()}
 
 
 def normalize_url(url: str) -> str:

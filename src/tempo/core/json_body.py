@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from tempo.core.errors import ApiError
+from tempo.core.errors import TempoError
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -30,7 +30,7 @@ async def json_body(request: Request, model: type[Model], max_bytes: int) -> Mod
     its framing."""
     content_type = request.headers.get("content-type")
     if content_type is not None and "json" not in content_type.lower():
-        raise ApiError(
+        raise TempoError(
             415,
             "unsupported_media_type",
             f"send the body as application/json, not {content_type}",
@@ -55,9 +55,9 @@ async def json_body(request: Request, model: type[Model], max_bytes: int) -> Mod
         ) from None
 
 
-def _too_large(size: int, max_bytes: int, more: bool = False) -> ApiError:
+def _too_large(size: int, max_bytes: int, more: bool = False) -> TempoError:
     at_least = "at least " if more else ""
-    return ApiError(
+    return TempoError(
         413, "too_large", f"the body is {at_least}{size:,} bytes; this route takes {max_bytes:,}"
     )
 

@@ -32,7 +32,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tempo.core.errors import ApiError, error_response
+from tempo.core.api_errors import CLIENT_CLOSED_REQUEST, json_error
+from tempo.core.errors import TempoError
 from tempo.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -41,9 +42,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 RETRY_AFTER_SECONDS = 1
-# What the access log records for a request whose client left before it was answered
-# (nginx's convention); the client never sees it.
-CLIENT_CLOSED_REQUEST = 499
 
 
 @dataclass
@@ -66,7 +64,7 @@ class RouteLimit:
     )
 
     async def acquire(self) -> None:
-        """Take a place, waiting for one if the queue has room; ApiError 503 `busy` if not."""
+        """Take a place, waiting for one if the queue has room; TempoError 503 `busy` if not."""
         if self.active < self.concurrency:
             self.active += 1
             return
@@ -99,8 +97,8 @@ class RouteLimit:
                 return
         self.active -= 1
 
-    def busy_error(self) -> ApiError:
-        return ApiError(
+    def busy_error(self) -> TempoError:
+        return TempoError(
             503,
             "busy",
             f"too many {self.name} requests at once; try again in {RETRY_AFTER_SECONDS} s",
@@ -174,11 +172,8 @@ class ConcurrencyLimitMiddleware:
             return
         try:
             await limit.acquire()
-        except ApiError as error:
-            response = error_response(
-                error.status_code, error.code, error.message, error.details, error.headers
-            )
-            await response(scope, receive, send)
+        except TempoError as error:
+            await json_error(error)(scope, receive, send)
             return
         # The request may have waited for the event loop long enough for its client to
         # give up (a burst does that): look before doing anything for it.

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
+from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
+
 _DEFAULT_CODES = {
     400: "invalid_source",
     404: "source_not_found",
@@ -21,18 +23,19 @@ _DEFAULT_CODES = {
 }
 
 
-class SourceError(Exception):
-    """Data that could not be fetched or stored; `status_code` and `code` are what a route
-    answers with."""
+class SourceError(TempoError):
+    """Data that could not be fetched or stored, naming the `source`."""
 
-    def __init__(
-        self, source: str, message: str, status_code: int, *, code: str | None = None
-    ) -> None:
+    def __init__(self, source: str, message: str, status: int, *, code: str | None = None) -> None:
         self.source = source
-        self.message = message
-        self.status_code = status_code
-        self.code = code or _DEFAULT_CODES.get(status_code, "source_error")
-        super().__init__(f"{source}: {message}")
+        super().__init__(
+            status,
+            code or _DEFAULT_CODES.get(status, "source_error"),
+            f"{source}: {message}",
+            {"source": source},
+            # Unreachable or refusing storage is usually brief; a missing file or bucket is not.
+            {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None,
+        )
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tempo.core.errors import error_response
+from tempo.core.api_errors import error_response
 from tempo.core.logs import REQUEST_ID, get_logger
 
 REQUEST_ID_HEADER = b"x-request-id"

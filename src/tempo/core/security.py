@@ -17,7 +17,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import Scope
 
-from tempo.core.errors import ApiError
+from tempo.core.errors import TempoError
 from tempo.core.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="The service's API_TOKEN")
@@ -69,7 +69,7 @@ class TokenGuard:
         if not self._limiter.test(self._item, key):
             reset, _ = self._limiter.get_window_stats(self._item, key)
             wait = max(1, math.ceil(reset - time.time()))
-            raise ApiError(
+            raise TempoError(
                 429,
                 "too_many_attempts",
                 f"too many wrong API tokens from this address; try again in {wait} s",
@@ -77,7 +77,7 @@ class TokenGuard:
                 headers={"Retry-After": str(wait)},
             )
         if not given:
-            raise ApiError(
+            raise TempoError(
                 401,
                 "unauthorized",
                 "missing 'Authorization: Bearer <token>' header",
@@ -85,7 +85,7 @@ class TokenGuard:
             )
         if not token_matches(self.settings, given):
             self._limiter.hit(self._item, key)
-            raise ApiError(403, "forbidden", "the API token is not valid", headers=_CHALLENGE)
+            raise TempoError(403, "forbidden", "the API token is not valid", headers=_CHALLENGE)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -107,10 +107,10 @@ def resolve_data_path(data_dir: Path, requested: str) -> Path:
     it lies inside it. `..` is refused outright, and symlinks are resolved before the check.
     """
     if "\x00" in requested:
-        raise ApiError(400, "invalid_path", "the path contains a NUL byte")
+        raise TempoError(400, "invalid_path", "the path contains a NUL byte")
     parts = PurePosixPath(requested).parts + PureWindowsPath(requested).parts
     if ".." in parts:
-        raise ApiError(
+        raise TempoError(
             400, "invalid_path", "'..' is not allowed in data paths", {"path": requested}
         )
     root = data_dir.resolve()
@@ -119,7 +119,7 @@ def resolve_data_path(data_dir: Path, requested: str) -> Path:
     try:
         resolved = candidate.resolve()
         if not resolved.is_relative_to(root):
-            raise ApiError(
+            raise TempoError(
                 403,
                 "outside_data_dir",
                 "the path is outside the data directory",
@@ -129,13 +129,13 @@ def resolve_data_path(data_dir: Path, requested: str) -> Path:
     except (OSError, RuntimeError) as exc:
         # The file system refused the name itself: the client's to fix, never a 500 (or,
         # as an OSError, the 503 of a lost database). Its message names a server path.
-        raise ApiError(
+        raise TempoError(
             400, "invalid_path", f"the path cannot be used: {_why(exc)}", {"path": requested}
         ) from None
     if not exists:
-        raise ApiError(404, "file_not_found", f"no such file in the data directory: {requested}")
+        raise TempoError(404, "file_not_found", f"no such file in the data directory: {requested}")
     if not regular:
-        raise ApiError(400, "not_a_file", f"not a regular file: {requested}")
+        raise TempoError(400, "not_a_file", f"not a regular file: {requested}")
     return resolved
 
 

@@ -4,11 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from tempo.core.api_errors import error_responses
 from tempo.core.conditional import IfNoneMatch, entity_tag, not_modified
 from tempo.core.deps import SessionDep
-from tempo.core.errors import (
-    error_responses,
-)
 from tempo.core.paging import Paging, paging
 from tempo.leaderboard import repository
 from tempo.leaderboard.schemas import (

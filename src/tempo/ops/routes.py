@@ -4,9 +4,11 @@ import asyncio
 
 from fastapi import APIRouter
 
+from tempo.core.api_errors import error_responses
 from tempo.core.db import pending_migrations
+from tempo.core.db_errors import is_database_unavailable
 from tempo.core.deps import EngineDep
-from tempo.core.errors import ApiError, error_responses, is_database_unavailable
+from tempo.core.errors import TempoError
 from tempo.ops.schemas import Health, Readiness
 
 router = APIRouter(tags=["ops"])
@@ -33,12 +35,12 @@ async def readyz(engine: EngineDep) -> Readiness:
             pending = await pending_migrations(engine)
     except Exception as exc:
         if is_database_unavailable(exc):
-            raise ApiError(
+            raise TempoError(
                 503, "database_unavailable", f"the database is unreachable: {type(exc).__name__}"
             ) from exc
         raise
     if pending:
-        raise ApiError(
+        raise TempoError(
             503, "migrations_pending", "the database schema is behind; run `tempo migrate`"
         )
     return Readiness()

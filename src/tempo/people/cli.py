@@ -14,8 +14,8 @@ from tempo.core.cli.options import DatabaseUrlOption
 from tempo.core.cli.support import (
     cli_engine,
     configure_cli_logging,
-    fail,
     load_settings,
+    one_line_errors,
     run_with_database,
 )
 
@@ -51,15 +51,13 @@ def etl_people(
 ) -> None:
     """Import people without names or e-mail addresses, replacing the people table."""
     from tempo.core.cli.progress import stages
-    from tempo.people.service import PiiKeyError, hmac_key, import_people
+    from tempo.people.service import hmac_key, import_people
 
     settings = load_settings(database_url=database_url)
     configure_cli_logging(settings)
     if hash_method == "hmac":
-        try:
+        with one_line_errors():
             hmac_key(settings)
-        except PiiKeyError as exc:
-            fail(str(exc))
         if settings.pii_hmac_key_is_placeholder:
             typer.echo(
                 "warning: PII_HMAC_KEY is the development placeholder; set a secret of your own",

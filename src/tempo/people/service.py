@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.core.csv_input import ROW, CsvError, collect, scan_text
 from tempo.core.db import Lock, replace_rows
+from tempo.core.errors import TempoError
 from tempo.core.settings import PLACEHOLDER_PII_KEY, Settings
 
 HashMethod = Literal["hmac", "md5"]
@@ -59,8 +60,12 @@ SCOPED_IP = "an IPv6 address with a zone index (%…), which PostgreSQL cannot s
 Progress = Callable[[str], None]
 
 
-class PiiKeyError(ValueError):
-    """The HMAC key is missing or the placeholder where a real one is needed."""
+class PiiKeyError(TempoError):
+    """The HMAC key is missing or the placeholder where a real one is needed: the server is
+    not configured for it (503), like object storage without its settings."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "pii_key_not_configured", message)
 
 
 @dataclass(frozen=True)

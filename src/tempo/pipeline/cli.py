@@ -18,6 +18,7 @@ from tempo.core.cli.support import (
     configure_cli_logging,
     fail,
     load_settings,
+    one_line_errors,
     run_with_database,
 )
 
@@ -137,7 +138,7 @@ def run(
     writes pipeline_result.csv to RESULT_BUCKET (or DATA_DIR).
     """
     from tempo.core.cli.progress import stages
-    from tempo.core.sources import ObjectStorage, SourceError
+    from tempo.core.sources import ObjectStorage
     from tempo.pipeline.runs import PipelinePlan, RunFailed, run_pipeline
 
     settings = load_settings(database_url=database_url)
@@ -163,8 +164,6 @@ def run(
             done = run_with_database(go(progress))
     except RunFailed as failed:
         fail(run_line(failed.run))
-    except SourceError as exc:
-        fail(str(exc))
     typer.echo(run_line(done))
 
 
@@ -220,31 +219,27 @@ def aggregate(
     import asyncio
 
     from tempo.core.cli.progress import stages
-    from tempo.core.csv_input import CsvError
-    from tempo.core.sources import SourceError, is_url
+    from tempo.core.sources import is_url
 
-    try:
-        with stages(log=False) as progress:
-            if any(is_url(location) for location in (messages_path, users_path, output_path)):
-                from tempo.pipeline.cli import aggregate_anywhere
+    with one_line_errors(), stages(log=False) as progress:
+        if any(is_url(location) for location in (messages_path, users_path, output_path)):
+            from tempo.pipeline.cli import aggregate_anywhere
 
-                summary = asyncio.run(
-                    aggregate_anywhere(
-                        messages_path, users_path, output_path, progress, allow_empty=allow_empty
-                    )
+            summary = asyncio.run(
+                aggregate_anywhere(
+                    messages_path, users_path, output_path, progress, allow_empty=allow_empty
                 )
-            else:
-                from tempo.pipeline.aggregate import aggregate as run_aggregate
+            )
+        else:
+            from tempo.pipeline.aggregate import aggregate as run_aggregate
 
-                summary = run_aggregate(
-                    Path(messages_path),
-                    Path(users_path),
-                    Path(output_path),
-                    progress=progress,
-                    allow_empty=allow_empty,
-                )
-    except (CsvError, SourceError) as exc:
-        fail(str(exc))
+            summary = run_aggregate(
+                Path(messages_path),
+                Path(users_path),
+                Path(output_path),
+                progress=progress,
+                allow_empty=allow_empty,
+            )
     typer.echo(summary.line())
 
 
@@ -260,7 +255,6 @@ def feed(
 ) -> None:
     """Load a pipeline_result.csv into the leaderboard, replacing it atomically (COPY)."""
     from tempo.core.cli.progress import Stage, stages
-    from tempo.core.sources import SourceError
     from tempo.pipeline.cli import feed_anywhere
 
     settings = load_settings(database_url=database_url)
@@ -269,11 +263,8 @@ def feed(
     async def run(progress: Stage) -> str:
         return (await feed_anywhere(settings, csv_path, progress, allow_empty=allow_empty)).line()
 
-    try:
-        with stages(log=False) as progress:
-            line = run_with_database(run(progress))
-    except SourceError as exc:
-        fail(str(exc))
+    with stages(log=False) as progress:
+        line = run_with_database(run(progress))
     typer.echo(line)
 
 

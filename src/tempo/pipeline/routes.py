@@ -8,20 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import text
 
-from tempo.core.csv_input import CsvError, require_plain, require_plain_object
+from tempo.core.api_errors import BODY_ERRORS, TOKEN_ERRORS, error_responses
+from tempo.core.csv_input import require_plain, require_plain_object
+from tempo.core.db_errors import DatabaseUnavailable, SchemaMissing, database_error
 from tempo.core.deps import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
-from tempo.core.errors import (
-    BODY_ERRORS,
-    SCHEMA_MISSING_MESSAGE,
-    TOKEN_ERRORS,
-    ApiError,
-    error_responses,
-    is_database_unavailable,
-    is_schema_missing,
-)
+from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
 from tempo.core.paging import Paging, paging
 from tempo.core.security import Authorized, resolve_data_path
-from tempo.core.sources import ObjectStorage, SourceError, s3_location
+from tempo.core.sources import ObjectStorage, s3_location
 from tempo.leaderboard.models import PipelineRun
 from tempo.pipeline.feed import FeedResult, feed_file
 from tempo.pipeline.runs import PipelinePlan, RunFailed, recent_runs, run_pipeline
@@ -113,13 +107,9 @@ def _run_out(run: PipelineRun) -> PipelineRunOut:
 
 def _run_error(failed: RunFailed) -> Exception:
     """The failed run's cause as the error a client gets, naming the recorded run."""
-    cause, run_id = failed.cause, failed.run.id
-    if isinstance(cause, CsvError):
-        return ApiError(422, "invalid_csv", str(cause), cause.details() | {"run_id": run_id})
-    if isinstance(cause, SourceError):
-        details = {"source": cause.source, "run_id": run_id}
-        return ApiError(cause.status_code, cause.code, str(cause), details)
-    return cause  # the database's own errors keep their handlers (503)
+    if isinstance(failed.cause, TempoError):
+        return failed.cause.naming(run_id=failed.run.id)
+    return failed.cause  # a failing database is answered as such (503), anything else a 500
 
 
 @router.post(
@@ -203,22 +193,23 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def _stored_but_not_run(exc: Exception, uploaded: list[StoredUpload]) -> ApiError | None:
+def _stored_but_not_run(exc: Exception, uploaded: list[StoredUpload]) -> TempoError | None:
     """The database failed the run after the files were stored: a 503 that says so."""
-    if is_schema_missing(exc):
-        code, why = "schema_missing", SCHEMA_MISSING_MESSAGE
-    elif is_database_unavailable(exc):
+    error = database_error(exc)
+    if isinstance(error, SchemaMissing):
+        code, why = error.code, error.message
+    elif isinstance(error, DatabaseUnavailable):  # a statement timeout too
         code, why = "database_unavailable", "the database is unreachable"
     else:
         return None
     names = " and ".join(file.name for file in uploaded)
-    return ApiError(
+    return TempoError(
         503,
         code,
         f"{names} {'were' if len(uploaded) > 1 else 'was'} stored, but the pipeline could "
         f"not run: {why}; run it (POST /pipeline/run) once the database is back",
         {"stored": [file.model_dump() for file in uploaded]},
-        headers={"Retry-After": "5"},
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
 

@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tempo.core.csv_input import CsvError, CsvInput, require_plain, require_plain_object
+from tempo.core.csv_input import CsvInput, require_plain, require_plain_object
 from tempo.core.db import Lock
-from tempo.core.errors import database_failure, is_database_unavailable
+from tempo.core.db_errors import database_failure, is_database_unavailable
+from tempo.core.errors import TempoError
 from tempo.core.logs import get_logger
 from tempo.core.settings import Settings
 from tempo.core.sources import ObjectFile, ObjectStorage, S3Location, SourceError
@@ -94,7 +95,8 @@ class PipelinePlan:
 
 
 class RunFailed(Exception):
-    """A run that ended in `failed`; `cause` is what went wrong, `run` the record."""
+    """A run that ended in `failed`; `cause` is what went wrong, `run` the record. Not a
+    TempoError itself: a client is told its cause, naming the run."""
 
     def __init__(self, run: PipelineRun, cause: Exception) -> None:
         super().__init__(run.error or str(cause))
@@ -103,8 +105,8 @@ class RunFailed(Exception):
 
 
 def describe_failure(exc: BaseException) -> str:
-    if isinstance(exc, CsvError | SourceError):
-        return str(exc)
+    if isinstance(exc, TempoError):
+        return exc.message
     return database_failure(exc)
 
 

@@ -22,7 +22,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.core.csv_input import CsvError
-from tempo.core.errors import ApiError
+from tempo.core.errors import TempoError
 from tempo.core.sources import ObjectStorage, S3Location, SourceError
 from tempo.leaderboard.models import PipelineRun
 from tempo.pipeline.aggregate import count_messages, read_users
@@ -141,14 +141,14 @@ class _Receiver:
         if field in UPLOAD_FIELDS and options.get(b"filename") == b"":
             return  # a browser's file input with no file chosen: nothing to store
         if field not in UPLOAD_FIELDS:
-            raise ApiError(
+            raise TempoError(
                 400,
                 "unknown_field",
                 f"unexpected form field {field!r}; send the files as 'messages' and/or 'users'",
                 {"field": field},
             )
         if field in self.parts:
-            raise ApiError(400, "duplicate_field", f"the form field {field!r} appears twice")
+            raise TempoError(400, "duplicate_field", f"the form field {field!r} appears twice")
         self.check_form()
         path = self.folder / UPLOAD_FIELDS[field]
         self._current = self.parts[field] = _Part(field, path, path.open("wb"))
@@ -157,14 +157,14 @@ class _Receiver:
         if self._text is not None:
             self._text += data[start:end]
             if len(self._text) > MAX_TEXT_FIELD:
-                raise ApiError(400, "field_too_long", "a form field is longer than a token")
+                raise TempoError(400, "field_too_long", "a form field is longer than a token")
             return
         part = self._current
         if part is None:
             return
         part.size += end - start
         if part.size > self.max_bytes:
-            raise ApiError(
+            raise TempoError(
                 413,
                 "too_large",
                 f"{UPLOAD_FIELDS[part.field]} is larger than the upload limit of "
@@ -194,7 +194,7 @@ def _refuse_compressed(part: _Part) -> None:
     for magic, kind in COMPRESSED_MAGIC.items():
         if part.head.startswith(magic):
             name = UPLOAD_FIELDS[part.field]
-            raise ApiError(
+            raise TempoError(
                 415,
                 "compressed_upload",
                 f"{name} is a {kind}-compressed file; upload the plain CSV",
@@ -205,7 +205,7 @@ def _refuse_compressed(part: _Part) -> None:
 def _boundary(content_type: str | None) -> bytes:
     media_type, options = parse_options_header(content_type)
     if media_type != b"multipart/form-data":
-        raise ApiError(
+        raise TempoError(
             415,
             "unsupported_media_type",
             "send messages.csv and/or users.csv as multipart/form-data "
@@ -213,7 +213,7 @@ def _boundary(content_type: str | None) -> bytes:
         )
     boundary = options.get(b"boundary")
     if not boundary:
-        raise ApiError(400, "invalid_multipart", "the multipart Content-Type has no boundary")
+        raise TempoError(400, "invalid_multipart", "the multipart Content-Type has no boundary")
     return boundary
 
 
@@ -231,16 +231,16 @@ async def _receive(
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:
-        raise ApiError(400, "invalid_multipart", f"malformed multipart body: {exc}") from None
+        raise TempoError(400, "invalid_multipart", f"malformed multipart body: {exc}") from None
     finally:
         receiver.close()
     if not receiver.finished:
-        raise ApiError(
+        raise TempoError(
             400, "invalid_multipart", "the multipart body ended before its closing boundary"
         )
     receiver.check_form()
     if not receiver.parts:
-        raise ApiError(
+        raise TempoError(
             400, "no_files", "no file: send 'messages' and/or 'users' as multipart/form-data"
         )
     return receiver.parts
@@ -290,7 +290,7 @@ async def store_uploads(
     boundary = _boundary(content_type)
     ceiling = upload_ceiling(max_bytes)
     if content_length is not None and content_length.isdigit() and int(content_length) > ceiling:
-        raise ApiError(
+        raise TempoError(
             413,
             "too_large",
             f"the request body of {int(content_length):,} bytes is larger than two files of "

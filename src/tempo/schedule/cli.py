@@ -39,7 +39,7 @@ def schedule(
 
     from tempo.schedule.ics import to_ics
     from tempo.schedule.schemas import ScheduleRequest
-    from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day
+    from tempo.schedule.service import needs_catalog, plan_day
     from tempo.schedule.text import format_plan
 
     try:
@@ -65,10 +65,7 @@ def schedule(
         async with cli_engine(settings) as engine, AsyncSession(engine) as session:
             return await plan_day(request, session)
 
-    try:
-        plan = run_with_database(run())
-    except InvalidSchedule as exc:
-        fail(str(exc))
+    plan = run_with_database(run())
     if ics:
         sys.stdout.write(to_ics(plan, request.date or dt.date.today()).decode())
     else:

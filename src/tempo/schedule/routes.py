@@ -5,13 +5,14 @@ import datetime as dt
 from fastapi import APIRouter, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tempo.core.api_errors import error_responses
 from tempo.core.deps import open_session
-from tempo.core.errors import ApiError, error_responses
+from tempo.core.errors import TempoError
 from tempo.core.json_body import json_body, openapi_body
 from tempo.core.limits import CATALOG_LOOKUPS, ensure_connected
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
-from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day, plan_day_json
+from tempo.schedule.service import needs_catalog, plan_day, plan_day_json
 
 router = APIRouter(tags=["schedule"])
 
@@ -25,11 +26,6 @@ def wants_ics(format: str | None, accept: str | None) -> bool:
     if format is not None:
         return format == "ics"
     return accept is not None and ICS_MEDIA_TYPE in accept.lower()
-
-
-def as_api_error(error: InvalidSchedule) -> ApiError:
-    details = [{"field": p.field, "message": p.message} for p in error.problems]
-    return ApiError(422, error.code, str(error), details)
 
 
 # The parameters FastAPI would document from a signature; the route reads them itself (see
@@ -72,21 +68,18 @@ async def post_schedule(request: Request) -> Response:
     if format not in (None, "json", "ics"):
         message = "Input should be 'json' or 'ics'"
         details = [{"field": "query.format", "message": message, "type": "literal_error"}]
-        raise ApiError(422, "invalid_request", "invalid request: query.format", details)
+        raise TempoError(422, "invalid_request", "invalid request: query.format", details)
     ics = wants_ics(format, request.headers.get("accept"))
-    try:
-        if needs_catalog(body):
-            # Catalog look-ups hold a database connection: bounded, and not for a client
-            # that has already left. The session is opened here rather than declared: a
-            # declared one would keep its connection past the slot, until the answer is
-            # sent, and costs every plan, with look-ups or not, about as much as planning.
-            async with CATALOG_LOOKUPS.slot():
-                await ensure_connected(request, "catalog look-ups")
-                async with open_session(request) as session:
-                    return await answer(body, session, ics)
-        return await answer(body, None, ics)  # songs given in full: no database work at all
-    except InvalidSchedule as error:
-        raise as_api_error(error) from None
+    if needs_catalog(body):
+        # Catalog look-ups hold a database connection: bounded, and not for a client that
+        # has already left. The session is opened here rather than declared: a declared
+        # one would keep its connection past the slot, until the answer is sent, and costs
+        # every plan, with look-ups or not, about as much as planning.
+        async with CATALOG_LOOKUPS.slot():
+            await ensure_connected(request, "catalog look-ups")
+            async with open_session(request) as session:
+                return await answer(body, session, ics)
+    return await answer(body, None, ics)  # songs given in full: no database work at all
 
 
 async def answer(body: ScheduleRequest, session: AsyncSession | None, ics: bool) -> Response:

@@ -11,6 +11,7 @@ import pydantic_core
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.catalog import repository as catalog
+from tempo.core.errors import TempoError
 from tempo.schedule.planner import (
     EssentialConflict,
     FixedItem,
@@ -34,14 +35,18 @@ class FieldProblem:
     message: str
 
 
-class InvalidSchedule(Exception):
-    """The request is well-formed but cannot be planned as given; names the fields."""
+class InvalidSchedule(TempoError):
+    """The request is well-formed but cannot be planned as given (422); names the fields."""
 
     def __init__(self, problems: list[FieldProblem], code: str = "invalid_request") -> None:
         self.problems = problems
-        self.code = code
         fields = ", ".join(p.field for p in problems)
-        super().__init__(f"invalid request: {fields}: {problems[0].message}")
+        super().__init__(
+            422,
+            code,
+            f"invalid request: {fields}: {problems[0].message}",
+            [{"field": p.field, "message": p.message} for p in problems],
+        )
 
 
 def seconds(value: dt.time) -> int:

@@ -1,9 +1,11 @@
 """The chrome every server-rendered page shares: security headers, the stylesheet, one
-way to render a template, and what a page says when the database failed it."""
+way to render a template, and what a page says when a TempoError or the database failed it."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ import jinja2
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from tempo.core.errors import is_database_unavailable, is_schema_missing
+from tempo.core.db_errors import DATABASE_FAILURES, database_error
+from tempo.core.errors import TempoError
 from tempo.core.logs import get_logger
 from tempo.site import templating
 
@@ -20,7 +23,14 @@ log = get_logger(__name__)
 
 STYLESHEET = Path(__file__).resolve().parent / "static" / "tempo.css"
 DATABASE_DOWN = "The database cannot be reached right now; try again shortly."
-SCHEMA_MISSING = "The database is not set up yet: run `tempo migrate`."
+# How a page words the database's errors, by code, unless the page words them itself; any
+# other TempoError's message is shown as it is.
+WORDING = {
+    "database_unavailable": DATABASE_DOWN,
+    "statement_timeout": DATABASE_DOWN,
+    "schema_missing": "The database is not set up yet: run `tempo migrate`.",
+    "database_busy": "The database is busy right now; try again shortly.",
+}
 # No script runs on any page; inline style attributes position the day view.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -82,11 +92,25 @@ class Pages:
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS | (headers or {}))
 
 
-def database_problem(exc: BaseException) -> str:
-    """What a page says when the database failed it; anything else is raised again."""
-    if is_schema_missing(exc):
-        return SCHEMA_MISSING
-    if is_database_unavailable(exc):
-        log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc))
-        return DATABASE_DOWN
-    raise exc
+# Every failure `page_problem` words, for a page's `except`.
+PAGE_FAILURES: tuple[type[Exception], ...] = (TempoError, *DATABASE_FAILURES)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a page shows for a failure, and answers with."""
+
+    status: int
+    message: str
+    headers: dict[str, str] | None
+
+
+def page_problem(exc: BaseException, wording: Mapping[str, str] | None = None) -> Problem:
+    """A TempoError, or a failing database, as a page's notice: `wording` by code, then the
+    site's, then the error's own message. Anything else is raised again."""
+    error = exc if isinstance(exc, TempoError) else database_error(exc)
+    if error is None:
+        raise exc
+    error.log_to(log)
+    message = (wording or {}).get(error.code) or WORDING.get(error.code) or error.message
+    return Problem(error.status, message, error.headers)

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlencode
 
-import asyncpg
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from sqlalchemy.exc import DBAPIError
 
 from tempo.analytics import majors, service, spotify
 from tempo.analytics.charts import shown_source
@@ -35,12 +33,8 @@ from tempo.analytics.schemas import (
 )
 from tempo.core.csv_input import CsvError
 from tempo.core.deps import SessionDep, SettingsDep
-from tempo.core.errors import DATABASE_DOWN_ERRORS, is_database_unavailable, is_schema_missing
 from tempo.core.limits import run_blocking
-from tempo.core.logs import get_logger
-from tempo.site.chrome import Pages
-
-log = get_logger(__name__)
+from tempo.site.chrome import PAGE_FAILURES, Pages, page_problem
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,6 +44,13 @@ CATALOG_DOWN = (
     "The database, which says where the catalog's songs file is, cannot be reached right "
     "now; try again shortly, or set SPOTIFY_SOURCE."
 )
+# Finding the catalog's file needs the database (the majors section does not): its errors
+# as this section words them.
+SPOTIFY_WORDING = {
+    "database_unavailable": CATALOG_DOWN,
+    "statement_timeout": CATALOG_DOWN,
+    "schema_missing": "The database is not set up: run `tempo migrate`.",
+}
 
 
 @dataclass
@@ -135,19 +136,10 @@ async def _load_spotify(page: AnalyticsPage, settings: SettingsDep, session: Ses
         source, label = await service.spotify_source(settings, session)
         data = await service.spotify_data(source, label)
         page.spotify = await run_blocking(_spotify_answers, data, page.per)
-    except AnalyticsError as exc:
-        page.spotify_problem = exc.message
     except CsvError as exc:
         page.spotify_problem = f"The Spotify songs file cannot be used: {exc}"
-    except (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS) as exc:
-        # Finding the catalog's file needs the database; the majors section does not.
-        if is_schema_missing(exc):
-            page.spotify_problem = "The database is not set up: run `tempo migrate`."
-        elif is_database_unavailable(exc):
-            log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc))
-            page.spotify_problem = CATALOG_DOWN
-        else:
-            raise
+    except PAGE_FAILURES as exc:
+        page.spotify_problem = page_problem(exc, SPOTIFY_WORDING).message
 
 
 async def _load_majors(page: AnalyticsPage, settings: SettingsDep) -> None:
@@ -155,7 +147,7 @@ async def _load_majors(page: AnalyticsPage, settings: SettingsDep) -> None:
         location = majors_location(settings)
         page.majors = await run_blocking(_majors_answers, location, page.version)
     except AnalyticsError as exc:
-        page.majors_problem = exc.message
+        page.majors_problem = page_problem(exc).message
         page.majors_not_loaded = exc.code == "not_loaded"
 
 

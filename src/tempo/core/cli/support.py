@@ -7,8 +7,8 @@ Polars are imported inside the functions, when a command actually runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
@@ -24,9 +24,12 @@ T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    """End the command: one line, `error: <message>`, and exit status `code`. A SystemExit,
+    so that it passes any `except Exception` between here and the top, inside a command or
+    around one (tempo.cli.main)."""
     clear_progress()  # a failure inside a stage: the line goes below the finished ones
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+    raise SystemExit(code)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -68,27 +71,34 @@ async def cli_engine(
         await engine.dispose()
 
 
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A TempoError (a bad CSV, a missing file, a refused request) or a failing database
+    inside the block is one line, `error: <message>`, and exit code 1. Anything else is a
+    bug, and keeps its traceback."""
+    try:
+        yield
+    except Exception as exc:
+        # Imported only on failure, and the database's part only for what is not a
+        # TempoError: telling errors apart must not load SQLAlchemy for a bad CSV.
+        from tempo.core.errors import TempoError
+
+        if isinstance(exc, TempoError):
+            fail(exc.message)
+        from tempo.core.db_errors import DatabaseUnavailable, database_error
+
+        error = database_error(exc)
+        if error is None:
+            raise
+        if isinstance(error, DatabaseUnavailable):  # a statement timeout too
+            # The driver's own line tells whoever runs the command more than the API's.
+            fail(f"cannot reach the database: {error.reason}")
+        fail(error.message)
+
+
 def run_with_database(work: Coroutine[Any, Any, T]) -> T:
-    """Run `work`; a bad CSV, a missing schema or an unreachable database is one line."""
+    """Run `work`, with its errors as one line (`one_line_errors`)."""
     import asyncio  # some 20 ms: not for `tempo --help`
 
-    try:
+    with one_line_errors():
         return asyncio.run(work)
-    except Exception as exc:
-        # Imported only on failure: a command that never reads a CSV should not load
-        # Polars (tempo.core.csv_input) or FastAPI (tempo.core.errors) just to tell errors apart.
-        from tempo.core.csv_input import CsvError
-        from tempo.core.errors import (
-            SCHEMA_MISSING_MESSAGE,
-            database_failure,
-            is_database_unavailable,
-            is_schema_missing,
-        )
-
-        if isinstance(exc, CsvError):
-            fail(str(exc))
-        if is_schema_missing(exc):
-            fail(SCHEMA_MISSING_MESSAGE)
-        if is_database_unavailable(exc):
-            fail(f"cannot reach the database: {database_failure(exc)}")
-        raise

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncpg
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from sqlalchemy.exc import DBAPIError
 
+from tempo.core.db_errors import DATABASE_FAILURES
 from tempo.core.deps import SessionDep
-from tempo.core.errors import DATABASE_DOWN_ERRORS
 from tempo.leaderboard import repository
-from tempo.site.chrome import DATABASE_DOWN, Pages, database_problem
+from tempo.site.chrome import Pages, page_problem
 from tempo.site.paging import Pager, page_number
 
 router = APIRouter(include_in_schema=False)
@@ -36,10 +34,9 @@ async def board_page(session: SessionDep, page: str = "") -> HTMLResponse:
             if version and pager.exists
             else []
         )
-    except (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS) as exc:
-        problem = database_problem(exc)
-        headers = {"Retry-After": "5"} if problem == DATABASE_DOWN else None
-        return PAGES.render("board.html", 503, headers, problem=problem)
+    except DATABASE_FAILURES as exc:
+        problem = page_problem(exc)
+        return PAGES.render("board.html", problem.status, problem.headers, problem=problem.message)
     return PAGES.render(
         "board.html",
         pager.status,

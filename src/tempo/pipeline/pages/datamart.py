@@ -19,7 +19,7 @@ from tempo.core.limits import ensure_connected, run_blocking
 from tempo.core.sources import SourceError
 from tempo.pipeline.pages.raw import MAX_CELL, RawPage, read_page
 from tempo.pipeline.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan, open_input
-from tempo.site.chrome import Pages
+from tempo.site.chrome import Pages, page_problem
 from tempo.site.paging import PAGE_SIZE, Pager, page_number
 
 router = APIRouter(include_in_schema=False)
@@ -77,8 +77,14 @@ async def datamart_page(
             return PAGES.render(
                 "datamart.html", empty.status, missing=True, problem=None, pager=empty, **context
             )
+        problem = page_problem(exc)
         return PAGES.render(
-            "datamart.html", exc.status_code, missing=False, problem=str(exc), **context
+            "datamart.html",
+            problem.status,
+            problem.headers,
+            missing=False,
+            problem=problem.message,
+            **context,
         )
     except CsvError as exc:
         # The file is there but cannot be read as a table: the reason is the page's content.

@@ -16,34 +16,28 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from tempo.core.api_errors import CLIENT_CLOSED_REQUEST
 from tempo.core.csv_input import CsvError
 from tempo.core.deps import EngineDep, OptionalStorageDep, SettingsDep
-from tempo.core.errors import (
-    CLIENT_CLOSED_REQUEST,
-    DATABASE_DOWN_ERRORS,
-    RETRY_AFTER_SECONDS,
-    ApiError,
-)
+from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
 from tempo.core.security import TokenGuard, client_address
 from tempo.core.settings import Settings
 from tempo.core.sources import SourceError
 from tempo.pipeline.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan
 from tempo.pipeline.uploads import FormFields, run_after_upload, store_uploads
-from tempo.site.chrome import Pages, database_problem
+from tempo.site.chrome import PAGE_FAILURES, Pages, page_problem
 
 router = APIRouter(include_in_schema=False)
 PAGES = Pages(Path(__file__).resolve().parent / "templates")
 
 PATH = "/upload"
 TOKEN_FIELD = "token"
-# ApiError codes whose API wording ("send … as multipart/form-data") does not fit a form.
+# Codes whose API wording ("send … as multipart/form-data") does not fit a form.
 PAGE_WORDING = {
     "no_files": "Choose messages.csv, users.csv or both to upload.",
     "incomplete_upload": "The upload was cut off before it was complete; try again.",
@@ -57,12 +51,12 @@ def _token_check(guard: TokenGuard, client: str | None) -> Callable[[Mapping[str
     def check(fields: Mapping[str, str]) -> None:
         given = fields.get(TOKEN_FIELD, "")
         if not given:
-            raise ApiError(401, "unauthorized", "Enter the API token to upload files.")
+            raise TempoError(401, "unauthorized", "Enter the API token to upload files.")
         try:
             guard.check(client, given)
-        except ApiError as exc:
-            if exc.status_code == 403:
-                raise ApiError(401, "unauthorized", "That API token is not valid.") from None
+        except TempoError as exc:
+            if exc.status == 403:
+                raise TempoError(401, "unauthorized", "That API token is not valid.") from None
             raise
 
     return check
@@ -119,27 +113,34 @@ async def upload_files(
             max_bytes=settings.max_upload_bytes,
             form=form,
         )
-    # Refused requests and files are refused before anything is replaced …
-    except ApiError as exc:
-        message = PAGE_WORDING.get(exc.code, exc.message)
-        return _page(settings, exc.status_code, exc.headers, problem=message, nothing_replaced=True)
+    except CsvError as exc:
+        return _page(settings, 422, csv_problem=exc.problem, nothing_replaced=True)
+    except TempoError as exc:
+        problem = page_problem(exc, PAGE_WORDING)
+        # Refused requests and files are refused before anything is replaced, but storage
+        # may fail on the second file, after the first one was stored.
+        return _page(
+            settings,
+            problem.status,
+            problem.headers,
+            problem=problem.message,
+            nothing_replaced=not isinstance(exc, SourceError),
+        )
     except HTTPException as exc:  # the body passed the route's limit (tempo.core.admission)
         return _page(settings, exc.status_code, problem=exc.detail, nothing_replaced=True)
     except ClientDisconnect:
         message = PAGE_WORDING["incomplete_upload"]
         return _page(settings, CLIENT_CLOSED_REQUEST, problem=message, nothing_replaced=True)
-    except CsvError as exc:
-        return _page(settings, 422, csv_problem=exc.problem, nothing_replaced=True)
-    # … but storage may fail on the second file, after the first one was stored.
-    except SourceError as exc:
-        return _page(settings, exc.status_code, problem=str(exc))
     if not settings.run_on_upload:
         return _page(settings, stored=stored)
     try:
         # The engine, not a session: the run takes the pipeline lock and feeds by COPY on
         # connections of its own (as POST /pipeline/run).
         run = await run_after_upload(engine, plan, storage)
-    except (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS) as exc:
-        # The files are stored; only the run could not happen.
-        return _page(settings, 503, stored=stored, run_problem=database_problem(exc))
+    except PAGE_FAILURES as exc:
+        # The files are stored; only the run could not happen (no database, another job).
+        problem = page_problem(exc)
+        return _page(
+            settings, problem.status, problem.headers, stored=stored, run_problem=problem.message
+        )
     return _page(settings, stored=stored, run=run)

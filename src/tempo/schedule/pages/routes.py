@@ -12,22 +12,14 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.catalog import repository as catalog
 from tempo.catalog.models import Track
+from tempo.core.db_errors import DATABASE_FAILURES
 from tempo.core.deps import SessionDep
-from tempo.core.errors import (
-    DATABASE_DOWN_ERRORS,
-    is_database_unavailable,
-    is_schema_missing,
-    is_statement_timeout,
-)
-from tempo.core.logs import get_logger
 from tempo.schedule.ics import to_ics
 from tempo.schedule.pages.forms import (
     MAX_ROWS,
@@ -42,9 +34,7 @@ from tempo.schedule.pages.forms import (
 from tempo.schedule.pages.view import PlanView, plan_view
 from tempo.schedule.schemas import SchedulePlan
 from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day
-from tempo.site.chrome import Pages
-
-log = get_logger(__name__)
+from tempo.site.chrome import Pages, page_problem
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,12 +46,15 @@ ADD_ROW_ACTIONS: dict[str, Section] = {
     "add-todo": "todos",
     "add-song": "music",
 }
-CATALOG_DOWN = "The music catalog cannot be reached right now; try again shortly."
-CATALOG_SLOW = (
-    "The music catalog took too long to answer (the server is busy); try again shortly, "
-    "or look up fewer songs at once."
-)
-CATALOG_UNMIGRATED = "The music catalog is not set up: run `tempo migrate`."
+# The database's errors, as the planner words them: it only needs the catalog.
+CATALOG_WORDING = {
+    "database_unavailable": "The music catalog cannot be reached right now; try again shortly.",
+    "statement_timeout": (
+        "The music catalog took too long to answer (the server is busy); try again shortly, "
+        "or look up fewer songs at once."
+    ),
+    "schema_missing": "The music catalog is not set up: run `tempo migrate`.",
+}
 
 
 @dataclass(frozen=True)
@@ -174,7 +167,7 @@ async def _plan(page: Page, session: AsyncSession) -> tuple[SchedulePlan, FormRe
     except InvalidSchedule as invalid:
         page.errors, page.status = built.errors_from(invalid, page.form), 422
         return None
-    except (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS) as exc:
+    except DATABASE_FAILURES as exc:
         _catalog_failed(page, exc)
         return None
     page.plan = plan_view(plan, built)
@@ -244,22 +237,13 @@ async def _guard(page: Page, work: Awaitable[None]) -> None:
     """Runs a catalog step; a database that is down or unmigrated becomes a notice."""
     try:
         await work
-    except (DBAPIError, asyncpg.PostgresError, *DATABASE_DOWN_ERRORS) as exc:
+    except DATABASE_FAILURES as exc:
         _catalog_failed(page, exc)
 
 
 def _catalog_failed(page: Page, exc: BaseException) -> None:
-    if is_schema_missing(exc):
-        page.notice = CATALOG_UNMIGRATED
-    elif is_statement_timeout(exc):
-        log.warning("statement_timeout", detail=str(exc).splitlines()[0])
-        page.notice = CATALOG_SLOW
-    elif is_database_unavailable(exc):
-        log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc))
-        page.notice = CATALOG_DOWN
-    else:
-        raise exc
-    page.status = 503
+    problem = page_problem(exc, CATALOG_WORDING)
+    page.notice, page.status = problem.message, problem.status
 
 
 def _song_length(duration_ms: int) -> str:
