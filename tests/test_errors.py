@@ -30,7 +30,7 @@ from tempo.core.errors import TempoError
 from tempo.core.locations import SourceError
 from tempo.people.service import PiiKeyError
 from tempo.schedule.service import FieldProblem, InvalidSchedule
-from tempo.site.chrome import page_problem
+from tempo.site.chrome import WORDING, page_problem
 from tests.conftest import make_settings, running
 
 # One of each kind, as the code raises them; a new kind must be added here to be checked.
@@ -143,6 +143,10 @@ def test_pages_and_the_command_line_say_the_same_as_the_api(
             SchemaMissing,
         ),  # fmt: skip
         (PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached"), DatabaseBusy),
+        (
+            asyncpg.exceptions.UndefinedColumnError('column "delta_version" does not exist'),
+            SchemaMissing,
+        ),  # fmt: skip
         # Not the database's: a file that cannot be read, a query the database refused.
         (FileNotFoundError(errno.ENOENT, "No such file or directory", "users.csv"), None),
         (asyncpg.exceptions.UniqueViolationError("duplicate key"), None),
@@ -154,8 +158,15 @@ def test_the_database_failures_and_what_they_mean(
 ) -> None:
     error = database_error(failure)
     assert type(error) is expected if expected else error is None
-    if error is not None:
-        assert error.status == 503 and error.__cause__ is failure
+    if error is None:
+        with pytest.raises(type(failure)):
+            page_problem(failure)
+        return
+    assert error.status == 503 and error.__cause__ is failure
+    # A page words it in the site's words, or its own, with the same status and headers.
+    site = page_problem(failure)
+    assert (site.status, site.message, site.headers) == (503, WORDING[error.code], error.headers)
+    assert page_problem(failure, {error.code: "Ours."}).message == "Ours."
 
 
 def test_the_command_line_words_a_lost_database_with_the_drivers_line(

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from tempo.core.db_errors import DATABASE_FAILURES, database_error
+from tempo.core.db_errors import KNOWN_FAILURES, database_error
 from tempo.core.errors import TempoError
 from tempo.core.logs import get_logger
 
@@ -134,8 +134,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     # Registered per class (not as the 500 handler above) so Starlette answers them
     # without re-raising; a failing database arrives as the driver's exception.
-    answered: tuple[type[Exception], ...] = (TempoError, *DATABASE_FAILURES)
-    for exc_class in answered:
+    for exc_class in KNOWN_FAILURES:
         app.add_exception_handler(exc_class, _tempo_error)
 
     @app.exception_handler(RequestValidationError)

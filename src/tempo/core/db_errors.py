@@ -38,14 +38,16 @@ SCHEMA_MISSING_ERRORS = (
     asyncpg.exceptions.UndefinedTableError,
     asyncpg.exceptions.UndefinedColumnError,
 )
-# Every class `database_error` may recognise: for `except` clauses, and for the API's
-# handlers, which are registered per class (see tempo.core.api_errors).
+# Every class `database_error` may recognise …
 DATABASE_FAILURES: tuple[type[Exception], ...] = (
     DBAPIError,
     asyncpg.PostgresError,
     PoolTimeoutError,
     *DATABASE_DOWN_ERRORS,
 )
+# … and with TempoError, every one a surface may answer as a TempoError: for a page's
+# `except`, and for the API's handler, registered per class (see tempo.core.api_errors).
+KNOWN_FAILURES: tuple[type[Exception], ...] = (TempoError, *DATABASE_FAILURES)
 
 SCHEMA_MISSING_MESSAGE = "the database schema is missing or behind; run `tempo migrate`"
 STATEMENT_TIMEOUT_MESSAGE = (

@@ -14,7 +14,7 @@ import jinja2
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from tempo.core.db_errors import DATABASE_FAILURES, database_error
+from tempo.core.db_errors import database_error
 from tempo.core.errors import TempoError
 from tempo.core.logs import get_logger
 from tempo.site import templating
@@ -90,10 +90,6 @@ class Pages:
             stylesheet=stylesheet_href(), **context
         )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS | (headers or {}))
-
-
-# Every failure `page_problem` words, for a page's `except`.
-PAGE_FAILURES: tuple[type[Exception], ...] = (TempoError, *DATABASE_FAILURES)
 
 
 @dataclass(frozen=True)

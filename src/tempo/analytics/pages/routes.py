@@ -32,9 +32,10 @@ from tempo.analytics.schemas import (
     TopTracks,
 )
 from tempo.core.csv_input import CsvError
+from tempo.core.db_errors import KNOWN_FAILURES
 from tempo.core.deps import SessionDep, SettingsDep
 from tempo.core.limits import run_blocking
-from tempo.site.chrome import PAGE_FAILURES, Pages, page_problem
+from tempo.site.chrome import Pages, page_problem
 
 router = APIRouter(include_in_schema=False)
 
@@ -138,7 +139,7 @@ async def _load_spotify(page: AnalyticsPage, settings: SettingsDep, session: Ses
         page.spotify = await run_blocking(_spotify_answers, data, page.per)
     except CsvError as exc:
         page.spotify_problem = f"The Spotify songs file cannot be used: {exc}"
-    except PAGE_FAILURES as exc:
+    except KNOWN_FAILURES as exc:
         page.spotify_problem = page_problem(exc, SPOTIFY_WORDING).message
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from tempo.core.db_errors import DATABASE_FAILURES
+from tempo.core.db_errors import KNOWN_FAILURES
 from tempo.core.deps import SessionDep
 from tempo.leaderboard import repository
 from tempo.site.chrome import Pages, page_problem
@@ -34,7 +34,7 @@ async def board_page(session: SessionDep, page: str = "") -> HTMLResponse:
             if version and pager.exists
             else []
         )
-    except DATABASE_FAILURES as exc:
+    except KNOWN_FAILURES as exc:
         problem = page_problem(exc)
         return PAGES.render("board.html", problem.status, problem.headers, problem=problem.message)
     return PAGES.render(

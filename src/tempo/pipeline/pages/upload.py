@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect
 
 from tempo.core.api_errors import CLIENT_CLOSED_REQUEST
 from tempo.core.csv_input import CsvError
+from tempo.core.db_errors import KNOWN_FAILURES
 from tempo.core.deps import EngineDep, OptionalStorageDep, SettingsDep
 from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
 from tempo.core.security import TokenGuard, client_address
@@ -30,7 +31,7 @@ from tempo.core.settings import Settings
 from tempo.core.sources import SourceError
 from tempo.pipeline.runs import MESSAGES_FILE, USERS_FILE, PipelinePlan
 from tempo.pipeline.uploads import FormFields, run_after_upload, store_uploads
-from tempo.site.chrome import PAGE_FAILURES, Pages, page_problem
+from tempo.site.chrome import Pages, page_problem
 
 router = APIRouter(include_in_schema=False)
 PAGES = Pages(Path(__file__).resolve().parent / "templates")
@@ -137,7 +138,7 @@ async def upload_files(
         # The engine, not a session: the run takes the pipeline lock and feeds by COPY on
         # connections of its own (as POST /pipeline/run).
         run = await run_after_upload(engine, plan, storage)
-    except PAGE_FAILURES as exc:
+    except KNOWN_FAILURES as exc:
         # The files are stored; only the run could not happen (no database, another job).
         problem = page_problem(exc)
         return _page(

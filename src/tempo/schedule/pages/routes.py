@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.catalog import repository as catalog
 from tempo.catalog.models import Track
-from tempo.core.db_errors import DATABASE_FAILURES
+from tempo.core.db_errors import KNOWN_FAILURES
 from tempo.core.deps import SessionDep
 from tempo.schedule.ics import to_ics
 from tempo.schedule.pages.forms import (
@@ -167,7 +167,7 @@ async def _plan(page: Page, session: AsyncSession) -> tuple[SchedulePlan, FormRe
     except InvalidSchedule as invalid:
         page.errors, page.status = built.errors_from(invalid, page.form), 422
         return None
-    except DATABASE_FAILURES as exc:
+    except KNOWN_FAILURES as exc:
         _catalog_failed(page, exc)
         return None
     page.plan = plan_view(plan, built)
@@ -237,7 +237,7 @@ async def _guard(page: Page, work: Awaitable[None]) -> None:
     """Runs a catalog step; a database that is down or unmigrated becomes a notice."""
     try:
         await work
-    except DATABASE_FAILURES as exc:
+    except KNOWN_FAILURES as exc:
         _catalog_failed(page, exc)
 
 
