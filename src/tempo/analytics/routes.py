@@ -105,10 +105,6 @@ MajorsLimit = Annotated[
 ]
 
 
-async def computed(work: Callable[[], Answer]) -> Answer:
-    return await run_blocking(work)
-
-
 async def chart_response(
     request: Request,
     name: str,
@@ -200,7 +196,7 @@ def _chart_route(
     note=SPOTIFY_NOTE + " The chart shows the top 10 unless `limit` says otherwise.",
 )
 async def get_top(data: SpotifyDep, limit: TopLimit = 1) -> TopTracks:
-    return await computed(lambda: spotify.top_tracks(data, limit))
+    return await run_blocking(lambda: spotify.top_tracks(data, limit))
 
 
 @answer_and_chart(
@@ -211,7 +207,7 @@ async def get_top(data: SpotifyDep, limit: TopLimit = 1) -> TopTracks:
     note=SPOTIFY_NOTE + " The interval is mean ± t(0.975, n − 1)·s/√n.",
 )
 async def get_genres(data: SpotifyDep, per: Per = "track") -> GenreTable:
-    return await computed(lambda: spotify.genre_stats(data, per))
+    return await run_blocking(lambda: spotify.genre_stats(data, per))
 
 
 @answer_and_chart(
@@ -222,7 +218,7 @@ async def get_genres(data: SpotifyDep, per: Per = "track") -> GenreTable:
     note=SPOTIFY_NOTE,
 )
 async def get_release_months(data: SpotifyDep) -> ReleaseMonths:
-    return await computed(lambda: spotify.release_months(data))
+    return await run_blocking(lambda: spotify.release_months(data))
 
 
 @answer_and_chart(
@@ -233,7 +229,7 @@ async def get_release_months(data: SpotifyDep) -> ReleaseMonths:
     note=SPOTIFY_NOTE,
 )
 async def get_histogram(data: SpotifyDep, bins: Bins = 10) -> Histogram:
-    return await computed(lambda: spotify.popularity_histogram(data, bins))
+    return await run_blocking(lambda: spotify.popularity_histogram(data, bins))
 
 
 @answer_and_chart(
@@ -244,7 +240,7 @@ async def get_histogram(data: SpotifyDep, bins: Bins = 10) -> Histogram:
     note=SPOTIFY_NOTE,
 )
 async def get_features(data: SpotifyDep) -> FeatureCorrelations:
-    return await computed(lambda: spotify.feature_correlations(data))
+    return await run_blocking(lambda: spotify.feature_correlations(data))
 
 
 # --- college majors -------------------------------------------------------------------
@@ -297,7 +293,7 @@ async def _loaded_version(session: SessionDep) -> int | None:
     responses=error_responses(404, 503),
 )
 async def get_majors_versions(settings: SettingsDep) -> MajorsVersions:
-    return await computed(lambda: majors.versions(majors_location(settings)))
+    return await run_blocking(lambda: majors.versions(majors_location(settings)))
 
 
 @answer_and_chart(
@@ -310,7 +306,7 @@ async def get_majors_versions(settings: SettingsDep) -> MajorsVersions:
 async def get_largest(
     settings: SettingsDep, version: Version = None, limit: MajorsLimit = 10
 ) -> LargestMajors:
-    return await computed(lambda: majors.largest(majors_location(settings), version, limit))
+    return await run_blocking(lambda: majors.largest(majors_location(settings), version, limit))
 
 
 @answer_and_chart(
@@ -321,7 +317,7 @@ async def get_largest(
     note=MAJORS_NOTE,
 )
 async def get_by_category(settings: SettingsDep, version: Version = None) -> MajorsByCategory:
-    return await computed(lambda: majors.by_category(majors_location(settings), version))
+    return await run_blocking(lambda: majors.by_category(majors_location(settings), version))
 
 
 @answer_and_chart(
@@ -332,4 +328,4 @@ async def get_by_category(settings: SettingsDep, version: Version = None) -> Maj
     note=MAJORS_NOTE,
 )
 async def get_share_vs_earnings(settings: SettingsDep, version: Version = None) -> ShareVsEarnings:
-    return await computed(lambda: majors.share_vs_earnings(majors_location(settings), version))
+    return await run_blocking(lambda: majors.share_vs_earnings(majors_location(settings), version))
