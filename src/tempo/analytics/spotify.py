@@ -45,7 +45,15 @@ from tempo.analytics.schemas import (
     TopTracks,
 )
 from tempo.analytics.stats import mean_interval
-from tempo.core.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.core.csv_input import (
+    ROW,
+    CsvError,
+    RowCheck,
+    as_int,
+    read_columns,
+    refuse_unusable,
+    reject_rows,
+)
 
 Per = Literal["track", "playlist"]
 Progress = Callable[[str], None]
@@ -164,42 +172,25 @@ def read_spotify(
     started = time.perf_counter()
     say = progress or (lambda _: None)
     label = label or str(path)
-    names = header(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    if missing:
-        raise CsvError(
-            path,
-            f"missing column {', '.join(repr(c) for c in missing)} of the Spotify songs CSV",
-            column=missing[0],
-        )
     say(f"reading {label}")
-    raw = collect(path, scan_text(path).select(ROW, *REQUIRED_COLUMNS))
-    # A blank line comes back as a record of nulls; the csv module does not count it either.
-    raw = raw.filter(~pl.all_horizontal(pl.col(REQUIRED_COLUMNS).is_null()))
-    if raw.is_empty():
-        raise CsvError(path, "no data rows: the file has a header and nothing else")
-
+    raw = read_columns(path, REQUIRED_COLUMNS, of="the Spotify songs CSV")
     say(f"checking {raw.height:,} rows")
     popularity = as_int("track_popularity")
-    problem = (
-        pl.when(_text("track_id").is_null())
-        .then(pl.lit(MISSING_TRACK_ID))
-        .when(popularity.is_null() | (popularity < 0) | (popularity > 100))
-        .then(pl.lit(BAD_POPULARITY))
-    )
-    checked = raw.with_columns(problem.alias("problem"))
-    rejected: dict[str, tuple[int, tuple[int, ...]]] = {}
-    for reason, rows in (
-        checked.filter(pl.col("problem").is_not_null())
-        .group_by("problem")
-        .agg(pl.col(ROW).sort())
-        .sort("problem")
-        .iter_rows()
-    ):
-        rejected[reason] = (len(rows), tuple(rows[:FIRST_ROWS]))
-    valid = checked.filter(pl.col("problem").is_null())
-    if valid.is_empty():
-        raise CsvError(path, f"no usable rows: all {raw.height:,} rows were rejected")
+    checks = [
+        RowCheck(MISSING_TRACK_ID, "track_id", _text("track_id").is_null()),
+        RowCheck(
+            BAD_POPULARITY,
+            "track_popularity",
+            popularity.is_null() | (popularity < 0) | (popularity > 100),
+        ),
+    ]
+    rejections = reject_rows(raw, checks, FIRST_ROWS)
+    rejected = {
+        reason: (count, tuple(e.row for e in rejections.examples if e.reason == reason))
+        for reason, count in sorted(rejections.counts.items())
+    }
+    valid = raw.filter(~rejections.rejected)
+    refuse_unusable(path, raw.height, valid.height, rejections.first)
 
     rows = valid.select(
         pl.col(ROW),

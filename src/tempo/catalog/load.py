@@ -13,8 +13,8 @@ import polars as pl
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo.catalog.pipeline import TRACK_COLUMNS, CatalogResult, Progress, Rejection, read_catalog
-from tempo.core.csv_input import CsvError
+from tempo.catalog.pipeline import TRACK_COLUMNS, CatalogResult, Progress, read_catalog
+from tempo.core.csv_input import CsvError, RowProblem
 from tempo.core.db import Lock, notify, replace_rows
 from tempo.core.sources import DownloadLimits, display_url, is_url, local_file
 
@@ -29,7 +29,7 @@ class LoadResult:
     rows_read: int
     tracks: int
     rejected: dict[str, int]  # reason → rows, most frequent first
-    examples: tuple[Rejection, ...]
+    examples: tuple[RowProblem, ...]
     sha256: str
     seconds: float
     read_seconds: float  # downloading, reading and validating
