@@ -1,8 +1,5 @@
-"""`tempo catalog …`, registered on the main `tempo` app.
-
-Only typer and tempo.core.cli.support are imported at module level: `tempo --help` should not
-pay for Polars; what a command needs is imported when it runs.
-"""
+"""`tempo catalog …`, registered on the main `tempo` app (light to import: see
+tempo.core.cli.support)."""
 
 from __future__ import annotations
 
@@ -11,13 +8,7 @@ from typing import Annotated
 import typer
 
 from tempo.core.cli.options import DatabaseUrlOption
-from tempo.core.cli.support import (
-    cli_engine,
-    configure_cli_logging,
-    fail,
-    load_settings,
-    run_with_database,
-)
+from tempo.core.cli.support import cli_engine, command_settings, fail, run_with_database
 
 app = typer.Typer(
     name="catalog",
@@ -42,8 +33,7 @@ def load(
     from tempo.core.cli.progress import Stage, stages
     from tempo.core.sources import SourceError
 
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
 
     async def run(progress: Stage) -> LoadResult:
         async with cli_engine(settings) as engine:

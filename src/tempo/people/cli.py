@@ -1,7 +1,5 @@
-"""`tempo etl people`: import people without their PII, registered on the main `tempo` app.
-
-Only typer and tempo.core.cli are imported at module level, as in every domain CLI.
-"""
+"""`tempo etl people`: import people without their PII, registered on the main `tempo` app
+(light to import: see tempo.core.cli.support)."""
 
 from __future__ import annotations
 
@@ -11,13 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from tempo.core.cli.options import DatabaseUrlOption
-from tempo.core.cli.support import (
-    cli_engine,
-    configure_cli_logging,
-    fail,
-    load_settings,
-    run_with_database,
-)
+from tempo.core.cli.support import cli_engine, command_settings, fail, run_with_database
 
 if TYPE_CHECKING:
     from tempo.core.cli.progress import Stage
@@ -53,8 +45,7 @@ def etl_people(
     from tempo.core.cli.progress import stages
     from tempo.people.service import PiiKeyError, hmac_key, import_people
 
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
     if hash_method == "hmac":
         try:
             hmac_key(settings)
