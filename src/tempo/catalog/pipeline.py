@@ -26,10 +26,13 @@ from tempo.core.csv_input import (
     reject_rows,
 )
 
-FLOAT_FEATURES = (
+# The audio features, in the file's order: numbers, but for key and mode, which are integers.
+AUDIO_FEATURES = (
     "danceability",
     "energy",
+    "key",
     "loudness",
+    "mode",
     "speechiness",
     "acousticness",
     "instrumentalness",
@@ -37,6 +40,7 @@ FLOAT_FEATURES = (
     "valence",
     "tempo",
 )
+FLOAT_FEATURES = tuple(f for f in AUDIO_FEATURES if f not in ("key", "mode"))
 # Source column → tracks column, for the text kept as it is.
 TEXT_COLUMNS = {
     "track_name": "name",
@@ -72,17 +76,7 @@ TRACK_COLUMNS = (
     "duration_ms",
     "genres",
     "subgenres",
-    "danceability",
-    "energy",
-    "key",
-    "loudness",
-    "mode",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
+    *AUDIO_FEATURES,
     "search_text",
 )
 MISSING = "NA"  # how the file spells a missing value
