@@ -75,7 +75,7 @@ class PiiKeyError(ValueError):
 class People:
     people: pl.DataFrame  # TABLE_COLUMNS, in file order; `extra` as JSON text
     rows_read: int
-    errors: tuple[RowProblem, ...]  # by row
+    errors: tuple[RowProblem, ...]  # by row; an e-mail address is never a value here
     method: HashMethod
 
     @property
