@@ -163,7 +163,7 @@ async def test_each_import_replaces_the_table_and_a_refused_one_changes_nothing(
     every_row_bad = write(
         tmp_path / "bad.csv", "first_name,last_name,email,ip_address\nA,B,,8.8.4.4\n"
     )
-    with pytest.raises(CsvError, match="no usable rows: all 1 rows have errors"):
+    with pytest.raises(CsvError, match="no usable rows: all 1 rows were rejected"):
         await import_people(engine, settings(), every_row_bad)
     missing_column = write(tmp_path / "cols.csv", "first_name,last_name,email\nA,B,a@b.c\n")
     with pytest.raises(CsvError, match="missing column 'ip_address'"):

@@ -82,7 +82,7 @@ def test_failures_exit_1_naming_file_row_and_column(database_url: str, tmp_path:
     result = tempo("catalog", "load", str(no_duration), "--database-url", database_url)
     assert result.returncode == 1
     assert last_line(result.stderr).startswith(
-        f"error: {no_duration}, column 'duration_ms': missing column 'duration_ms'"
+        f"error: {no_duration}, line 1, column 'duration_ms': missing column 'duration_ms'"
     )
 
     extra = write(tmp_path / "b.csv", ",".join(HEADER) + "\n" + ",".join(song().values()) + ",x\n")

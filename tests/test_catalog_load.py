@@ -189,7 +189,8 @@ async def test_url_failures_are_clear_and_change_nothing(
             assert str(caught.value) == f"{server.url(path)}: {message}"
         with pytest.raises(CsvError) as csv_error:
             await load_catalog(engine, server.url("/bad.csv"))
-        assert str(csv_error.value).startswith(f"{server.url('/bad.csv')}, column 'track_name'")
+        where = f"{server.url('/bad.csv')}, line 1, column 'track_name'"
+        assert str(csv_error.value).startswith(where)
     with pytest.raises(SourceError, match="cannot|failed"):
         await load_catalog(engine, server.url("/songs.csv"))  # the server is gone
     with pytest.raises(SourceError, match="unsupported source s3://") as s3:

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from tempo.catalog import pipeline as p
 from tempo.catalog.normalize import escape_like, normalize_expr, normalize_text
-from tempo.catalog.pipeline import Rejection, read_catalog
-from tempo.core.csv_input import CsvError
+from tempo.catalog.pipeline import read_catalog
+from tempo.core.csv_input import CsvError, RowProblem
 from tests.catalog_support import HEADER, read_rows, reference_tracks, song, songs_csv, spotify_csv
 from tests.helpers import write
 
@@ -120,7 +120,7 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_is_kept(tmp_path: Path)
     assert sorted(result.tracks["track_id"]) == ["ok1", "ok2", "ok3", "ok4"]
 
     examples = {(e.row, e.column): e for e in result.examples}
-    assert examples[(4, "duration_ms")] == Rejection(4, p.BAD_DURATION, "duration_ms", "-5")
+    assert examples[(4, "duration_ms")] == RowProblem(4, p.BAD_DURATION, "duration_ms", "-5")
     assert examples[(2, "track_id")].value == "NA"
     assert examples[(3, "track_id")].value is None
     assert examples[(9, "track_album_release_date")].value == "2019-13-01"
@@ -192,7 +192,7 @@ def test_a_blank_last_line_is_not_a_row(tmp_path: Path) -> None:
             "track_id,track_name\nx,y\n",
             "missing column 'track_artist', 'track_popularity', 'track_album_id', "
             "'track_album_name' and 15 more of the Spotify songs CSV; "
-            "the header is 'track_id,track_name'",
+            "the header has 'track_id', 'track_name'",
             "track_artist",
             None,
         ),

@@ -20,9 +20,8 @@ from tempo.catalog.cli import app as catalog_app
 from tempo.core.cli.options import DatabaseUrlOption
 from tempo.core.cli.support import (
     cli_engine,
-    configure_cli_logging,
+    command_settings,
     fail,
-    load_settings,
     run_with_database,
 )
 from tempo.people.cli import etl_people
@@ -63,8 +62,7 @@ for command in (aggregate, feed, schedule, sample):
 @app.command()
 def migrate(database_url: DatabaseUrlOption = None) -> None:
     """Upgrade the database schema to the newest version."""
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
     from tempo.core.db import head_revisions
     from tempo.core.db import migrate as run_migrate
 
@@ -94,8 +92,7 @@ def serve(
     ] = Server.UVICORN,
 ) -> None:
     """Run the HTTP API (uvicorn with uvloop and httptools, or granian)."""
-    settings = load_settings()
-    configure_cli_logging(settings)
+    settings = command_settings()
     url = run_with_database(_prepare_database(settings))
     # Workers are separate processes: hand them the resolved URL so they join this
     # process's embedded database instead of starting their own.

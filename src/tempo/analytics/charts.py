@@ -9,29 +9,36 @@ tests, and the same bytes for the same answer (fixed hash salt, no date in the m
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
 
 from matplotlib import rc_context
 from matplotlib.axes import Axes
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.typing import RcKeyType
 
 from tempo.analytics.schemas import (
+    CategoryTotals,
     FeatureCorrelations,
+    GenreStats,
     GenreTable,
     Histogram,
     LargestMajors,
+    Major,
     MajorsByCategory,
+    MonthStats,
     ReleaseMonths,
     ShareVsEarnings,
     TopTracks,
 )
 
 Format = Literal["svg", "png"]
+Answer = TypeVar("Answer")
 MEDIA_TYPES: dict[Format, str] = {"svg": "image/svg+xml", "png": "image/png"}
 
 # The page's palette (web/static/tempo.css), so charts and page belong together.
@@ -56,6 +63,7 @@ STYLE: dict[RcKeyType, Any] = {
     "svg.hashsalt": "tempo",
 }
 POPULARITY = "Spotify popularity (0 to 100)"
+SUBTITLE: dict[str, Any] = {"fontsize": 9, "color": MUTED, "va": "bottom"}  # above the axes
 
 _lock = threading.Lock()
 
@@ -87,13 +95,31 @@ def _source(label: str) -> str:
     return shown if len(shown) <= 48 else shown.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _figure(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Axes]:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    return figure, figure.add_subplot()
+def _chart(
+    title: str, *, height: float | Callable[[Any], float] = 4.5, **legend: Any
+) -> Callable[[Callable[[Answer, Axes], str]], Callable[[Answer, Format], bytes]]:
+    """A chart function from one that draws `answer` on the axes and returns its subtitle:
+    one chart at a time, in STYLE, `height` inches tall (or as tall as `height(answer)`
+    says), with the title, the subtitle in small type under it and, given where it goes, a
+    legend, encoded as SVG or PNG."""
 
+    def decorate(draw: Callable[[Answer, Axes], str]) -> Callable[[Answer, Format], bytes]:
+        @functools.wraps(draw)
+        def chart(answer: Answer, fmt: Format) -> bytes:
+            inches = height(answer) if callable(height) else height
+            with _lock, rc_context(STYLE):
+                figure = Figure(figsize=(8.0, inches), layout="constrained")
+                axes = figure.add_subplot()
+                subtitle = draw(answer, axes)
+                axes.set_title(title, pad=18)
+                axes.text(0, 1.01, subtitle, transform=axes.transAxes, **SUBTITLE)
+                if legend:
+                    axes.legend(**legend)
+                return _encode(figure, fmt)
 
-def _subtitle(axes: Axes, text: str) -> None:
-    axes.text(0, 1.01, text, transform=axes.transAxes, fontsize=9, color=MUTED, va="bottom")
+        return chart
+
+    return decorate
 
 
 def _encode(figure: Figure, fmt: Format) -> bytes:
@@ -105,13 +131,39 @@ def _encode(figure: Figure, fmt: Format) -> bytes:
     return buffer.getvalue()
 
 
-def _errors(
-    means: Sequence[float], lows: Sequence[float | None], highs: Sequence[float | None]
-) -> list[list[float]]:
-    """matplotlib's asymmetric error bars: distances below and above each mean."""
-    below = [m - lo if lo is not None else 0.0 for m, lo in zip(means, lows, strict=True)]
-    above = [hi - m if hi is not None else 0.0 for m, hi in zip(means, highs, strict=True)]
-    return [below, above]
+def _mean_bars(
+    axes: Axes,
+    labels: Sequence[str],
+    rows: Sequence[GenreStats | MonthStats],
+    colour: str,
+    capsize: float,
+) -> None:
+    """Mean popularity per label, with each mean's confidence interval as an error bar
+    (matplotlib's asymmetric bars: the distances below and above each mean)."""
+    means = [row.mean for row in rows]
+    below = [row.mean - row.ci_low if row.ci_low is not None else 0.0 for row in rows]
+    above = [row.ci_high - row.mean if row.ci_high is not None else 0.0 for row in rows]
+    axes.bar(labels, means, color=colour, yerr=[below, above], capsize=capsize, ecolor=INK)
+    axes.set_ylim(0, max([0.0, *(row.ci_high or row.mean for row in rows)]) * 1.15 or 1)
+    axes.set_ylabel("Mean popularity (0 to 100)")
+
+
+def _men_and_women(
+    axes: Axes, labels: Sequence[str], rows: Sequence[Major | CategoryTotals], *, across: bool
+) -> tuple[BarContainer, BarContainer]:
+    """Graduates per label, men first and women stacked on them: bars `across` the chart
+    (horizontal) or upright."""
+    men = [row.men for row in rows]
+    women = [row.women for row in rows]
+    if across:
+        return (
+            axes.barh(labels, men, color=ACCENT, label="Men"),
+            axes.barh(labels, women, left=men, color=PURPLE, label="Women"),
+        )
+    return (
+        axes.bar(labels, men, color=ACCENT, label="Men"),
+        axes.bar(labels, women, bottom=men, color=PURPLE, label="Women"),
+    )
 
 
 def _short(text: str | None, limit: int = 38) -> str:
@@ -119,215 +171,154 @@ def _short(text: str | None, limit: int = 38) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def top_tracks(answer: TopTracks, fmt: Format) -> bytes:
+@_chart("The most popular tracks", height=lambda answer: max(2.4, 0.42 * len(answer.tracks) + 1.4))
+def top_tracks(answer: TopTracks, axes: Axes) -> str:
     tracks = list(reversed(answer.tracks))  # matplotlib draws the first bar at the bottom
-    with _lock, rc_context(STYLE):
-        figure, axes = _figure(height=max(2.4, 0.42 * len(tracks) + 1.4))
-        labels = [f"{_short(t.name)} — {_short(t.artist, 22)}" for t in tracks]
-        bars = axes.barh(labels, [t.popularity for t in tracks], color=ACCENT)
-        axes.bar_label(bars, padding=3, fontsize=9)
-        axes.set_xlim(0, 108)
-        axes.set_xlabel(POPULARITY)
-        axes.set_title("The most popular tracks", pad=18)
-        shown = f"top {answer.limit}" + (
-            f", {len(tracks) - answer.limit} more tied" if len(tracks) > answer.limit else ""
-        )
-        _subtitle(axes, f"{shown}; each track once, from {_source(answer.dataset.source)}")
-        return _encode(figure, fmt)
+    labels = [f"{_short(t.name)} — {_short(t.artist, 22)}" for t in tracks]
+    bars = axes.barh(labels, [t.popularity for t in tracks], color=ACCENT)
+    axes.bar_label(bars, padding=3, fontsize=9)
+    axes.set_xlim(0, 108)
+    axes.set_xlabel(POPULARITY)
+    shown = f"top {answer.limit}" + (
+        f", {len(tracks) - answer.limit} more tied" if len(tracks) > answer.limit else ""
+    )
+    return f"{shown}; each track once, from {_source(answer.dataset.source)}"
 
 
-def genres(answer: GenreTable, fmt: Format) -> bytes:
+@_chart("Popularity by playlist genre")
+def genres(answer: GenreTable, axes: Axes) -> str:
     rows = answer.genres
-    with _lock, rc_context(STYLE):
-        figure, axes = _figure()
-        means = [g.mean for g in rows]
-        labels = [f"{g.genre}\nn = {g.count:,}" for g in rows]
-        axes.bar(
-            labels,
-            means,
-            color=ACCENT,
-            yerr=_errors(means, [g.ci_low for g in rows], [g.ci_high for g in rows]),
-            capsize=5,
-            ecolor=INK,
-        )
-        axes.set_ylim(0, max([0.0, *(g.ci_high or g.mean for g in rows)]) * 1.15 or 1)
-        axes.set_ylabel("Mean popularity (0 to 100)")
-        axes.set_xlabel("Playlist genre")
-        axes.set_title("Popularity by playlist genre", pad=18)
-        unit = "each track once per genre" if answer.per == "track" else "once per playlist"
-        _subtitle(axes, f"Mean with its 95 % confidence interval; {unit}")
-        return _encode(figure, fmt)
+    _mean_bars(axes, [f"{g.genre}\nn = {g.count:,}" for g in rows], rows, ACCENT, capsize=5)
+    axes.set_xlabel("Playlist genre")
+    unit = "each track once per genre" if answer.per == "track" else "once per playlist"
+    return f"Mean with its 95 % confidence interval; {unit}"
 
 
-def release_months(answer: ReleaseMonths, fmt: Format) -> bytes:
+@_chart("Popularity by release month")
+def release_months(answer: ReleaseMonths, axes: Axes) -> str:
     rows = answer.months
-    with _lock, rc_context(STYLE):
-        figure, axes = _figure()
-        means = [m.mean for m in rows]
-        axes.bar(
-            [m.name[:3] for m in rows],
-            means,
-            color=PURPLE,
-            yerr=_errors(means, [m.ci_low for m in rows], [m.ci_high for m in rows]),
-            capsize=4,
-            ecolor=INK,
-        )
-        axes.set_ylim(0, max([0.0, *(m.ci_high or m.mean for m in rows)]) * 1.15 or 1)
-        axes.set_ylabel("Mean popularity (0 to 100)")
-        axes.set_xlabel("Month of the album's release")
-        axes.set_title("Popularity by release month", pad=18)
-        left_out = sum(e.tracks for e in answer.excluded)
-        _subtitle(
-            axes,
-            f"{answer.counted_tracks:,} tracks whose date names a month, 95 % intervals; "
-            f"{left_out:,} left out (year only or no date)",
-        )
-        return _encode(figure, fmt)
+    _mean_bars(axes, [m.name[:3] for m in rows], rows, PURPLE, capsize=4)
+    axes.set_xlabel("Month of the album's release")
+    left_out = sum(e.tracks for e in answer.excluded)
+    return (
+        f"{answer.counted_tracks:,} tracks whose date names a month, 95 % intervals; "
+        f"{left_out:,} left out (year only or no date)"
+    )
 
 
-def histogram(answer: Histogram, fmt: Format) -> bytes:
-    with _lock, rc_context(STYLE):
-        figure, axes = _figure()
-        width = answer.bins[0].upper - answer.bins[0].lower if answer.bins else 10
-        axes.bar(
-            [b.lower for b in answer.bins],
-            [b.count for b in answer.bins],
-            width=width,
-            align="edge",
-            color=GREEN,
-            edgecolor="white",
-        )
-        axes.set_xlim(0, 100)
-        axes.yaxis.set_major_formatter(FuncFormatter(_thousands))
-        axes.set_xlabel(POPULARITY)
-        axes.set_ylabel("Tracks")
-        axes.set_title("Distribution of popularity", pad=18)
-        _subtitle(
-            axes,
-            f"{answer.tracks:,} tracks in {len(answer.bins)} bins; mean {answer.mean:.1f}, "
-            f"median {answer.median:g}; {answer.zero_popularity:,} tracks at 0",
-        )
-        return _encode(figure, fmt)
+@_chart("Distribution of popularity")
+def histogram(answer: Histogram, axes: Axes) -> str:
+    width = answer.bins[0].upper - answer.bins[0].lower if answer.bins else 10
+    axes.bar(
+        [b.lower for b in answer.bins],
+        [b.count for b in answer.bins],
+        width=width,
+        align="edge",
+        color=GREEN,
+        edgecolor="white",
+    )
+    axes.set_xlim(0, 100)
+    axes.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    axes.set_xlabel(POPULARITY)
+    axes.set_ylabel("Tracks")
+    return (
+        f"{answer.tracks:,} tracks in {len(answer.bins)} bins; mean {answer.mean:.1f}, "
+        f"median {answer.median:g}; {answer.zero_popularity:,} tracks at 0"
+    )
 
 
-def features(answer: FeatureCorrelations, fmt: Format) -> bytes:
+@_chart("Audio features and popularity", height=5.2, loc="lower right", frameon=False)
+def features(answer: FeatureCorrelations, axes: Axes) -> str:
     rows = list(reversed(answer.with_popularity))
-    with _lock, rc_context(STYLE):
-        figure, axes = _figure(height=5.2)
-        positions = list(range(len(rows)))
-        axes.barh(
-            [p + 0.2 for p in positions],
-            [r.pearson or 0.0 for r in rows],
-            height=0.4,
-            color=ACCENT,
-            label="Pearson's r",
-        )
-        axes.barh(
-            [p - 0.2 for p in positions],
-            [r.spearman or 0.0 for r in rows],
-            height=0.4,
-            color=AMBER,
-            label="Spearman's ρ",
-        )
-        axes.set_yticks(positions, [r.feature for r in rows])
-        axes.axvline(0, color=INK, linewidth=0.8)
-        limit = max(
-            [0.05, *(abs(r.pearson or 0) for r in rows), *(abs(r.spearman or 0) for r in rows)]
-        )
-        axes.set_xlim(-limit * 1.25, limit * 1.25)
-        axes.set_xlabel("Correlation with popularity (−1 to 1)")
-        axes.set_title("Audio features and popularity", pad=18)
-        _subtitle(axes, "Each track once; strongest correlation at the top")
-        axes.legend(loc="lower right", frameon=False)
-        return _encode(figure, fmt)
+    positions = list(range(len(rows)))
+    axes.barh(
+        [p + 0.2 for p in positions],
+        [r.pearson or 0.0 for r in rows],
+        height=0.4,
+        color=ACCENT,
+        label="Pearson's r",
+    )
+    axes.barh(
+        [p - 0.2 for p in positions],
+        [r.spearman or 0.0 for r in rows],
+        height=0.4,
+        color=AMBER,
+        label="Spearman's ρ",
+    )
+    axes.set_yticks(positions, [r.feature for r in rows])
+    axes.axvline(0, color=INK, linewidth=0.8)
+    limit = max([0.05, *(abs(r.pearson or 0) for r in rows), *(abs(r.spearman or 0) for r in rows)])
+    axes.set_xlim(-limit * 1.25, limit * 1.25)
+    axes.set_xlabel("Correlation with popularity (−1 to 1)")
+    return "Each track once; strongest correlation at the top"
 
 
-def largest_majors(answer: LargestMajors, fmt: Format) -> bytes:
+@_chart(
+    "STEM majors with the most graduates",
+    height=lambda answer: max(2.4, 0.4 * len(answer.majors) + 1.4),
+    loc="lower right",
+    frameon=False,
+)
+def largest_majors(answer: LargestMajors, axes: Axes) -> str:
     majors = list(reversed(answer.majors))
-    with _lock, rc_context(STYLE):
-        figure, axes = _figure(height=max(2.4, 0.4 * len(majors) + 1.4))
-        labels = [_short(m.major.title(), 42) for m in majors]
-        axes.barh(labels, [m.men for m in majors], color=ACCENT, label="Men")
-        axes.barh(
-            labels,
-            [m.women for m in majors],
-            left=[m.men for m in majors],
-            color=PURPLE,
-            label="Women",
-        )
-        axes.xaxis.set_major_formatter(FuncFormatter(_thousands))
-        axes.set_xlabel("Graduates (people)")
-        axes.set_title("STEM majors with the most graduates", pad=18)
-        _subtitle(axes, f"Delta table version {answer.delta.version}; men and women stacked")
-        axes.legend(loc="lower right", frameon=False)
-        return _encode(figure, fmt)
+    labels = [_short(m.major.title(), 42) for m in majors]
+    _men_and_women(axes, labels, majors, across=True)
+    axes.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    axes.set_xlabel("Graduates (people)")
+    return f"Delta table version {answer.delta.version}; men and women stacked"
 
 
-def majors_by_category(answer: MajorsByCategory, fmt: Format) -> bytes:
+@_chart("Men and women per major category", frameon=False)
+def majors_by_category(answer: MajorsByCategory, axes: Axes) -> str:
     rows = answer.categories
-    with _lock, rc_context(STYLE):
-        figure, axes = _figure()
-        labels = [c.major_category.replace(" & ", " &\n") for c in rows]
-        men = axes.bar(labels, [c.men for c in rows], color=ACCENT, label="Men")
-        women = axes.bar(
-            labels,
-            [c.women for c in rows],
-            bottom=[c.men for c in rows],
-            color=PURPLE,
-            label="Women",
+    labels = [c.major_category.replace(" & ", " &\n") for c in rows]
+    men, women = _men_and_women(axes, labels, rows, across=False)
+    for bars, shares in (
+        (men, [1 - c.share_women for c in rows]),
+        (women, [c.share_women for c in rows]),
+    ):
+        axes.bar_label(
+            bars,
+            labels=[f"{s:.0%}" for s in shares],
+            label_type="center",
+            color="white",
+            fontsize=9,
         )
-        for bars, shares in (
-            (men, [1 - c.share_women for c in rows]),
-            (women, [c.share_women for c in rows]),
-        ):
-            axes.bar_label(
-                bars,
-                labels=[f"{s:.0%}" for s in shares],
-                label_type="center",
-                color="white",
-                fontsize=9,
-            )
-        axes.yaxis.set_major_formatter(FuncFormatter(_thousands))
-        axes.set_ylabel("Graduates (people)")
-        axes.set_xlabel("Major category")
-        axes.set_title("Men and women per major category", pad=18)
-        _subtitle(axes, f"Delta table version {answer.delta.version}; shares inside the bars")
-        axes.legend(frameon=False)
-        return _encode(figure, fmt)
+    axes.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    axes.set_ylabel("Graduates (people)")
+    axes.set_xlabel("Major category")
+    return f"Delta table version {answer.delta.version}; shares inside the bars"
 
 
-def share_vs_earnings(answer: ShareVsEarnings, fmt: Format) -> bytes:
+@_chart(
+    "Share of women vs median earnings", height=5.0, fontsize=8, frameon=False, loc="upper right"
+)
+def share_vs_earnings(answer: ShareVsEarnings, axes: Axes) -> str:
     points, fit = answer.points, answer.fit
-    with _lock, rc_context(STYLE):
-        figure, axes = _figure(height=5.0)
-        categories = sorted({p.major_category for p in points})
-        for i, category in enumerate(categories):
-            mine = [p for p in points if p.major_category == category]
-            axes.scatter(
-                [p.share_women for p in mine],
-                [p.median_earnings for p in mine],
-                s=26,
-                color=CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)],
-                label=category,
-                alpha=0.85,
-            )
-        xs = [min(p.share_women for p in points), max(p.share_women for p in points)]
-        axes.plot(
-            xs,
-            [fit.intercept + fit.slope * x for x in xs],
-            color=INK,
-            linewidth=1.5,
-            label=f"Least-squares line (r = {_signed(fit.r)})",
+    categories = sorted({p.major_category for p in points})
+    for i, category in enumerate(categories):
+        mine = [p for p in points if p.major_category == category]
+        axes.scatter(
+            [p.share_women for p in mine],
+            [p.median_earnings for p in mine],
+            s=26,
+            color=CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)],
+            label=category,
+            alpha=0.85,
         )
-        axes.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
-        axes.yaxis.set_major_formatter(FuncFormatter(_dollars))
-        axes.set_xlabel("Share of women among graduates (%)")
-        axes.set_ylabel("Median earnings (USD a year)")
-        axes.set_title("Share of women vs median earnings", pad=18)
-        _subtitle(
-            axes,
-            f"{fit.n} majors; each 10 points more women: {_dollars(fit.slope_per_10_points)} a "
-            f"year in the fit (r² = {fit.r_squared:.2f})",
-        )
-        axes.legend(fontsize=8, frameon=False, loc="upper right")
-        return _encode(figure, fmt)
+    xs = [min(p.share_women for p in points), max(p.share_women for p in points)]
+    axes.plot(
+        xs,
+        [fit.intercept + fit.slope * x for x in xs],
+        color=INK,
+        linewidth=1.5,
+        label=f"Least-squares line (r = {_signed(fit.r)})",
+    )
+    axes.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+    axes.yaxis.set_major_formatter(FuncFormatter(_dollars))
+    axes.set_xlabel("Share of women among graduates (%)")
+    axes.set_ylabel("Median earnings (USD a year)")
+    return (
+        f"{fit.n} majors; each 10 points more women: {_dollars(fit.slope_per_10_points)} a "
+        f"year in the fit (r² = {fit.r_squared:.2f})"
+    )

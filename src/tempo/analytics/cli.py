@@ -1,8 +1,5 @@
-"""`tempo analyze …` and `tempo etl majors`, registered on the main `tempo` app.
-
-As in catalog/cli.py, only typer and tempo.core.cli.support are imported at module level
-(`tempo --help` should not pay for Polars and matplotlib); the rest when a command runs.
-"""
+"""`tempo analyze …` and `tempo etl majors`, registered on the main `tempo` app (light to
+import: see tempo.core.cli.support)."""
 
 from __future__ import annotations
 
@@ -15,8 +12,7 @@ import typer
 from tempo.core.cli.options import DatabaseUrlOption
 from tempo.core.cli.support import (
     cli_engine,
-    configure_cli_logging,
-    load_settings,
+    command_settings,
     one_line_errors,
     run_with_database,
 )
@@ -54,8 +50,7 @@ def analyze_spotify(
     from tempo.core.cli.progress import Stage, stages
     from tempo.core.sources import display_url, is_url
 
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
 
     async def find_and_read(say: Stage) -> spotify.SpotifyData:
         if path_or_url is not None:
@@ -119,8 +114,7 @@ def etl_majors(
     from tempo.analytics.report import table
     from tempo.core.cli.progress import Stage, stages
 
-    settings = load_settings(database_url=database_url, delta_dir=delta_dir)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url, delta_dir=delta_dir)
 
     async def run(say: Stage) -> MajorsLoad:
         location = majors_location(settings)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.analytics import delta
 from tempo.analytics.delta import DeltaLocation
 from tempo.bundled import WOMEN_STEM
-from tempo.core.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.core.csv_input import ROW, CsvError, RowCheck, as_int, read_columns, refuse_bad_rows
 from tempo.core.db import Lock, replace_rows
 from tempo.core.sources import DownloadLimits, display_url, is_url, local_file
 
@@ -75,57 +75,41 @@ class MajorsLoad:
         ]
 
 
-def _first_bad(frame: pl.DataFrame, bad: pl.Expr, column: str) -> tuple[int, str | None] | None:
-    found = frame.filter(bad).select(ROW, column).head(1)
-    if found.is_empty():
-        return None
-    row, value = found.row(0)
-    return int(row), value
-
-
-def _refuse_if(path: Path, frame: pl.DataFrame, bad: pl.Expr, column: str, message: str) -> None:
-    found = _first_bad(frame, bad, column)
-    if found is not None:
-        row, value = found
-        raise CsvError(path, message, column=column, row=row, value=value)
+def _blank(column: str) -> pl.Expr:
+    stripped = pl.col(column).str.strip_chars()
+    return stripped.is_null() | (stripped == "")
 
 
 def read_majors(path: Path) -> pl.DataFrame:
     """The majors in `path`, typed and checked: COLUMNS in file order, or a CsvError."""
-    names = header(path)
-    missing = [c for c in SOURCE_COLUMNS if c not in names]
-    if missing:
-        raise CsvError(
-            path,
-            f"missing column {', '.join(repr(c) for c in missing)} of women-stem.csv; "
-            f"the header is {','.join(names)[:200]!r}",
-            column=missing[0],
-        )
-    raw = collect(path, scan_text(path).select(ROW, *SOURCE_COLUMNS))
-    # The published file ends with a blank line, which Polars reads as a record of nulls.
-    raw = raw.filter(~pl.all_horizontal(pl.col(SOURCE_COLUMNS).is_null()))
-    if raw.is_empty():
-        raise CsvError(path, "no data rows: the file has a header and nothing else")
-
-    for column in INTEGER_COLUMNS:
-        _refuse_if(path, raw, as_int(column).is_null(), column, "not an integer")
-        _refuse_if(path, raw, as_int(column) < 0, column, "negative; expected a count")
-    for column in TEXT_COLUMNS:
-        stripped = pl.col(column).str.strip_chars()
-        _refuse_if(path, raw, stripped.is_null() | (stripped == ""), column, "empty value")
+    # The published file ends with a blank line, which is no data row.
+    raw = read_columns(path, SOURCE_COLUMNS, of="women-stem.csv")
     share = pl.col("ShareWomen").str.strip_chars().cast(pl.Float64, strict=False)
-    _refuse_if(path, raw, share.is_null() | ~share.is_finite(), "ShareWomen", "not a number")
-
     total, men, women = as_int("Total"), as_int("Men"), as_int("Women")
-    _refuse_if(path, raw, total == 0, "Total", "no graduates; a share needs some")
-    _refuse_if(path, raw, men + women != total, "Total", "Men + Women is not Total")
     share_women = women / total
-    _refuse_if(
-        path, raw, (share_women - share).abs() > SHARE_TOLERANCE, "ShareWomen", "not Women / Total"
+    later_duplicate = pl.col(ROW) != pl.col(ROW).min().over(as_int("Major_code"))
+    refuse_bad_rows(
+        path,
+        raw,
+        [
+            *(
+                check
+                for column in INTEGER_COLUMNS
+                for check in (
+                    RowCheck("not an integer", column, as_int(column).is_null()),
+                    RowCheck("negative; expected a count", column, as_int(column) < 0),
+                )
+            ),
+            *(RowCheck("empty value", column, _blank(column)) for column in TEXT_COLUMNS),
+            RowCheck("not a number", "ShareWomen", share.is_null() | ~share.is_finite()),
+            RowCheck("no graduates; a share needs some", "Total", total == 0),
+            RowCheck("Men + Women is not Total", "Total", men + women != total),
+            RowCheck(
+                "not Women / Total", "ShareWomen", (share_women - share).abs() > SHARE_TOLERANCE
+            ),
+            RowCheck("duplicate major code", "Major_code", later_duplicate),
+        ],
     )
-    code = as_int("Major_code")
-    later_duplicate = pl.col(ROW) != pl.col(ROW).min().over(code)
-    _refuse_if(path, raw, later_duplicate, "Major_code", "duplicate major code")
     return raw.sort(ROW).select(
         as_int("Major_code").alias("major_code"),
         pl.col("Major").str.strip_chars().alias("major"),

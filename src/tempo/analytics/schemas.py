@@ -21,10 +21,21 @@ DATASET: dict[str, Any] = {
     "rejected": [],
 }
 DELTA: dict[str, Any] = {"table": ".tempo/delta/majors", "version": 1, "latest_version": 1}
+# What one entry of most Spotify answers counts (the `unit` they give).
+TRACK_UNIT = "each track once, with the attributes of its first row in the file"
+GENRE_UNITS: dict[str, str] = {
+    "track": "each track once in each of its genres",
+    "playlist": "each track once per playlist that lists it under a genre",
+}
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+def _spotify_example(unit: str = TRACK_UNIT, **answer: Any) -> ConfigDict:
+    """The example of a Spotify answer: the sample file's dataset, the unit, then `answer`."""
+    return _examples({"dataset": DATASET, "unit": unit, **answer})
 
 
 # --- Spotify songs --------------------------------------------------------------------
@@ -60,25 +71,21 @@ class TopTrack(BaseModel):
 
 
 class TopTracks(BaseModel):
-    model_config = _examples(
-        {
-            "dataset": DATASET,
-            "unit": "each track once, with the attributes of its first row in the file",
-            "limit": 1,
-            "popularity_cutoff": 100,
-            "tracks": [
-                {
-                    "track_id": "2XU0oxnq2qxCpomAAuJY8K",
-                    "name": "Dance Monkey",
-                    "artist": "Tones and I",
-                    "album_name": "Dance Monkey (Stripped Back) / Dance Monkey",
-                    "popularity": 100,
-                    "release_date": "2019-10-17",
-                    "genres": ["latin", "pop"],
-                    "playlists": 2,
-                }
-            ],
-        }
+    model_config = _spotify_example(
+        limit=1,
+        popularity_cutoff=100,
+        tracks=[
+            {
+                "track_id": "2XU0oxnq2qxCpomAAuJY8K",
+                "name": "Dance Monkey",
+                "artist": "Tones and I",
+                "album_name": "Dance Monkey (Stripped Back) / Dance Monkey",
+                "popularity": 100,
+                "release_date": "2019-10-17",
+                "genres": ["latin", "pop"],
+                "playlists": 2,
+            }
+        ],
     )
 
     dataset: Dataset
@@ -102,26 +109,23 @@ class GenreStats(BaseModel):
 
 
 class GenreTable(BaseModel):
-    model_config = _examples(
-        {
-            "dataset": DATASET,
-            "per": "track",
-            "unit": "each track once in each of its genres",
-            "confidence": 0.95,
-            "entries": 30385,
-            "rows_without_genre": 0,
-            "genres": [
-                {
-                    "genre": "pop",
-                    "count": 5132,
-                    "mean": 45.905,
-                    "median": 50.0,
-                    "sd": 24.616,
-                    "ci_low": 45.232,
-                    "ci_high": 46.579,
-                }
-            ],
-        }
+    model_config = _spotify_example(
+        per="track",
+        unit=GENRE_UNITS["track"],
+        confidence=0.95,
+        entries=30385,
+        rows_without_genre=0,
+        genres=[
+            {
+                "genre": "pop",
+                "count": 5132,
+                "mean": 45.905,
+                "median": 50.0,
+                "sd": 24.616,
+                "ci_low": 45.232,
+                "ci_high": 46.579,
+            }
+        ],
     )
 
     dataset: Dataset
@@ -151,37 +155,32 @@ class Excluded(BaseModel):
 
 
 class ReleaseMonths(BaseModel):
-    model_config = _examples(
-        {
-            "dataset": DATASET,
-            "unit": "each track once, with the attributes of its first row in the file",
-            "confidence": 0.95,
-            "counted_tracks": 26700,
-            "months": [
-                {
-                    "month": 1,
-                    "name": "January",
-                    "count": 4484,
-                    "mean": 36.134,
-                    "median": 40.0,
-                    "sd": 24.109,
-                    "ci_low": 35.428,
-                    "ci_high": 36.839,
-                }
-            ],
-            "excluded": [
-                {
-                    "reason": "the release date gives the year only (YYYY), so the month "
-                    "is unknown",
-                    "tracks": 1656,
-                    "rows": 1855,
-                }
-            ],
-            "notes": [
-                "2,814 of the 26,700 counted tracks are dated 1 January, 12 times as many as "
-                "the next most common day (6 December, 229). …"
-            ],
-        }
+    model_config = _spotify_example(
+        confidence=0.95,
+        counted_tracks=26700,
+        months=[
+            {
+                "month": 1,
+                "name": "January",
+                "count": 4484,
+                "mean": 36.134,
+                "median": 40.0,
+                "sd": 24.109,
+                "ci_low": 35.428,
+                "ci_high": 36.839,
+            }
+        ],
+        excluded=[
+            {
+                "reason": "the release date gives the year only (YYYY), so the month is unknown",
+                "tracks": 1656,
+                "rows": 1855,
+            }
+        ],
+        notes=[
+            "2,814 of the 26,700 counted tracks are dated 1 January, 12 times as many as "
+            "the next most common day (6 December, 229). …"
+        ],
     )
 
     dataset: Dataset
@@ -204,16 +203,12 @@ class HistogramBin(BaseModel):
 
 
 class Histogram(BaseModel):
-    model_config = _examples(
-        {
-            "dataset": DATASET,
-            "unit": "each track once, with the attributes of its first row in the file",
-            "tracks": 28356,
-            "mean": 39.33,
-            "median": 42.0,
-            "zero_popularity": 2620,
-            "bins": [{"lower": 0, "upper": 10, "label": "[0, 10)", "count": 5000, "share": 0.1763}],
-        }
+    model_config = _spotify_example(
+        tracks=28356,
+        mean=39.33,
+        median=42.0,
+        zero_popularity=2620,
+        bins=[{"lower": 0, "upper": 10, "label": "[0, 10)", "count": 5000, "share": 0.1763}],
     )
 
     dataset: Dataset
@@ -239,24 +234,20 @@ class CorrelationMatrix(BaseModel):
 
 
 class FeatureCorrelations(BaseModel):
-    model_config = _examples(
-        {
-            "dataset": DATASET,
-            "unit": "each track once, with the attributes of its first row in the file",
-            "with_popularity": [
-                {
-                    "feature": "duration_ms",
-                    "unit": "milliseconds",
-                    "n": 28356,
-                    "pearson": -0.1397,
-                    "spearman": -0.1213,
-                }
-            ],
-            "matrix": {
-                "columns": ["popularity", "energy"],
-                "values": [[1.0, -0.1036], [-0.1036, 1.0]],
-            },
-        }
+    model_config = _spotify_example(
+        with_popularity=[
+            {
+                "feature": "duration_ms",
+                "unit": "milliseconds",
+                "n": 28356,
+                "pearson": -0.1397,
+                "spearman": -0.1213,
+            }
+        ],
+        matrix={
+            "columns": ["popularity", "energy"],
+            "values": [[1.0, -0.1036], [-0.1036, 1.0]],
+        },
     )
 
     dataset: Dataset

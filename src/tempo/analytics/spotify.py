@@ -24,11 +24,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
 from tempo.analytics.schemas import (
+    GENRE_UNITS,
+    TRACK_UNIT,
     CorrelationMatrix,
     Dataset,
     Excluded,
@@ -45,7 +47,15 @@ from tempo.analytics.schemas import (
     TopTracks,
 )
 from tempo.analytics.stats import mean_interval
-from tempo.core.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.core.csv_input import (
+    ROW,
+    CsvError,
+    RowCheck,
+    as_int,
+    read_columns,
+    refuse_unusable,
+    reject_rows,
+)
 
 Per = Literal["track", "playlist"]
 Progress = Callable[[str], None]
@@ -77,11 +87,6 @@ REQUIRED_COLUMNS = (
     "playlist_genre",
     *FEATURES,
 )
-TRACK_UNIT = "each track once, with the attributes of its first row in the file"
-GENRE_UNITS: Mapping[str, str] = {
-    "track": "each track once in each of its genres",
-    "playlist": "each track once per playlist that lists it under a genre",
-}
 # 1 January is a common stand-in for an unknown day; say so when it stands out this much.
 PLACEHOLDER_FACTOR = 3
 MISSING_TRACK_ID = "missing track_id"
@@ -164,42 +169,25 @@ def read_spotify(
     started = time.perf_counter()
     say = progress or (lambda _: None)
     label = label or str(path)
-    names = header(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    if missing:
-        raise CsvError(
-            path,
-            f"missing column {', '.join(repr(c) for c in missing)} of the Spotify songs CSV",
-            column=missing[0],
-        )
     say(f"reading {label}")
-    raw = collect(path, scan_text(path).select(ROW, *REQUIRED_COLUMNS))
-    # A blank line comes back as a record of nulls; the csv module does not count it either.
-    raw = raw.filter(~pl.all_horizontal(pl.col(REQUIRED_COLUMNS).is_null()))
-    if raw.is_empty():
-        raise CsvError(path, "no data rows: the file has a header and nothing else")
-
+    raw = read_columns(path, REQUIRED_COLUMNS, of="the Spotify songs CSV")
     say(f"checking {raw.height:,} rows")
     popularity = as_int("track_popularity")
-    problem = (
-        pl.when(_text("track_id").is_null())
-        .then(pl.lit(MISSING_TRACK_ID))
-        .when(popularity.is_null() | (popularity < 0) | (popularity > 100))
-        .then(pl.lit(BAD_POPULARITY))
-    )
-    checked = raw.with_columns(problem.alias("problem"))
-    rejected: dict[str, tuple[int, tuple[int, ...]]] = {}
-    for reason, rows in (
-        checked.filter(pl.col("problem").is_not_null())
-        .group_by("problem")
-        .agg(pl.col(ROW).sort())
-        .sort("problem")
-        .iter_rows()
-    ):
-        rejected[reason] = (len(rows), tuple(rows[:FIRST_ROWS]))
-    valid = checked.filter(pl.col("problem").is_null())
-    if valid.is_empty():
-        raise CsvError(path, f"no usable rows: all {raw.height:,} rows were rejected")
+    checks = [
+        RowCheck(MISSING_TRACK_ID, "track_id", _text("track_id").is_null()),
+        RowCheck(
+            BAD_POPULARITY,
+            "track_popularity",
+            popularity.is_null() | (popularity < 0) | (popularity > 100),
+        ),
+    ]
+    rejections = reject_rows(raw, checks, FIRST_ROWS)
+    rejected = {
+        reason: (count, tuple(e.row for e in rejections.examples if e.reason == reason))
+        for reason, count in sorted(rejections.counts.items())
+    }
+    valid = raw.filter(~rejections.rejected)
+    refuse_unusable(path, raw.height, valid.height, rejections.first)
 
     rows = valid.select(
         pl.col(ROW),
@@ -306,8 +294,9 @@ def top_tracks(data: SpotifyData, limit: int = 1) -> TopTracks:
     )
 
 
-def _summaries(frame: pl.DataFrame, by: str) -> list[dict[str, float | int | str | None]]:
-    """count, mean, median and sample sd of popularity per `by` value, in `by` order."""
+def _summaries(frame: pl.DataFrame, by: str) -> list[tuple[Any, dict[str, Any]]]:
+    """Per `by` value, in `by` order: the value, and the count, mean, median and sample sd of
+    popularity with the mean's 95 % t interval, as GenreStats and MonthStats name them."""
     summary = (
         frame.group_by(by)
         .agg(
@@ -318,7 +307,19 @@ def _summaries(frame: pl.DataFrame, by: str) -> list[dict[str, float | int | str
         )
         .sort(by)
     )
-    return list(summary.iter_rows(named=True))
+    summaries = []
+    for value, count, mean, median, sd in summary.iter_rows():  # `by`, then the aggregates
+        interval = mean_interval(int(count or 0), float(mean or 0), _sd(sd))
+        stats = {
+            "count": interval.n,
+            "mean": interval.mean,
+            "median": float(median or 0),
+            "sd": interval.sd,
+            "ci_low": interval.low,
+            "ci_high": interval.high,
+        }
+        summaries.append((value, stats))
+    return summaries
 
 
 def genre_stats(data: SpotifyData, per: Per = "track") -> GenreTable:
@@ -326,20 +327,9 @@ def genre_stats(data: SpotifyData, per: Per = "track") -> GenreTable:
     with_genre = data.rows.filter(pl.col("genre").is_not_null())
     keys = ["track_id", "genre"] if per == "track" else ["track_id", "playlist_id", "genre"]
     entries = with_genre.unique(keys, keep="first", maintain_order=True)
-    genres = []
-    for row in _summaries(entries, "genre"):
-        interval = mean_interval(int(row["count"] or 0), float(row["mean"] or 0), _sd(row["sd"]))
-        genres.append(
-            GenreStats(
-                genre=str(row["genre"]),
-                count=interval.n,
-                mean=interval.mean,
-                median=float(row["median"] or 0),
-                sd=interval.sd,
-                ci_low=interval.low,
-                ci_high=interval.high,
-            )
-        )
+    genres = [
+        GenreStats(genre=str(genre), **stats) for genre, stats in _summaries(entries, "genre")
+    ]
     genres.sort(key=lambda g: (-g.mean, g.genre))
     no_genre = data.rows.filter(pl.col("genre").is_null())
     return GenreTable(
@@ -366,22 +356,10 @@ def release_months(data: SpotifyData) -> ReleaseMonths:
     counted = tracks.filter(pl.col("release_precision").is_in([_DAY, _MONTH])).with_columns(
         pl.col("release_date").str.slice(5, 2).cast(pl.Int8).alias("month")
     )
-    months = []
-    for row in _summaries(counted, "month"):
-        month = int(row["month"] or 0)
-        interval = mean_interval(int(row["count"] or 0), float(row["mean"] or 0), _sd(row["sd"]))
-        months.append(
-            MonthStats(
-                month=month,
-                name=calendar.month_name[month],
-                count=interval.n,
-                mean=interval.mean,
-                median=float(row["median"] or 0),
-                sd=interval.sd,
-                ci_low=interval.low,
-                ci_high=interval.high,
-            )
-        )
+    months = [
+        MonthStats(month=month, name=calendar.month_name[month], **stats)
+        for month, stats in _summaries(counted, "month")
+    ]
     precision = pl.col("release_precision").fill_null("missing")
     excluded = []
     for key, reason in EXCLUDED_REASONS.items():

@@ -1,8 +1,5 @@
-"""`tempo catalog …`, registered on the main `tempo` app.
-
-Only typer and tempo.core.cli.support are imported at module level: `tempo --help` should not
-pay for Polars; what a command needs is imported when it runs.
-"""
+"""`tempo catalog …`, registered on the main `tempo` app (light to import: see
+tempo.core.cli.support)."""
 
 from __future__ import annotations
 
@@ -13,8 +10,7 @@ import typer
 from tempo.core.cli.options import DatabaseUrlOption
 from tempo.core.cli.support import (
     cli_engine,
-    configure_cli_logging,
-    load_settings,
+    command_settings,
     run_with_database,
 )
 
@@ -40,8 +36,7 @@ def load(
     from tempo.catalog.load import LoadResult, load_catalog
     from tempo.core.cli.progress import Stage, stages
 
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
 
     async def run(progress: Stage) -> LoadResult:
         async with cli_engine(settings) as engine:

@@ -13,9 +13,10 @@ import polars as pl
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo.catalog.pipeline import TRACK_COLUMNS, CatalogResult, Progress, Rejection, read_catalog
-from tempo.core.csv_input import CsvError
-from tempo.core.db import Lock, notify, replace_rows
+from tempo.catalog.models import CatalogLoad
+from tempo.catalog.pipeline import TRACK_COLUMNS, CatalogResult, Progress, read_catalog
+from tempo.core.csv_input import CsvError, RowProblem
+from tempo.core.db import Lock, record_load, replace_rows
 from tempo.core.sources import DownloadLimits, display_url, is_url, local_file
 
 CATALOG_LOCK = Lock.CATALOG  # pg_advisory_xact_lock key: one catalog load at a time, everywhere
@@ -29,7 +30,7 @@ class LoadResult:
     rows_read: int
     tracks: int
     rejected: dict[str, int]  # reason → rows, most frequent first
-    examples: tuple[Rejection, ...]
+    examples: tuple[RowProblem, ...]
     sha256: str
     seconds: float
     read_seconds: float  # downloading, reading and validating
@@ -117,23 +118,16 @@ async def load_catalog(
         # at once, not after autovacuum gets round to it; only the columns searches filter
         # and sort on, which is a quarter of the cost of analysing every column.
         await conn.execute(text("ANALYZE tracks (search_text, genres, popularity)"))
-        load = (
-            await conn.execute(
-                text(
-                    "INSERT INTO catalog_load (source, rows_read, tracks, rejected, sha256) "
-                    "VALUES (:source, :rows_read, :tracks, :rejected, :sha256) "
-                    "RETURNING id, loaded_at"
-                ),
-                {
-                    "source": label,
-                    "rows_read": result.rows_read,
-                    "tracks": result.track_count,
-                    "rejected": result.rejected_rows,
-                    "sha256": digest,
-                },
-            )
-        ).one()
-        await notify(conn, NOTIFY_CHANNEL, str(load.id))
+        load = await record_load(
+            conn,
+            CatalogLoad,
+            NOTIFY_CHANNEL,
+            source=label,
+            rows_read=result.rows_read,
+            tracks=result.track_count,
+            rejected=result.rejected_rows,
+            sha256=digest,
+        )
     finished = time.perf_counter()
     return LoadResult(
         load_id=load.id,

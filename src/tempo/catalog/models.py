@@ -1,23 +1,23 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     Double,
     Index,
     Integer,
     SmallInteger,
     Text,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
+
+from tempo.core.db import LoadRecord
 
 # Declared here for the record; migration 0002 creates it only where pg_trgm is available
 # (the embedded PostgreSQL wheel ships without it, and text search then scans the table).
@@ -71,17 +71,11 @@ class Track(SQLModel, table=True):
     search_text: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class CatalogLoad(SQLModel, table=True):
+class CatalogLoad(LoadRecord, table=True):
     """Every successful catalog load; the latest one describes the catalog being served."""
 
     __tablename__ = "catalog_load"
 
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(sa_column=Column(Text, nullable=False))
     rows_read: int = Field(sa_column=Column(BigInteger, nullable=False))
     tracks: int = Field(sa_column=Column(BigInteger, nullable=False))
     rejected: int = Field(sa_column=Column(BigInteger, nullable=False))
-    sha256: str = Field(sa_column=Column(Text, nullable=False))
-    loaded_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    )

@@ -16,12 +16,23 @@ from pathlib import Path
 import polars as pl
 
 from tempo.catalog.normalize import normalize_expr
-from tempo.core.csv_input import ROW, CsvError, as_int, collect, header, scan_text
+from tempo.core.csv_input import (
+    ROW,
+    RowCheck,
+    RowProblem,
+    as_int,
+    read_columns,
+    refuse_unusable,
+    reject_rows,
+)
 
-FLOAT_FEATURES = (
+# The audio features, in the file's order: numbers, but for key and mode, which are integers.
+AUDIO_FEATURES = (
     "danceability",
     "energy",
+    "key",
     "loudness",
+    "mode",
     "speechiness",
     "acousticness",
     "instrumentalness",
@@ -29,6 +40,7 @@ FLOAT_FEATURES = (
     "valence",
     "tempo",
 )
+FLOAT_FEATURES = tuple(f for f in AUDIO_FEATURES if f not in ("key", "mode"))
 # Source column → tracks column, for the text kept as it is.
 TEXT_COLUMNS = {
     "track_name": "name",
@@ -64,17 +76,7 @@ TRACK_COLUMNS = (
     "duration_ms",
     "genres",
     "subgenres",
-    "danceability",
-    "energy",
-    "key",
-    "loudness",
-    "mode",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
+    *AUDIO_FEATURES,
     "search_text",
 )
 MISSING = "NA"  # how the file spells a missing value
@@ -94,25 +96,11 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Rejection:
-    """One rejected row, as an example of its reason."""
-
-    row: int  # 1-based data row, the header not counted
-    reason: str
-    column: str
-    value: str | None
-
-    def describe(self) -> str:
-        shown = "missing" if self.value is None else repr(self.value[:80])
-        return f"row {self.row}, column {self.column!r}: {self.reason} (value {shown})"
-
-
-@dataclass(frozen=True)
 class CatalogResult:
     tracks: pl.DataFrame  # TRACK_COLUMNS, one row per track_id, sorted by track_id
     rows_read: int
     rejected: dict[str, int]  # reason → rejected rows, most frequent first
-    examples: tuple[Rejection, ...]  # the first few rows of each reason, in file order
+    examples: tuple[RowProblem, ...]  # the first few rows of each reason, in file order
     seconds: float = field(default=0.0)
 
     @property
@@ -122,13 +110,6 @@ class CatalogResult:
     @property
     def track_count(self) -> int:
         return self.tracks.height
-
-
-@dataclass(frozen=True)
-class _Check:
-    reason: str
-    column: str  # the source column shown in the example
-    bad: pl.Expr  # true for rows this check rejects
 
 
 def _text(column: str) -> pl.Expr:
@@ -168,40 +149,40 @@ def _number(column: str) -> pl.Expr:
     return pl.when(value.is_finite()).then(value)
 
 
-def _checks(names: list[str]) -> list[_Check]:
+def _checks(names: list[str]) -> list[RowCheck]:
     """In priority order: a row with several problems is counted under the first."""
     duration = as_int("duration_ms")
     popularity = as_int("track_popularity")
     key, mode = _number("key"), _number("mode")
-    checks = [_Check(MISSING_TRACK_ID, "track_id", _text("track_id").is_null())]
+    checks = [RowCheck(MISSING_TRACK_ID, "track_id", _text("track_id").is_null())]
     checks += [
-        _Check(NUL_CHARACTER, column, pl.col(column).str.contains("\x00", literal=True))
+        RowCheck(NUL_CHARACTER, column, pl.col(column).str.contains("\x00", literal=True))
         for column in names
     ]
     checks += [
-        _Check(
+        RowCheck(
             BAD_DURATION,
             "duration_ms",
             duration.is_null() | (duration <= 0) | (duration > MAX_DURATION_MS),
         ),
-        _Check(
+        RowCheck(
             BAD_POPULARITY,
             "track_popularity",
             popularity.is_null() | (popularity < 0) | (popularity > 100),
         ),
-        _Check(
+        RowCheck(
             BAD_RELEASE_DATE,
             "track_album_release_date",
             _text("track_album_release_date").is_not_null() & _release_date()[0].is_null(),
         ),
     ]
     checks += [
-        _Check(BAD_FEATURE, column, _text(column).is_not_null() & _number(column).is_null())
+        RowCheck(BAD_FEATURE, column, _text(column).is_not_null() & _number(column).is_null())
         for column in (*FLOAT_FEATURES, "key", "mode")
     ]
     checks += [
-        _Check(BAD_KEY, "key", key.is_not_null() & ~key.is_in([float(k) for k in range(-1, 12)])),
-        _Check(BAD_MODE, "mode", mode.is_not_null() & ~mode.is_in([0.0, 1.0])),
+        RowCheck(BAD_KEY, "key", key.is_not_null() & ~key.is_in([float(k) for k in range(-1, 12)])),
+        RowCheck(BAD_MODE, "mode", mode.is_not_null() & ~mode.is_in([0.0, 1.0])),
     ]
     return checks
 
@@ -241,76 +222,21 @@ def _one_row_per_track(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _rejections(
-    raw: pl.DataFrame, checks: list[_Check]
-) -> tuple[pl.Series, dict[str, int], tuple[Rejection, ...]]:
-    """(failed check index per row or null, reason → count, examples)."""
-    first_failed = pl.coalesce(
-        [pl.when(check.bad).then(pl.lit(i, dtype=pl.UInt32)) for i, check in enumerate(checks)]
-    )
-    failed = raw.select(ROW, first_failed.alias("check"))
-    rejected = failed.filter(pl.col("check").is_not_null())
-    counts: dict[str, int] = {}
-    for index, count in rejected.group_by("check").len().sort("check").iter_rows():
-        reason = checks[index].reason
-        counts[reason] = counts.get(reason, 0) + count
-    counts = dict(sorted(counts.items(), key=lambda item: -item[1]))
-
-    examples: list[Rejection] = []
-    for reason in counts:
-        of_reason = [i for i, check in enumerate(checks) if check.reason == reason]
-        first_rows = (
-            rejected.filter(pl.col("check").is_in(of_reason)).sort(ROW).head(EXAMPLES_PER_REASON)
-        )
-        for row, index in first_rows.iter_rows():
-            column = checks[index].column
-            value = raw.filter(pl.col(ROW) == row)[column][0]
-            examples.append(Rejection(row=row, reason=reason, column=column, value=value))
-    examples.sort(key=lambda e: e.row)
-    return failed["check"], counts, tuple(examples)
-
-
 def read_catalog(path: Path, progress: Progress | None = None) -> CatalogResult:
     """The validated catalog in `path`, or a CsvError when the file cannot be used at all."""
     started = time.perf_counter()
     say = progress or (lambda _: None)
-    names = header(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    if missing:
-        named = ", ".join(repr(c) for c in missing[:4])
-        if len(missing) > 4:
-            named += f" and {len(missing) - 4} more"
-        found = ",".join(names)
-        raise CsvError(
-            path,
-            f"missing column {named} of the Spotify songs CSV; the header is {found[:200]!r}",
-            column=missing[0],
-        )
     say(f"reading {path}")
-    raw = collect(path, scan_text(path).select(ROW, *REQUIRED_COLUMNS))
-    # A blank line comes back as a record of nulls; the csv module does not count it either.
-    raw = raw.filter(~pl.all_horizontal(pl.col(REQUIRED_COLUMNS).is_null()))
-    if raw.is_empty():
-        raise CsvError(path, "no data rows: the file has a header and nothing else")
-
+    raw = read_columns(path, REQUIRED_COLUMNS, of="the Spotify songs CSV")
     say(f"validating {raw.height:,} rows")
-    checks = _checks(list(REQUIRED_COLUMNS))
-    failed, rejected, examples = _rejections(raw, checks)
-    valid = raw.filter(failed.is_null())
-    if valid.is_empty():
-        first = examples[0]
-        raise CsvError(
-            path,
-            f"no usable rows: all {raw.height:,} rows were rejected, the first one: {first.reason}",
-            row=first.row,
-            column=first.column,
-            value=first.value,
-        )
+    rejections = reject_rows(raw, _checks(list(REQUIRED_COLUMNS)), EXAMPLES_PER_REASON)
+    valid = raw.filter(~rejections.rejected)
+    refuse_unusable(path, raw.height, valid.height, rejections.first)
     tracks = _one_row_per_track(valid.select(_typed_rows()))
     return CatalogResult(
         tracks=tracks,
         rows_read=raw.height,
-        rejected=rejected,
-        examples=examples,
+        rejected=rejections.counts,
+        examples=rejections.examples,
         seconds=time.perf_counter() - started,
     )

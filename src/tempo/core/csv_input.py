@@ -17,7 +17,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -42,6 +42,7 @@ MAX_DECOMPRESSED_BYTES = 1 << 30
 MAX_HEADER_BYTES = 64 * 1024
 MAX_COLUMNS = 1000
 SHOWN_COLUMNS = 10  # header names quoted in an error message
+SHOWN_MISSING = 4  # missing columns named in an error message; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -143,13 +144,25 @@ def pick_column(path: CsvInput, names: Sequence[str], candidates: Sequence[str])
     for candidate in candidates:
         if candidate in names:
             return candidate
-    wanted = " or ".join(repr(c) for c in candidates)
-    raise CsvError(
-        path,
-        f"missing column {wanted}; the header has {shown_header(names)}",
-        column=candidates[0],
-        line=1,
-    )
+    raise _lacking(path, names, " or ".join(repr(c) for c in candidates), candidates[0])
+
+
+def require_columns(
+    path: CsvInput, names: Sequence[str], required: Iterable[str], *, of: str | None = None
+) -> None:
+    """A CsvError when the header `names` lacks any of `required`: the first few missing
+    ones named, the rest counted, then what the header has. `of` says what file was meant."""
+    missing = [column for column in required if column not in names]
+    if missing:
+        named = ", ".join(repr(c) for c in missing[:SHOWN_MISSING])
+        if len(missing) > SHOWN_MISSING:
+            named += f" and {len(missing) - SHOWN_MISSING} more"
+        raise _lacking(path, names, f"{named} of {of}" if of else named, missing[0])
+
+
+def _lacking(path: CsvInput, names: Sequence[str], wanted: str, column: str) -> CsvError:
+    message = f"missing column {wanted}; the header has {shown_header(names)}"
+    return CsvError(path, message, column=column, line=1)
 
 
 _HEADER_END = re.compile(rb'["\r\n]')
@@ -257,27 +270,137 @@ def as_int(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().cast(pl.Int64, strict=False)
 
 
-def first_non_integer(frame: pl.LazyFrame, column: str) -> tuple[int, str | None] | None:
-    """The first row whose `column` is not an integer, with its raw value."""
-    bad = (
-        frame.filter(as_int(column).is_null())
-        .select(ROW, pl.col(column))
+def require_integers(path: CsvInput, frame: pl.LazyFrame, columns: Iterable[str]) -> None:
+    for column in columns:
+        found = first_bad_row(frame, RowCheck("not an integer", column, as_int(column).is_null()))
+        if found is not None:
+            if found.value is None:
+                found = replace(found, reason="empty value; expected an integer")
+            raise found.error(path)
+
+
+def read_columns(path: CsvInput, columns: Sequence[str], *, of: str) -> pl.DataFrame:
+    """ROW and `columns` of every data row of `path`, as text, for a file that names its
+    columns (`of` says which file that is). A missing column, or no data row at all, is a
+    CsvError; a blank line, which Polars reads as a record of nulls, is no data row (the
+    csv module does not count it either)."""
+    require_columns(path, header(path), columns, of=of)
+    raw = collect(path, scan_text(path).select(ROW, *columns))
+    raw = raw.filter(~pl.all_horizontal(pl.col(columns).is_null()))
+    if raw.is_empty():
+        raise CsvError(path, "no data rows: the file has a header and nothing else")
+    return raw
+
+
+# --- bad rows: what is wrong with a row, found with Polars, reported with its row number ---
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A reason to reject a data row: `bad` is true for each row it rejects, and `column`
+    is the column named as the one at fault."""
+
+    reason: str
+    column: str
+    bad: pl.Expr
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One data row that cannot be used: its number (1-based, the header not counted), why,
+    and the column at fault with its value (None when it is missing, or must not be shown)."""
+
+    row: int
+    reason: str
+    column: str
+    value: str | None = None
+
+    def describe(self) -> str:
+        shown = f" (value {self.value[:80]!r})" if self.value is not None else ""
+        return f"row {self.row}, column {self.column!r}: {self.reason}{shown}"
+
+    def error(self, path: CsvInput, message: str | None = None) -> CsvError:
+        """This row as the CsvError refusing the file; `message` in place of the reason."""
+        return CsvError(
+            path, message or self.reason, column=self.column, row=self.row, value=self.value
+        )
+
+
+def first_bad_row(frame: pl.DataFrame | pl.LazyFrame, check: RowCheck) -> RowProblem | None:
+    """The first row `check` rejects, with its value as text. A lazy scan is read only as far
+    as that row."""
+    found = (
+        frame.lazy()
+        .filter(check.bad)
+        .select(ROW, pl.col(check.column).cast(pl.String))
         .head(1)
         .collect(engine="streaming")
     )
-    if bad.is_empty():
+    if found.is_empty():
         return None
-    row, value = bad.row(0)
-    return int(row), value
+    row, value = found.row(0)
+    return RowProblem(int(row), check.reason, check.column, value)
 
 
-def require_integers(path: CsvInput, frame: pl.LazyFrame, columns: Iterable[str]) -> None:
-    for column in columns:
-        found = first_non_integer(frame, column)
+def refuse_bad_rows(
+    path: CsvInput, frame: pl.DataFrame | pl.LazyFrame, checks: Iterable[RowCheck]
+) -> None:
+    """For a file used whole or not at all: the checks in their order, and the first one
+    that rejects any row is a CsvError at the first row it rejects. A check may assume
+    that the rows passed every check before it."""
+    for check in checks:
+        found = first_bad_row(frame, check)
         if found is not None:
-            row, value = found
-            message = "empty value; expected an integer" if value is None else "not an integer"
-            raise CsvError(path, message, column=column, row=row, value=value)
+            raise found.error(path)
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """The rows of a frame that its checks reject; each row counts under the first check
+    it fails."""
+
+    rejected: pl.Series  # per row: whether it is rejected
+    counts: dict[str, int]  # reason → rejected rows, most frequent first
+    examples: tuple[RowProblem, ...]  # the first few rows of each reason, by row
+
+    @property
+    def first(self) -> RowProblem | None:
+        return self.examples[0] if self.examples else None
+
+
+def reject_rows(frame: pl.DataFrame, checks: Sequence[RowCheck], examples: int) -> Rejections:
+    """For a file whose good rows are used and bad rows left out: which rows `checks`
+    (in priority order) reject, how many for each reason, and the first `examples` rows
+    of each reason. Several checks may share a reason (one per column, say)."""
+    first_failed = pl.coalesce(
+        [pl.when(check.bad).then(pl.lit(i, dtype=pl.UInt32)) for i, check in enumerate(checks)]
+    )
+    failed = frame.select(ROW, first_failed.alias("check"))
+    rejected = failed.filter(pl.col("check").is_not_null())
+    counts: dict[str, int] = {}
+    for index, count in rejected.group_by("check").len().sort("check").iter_rows():
+        reason = checks[index].reason
+        counts[reason] = counts.get(reason, 0) + count
+    counts = dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+    found: list[RowProblem] = []
+    for reason in counts:
+        of_reason = [i for i, check in enumerate(checks) if check.reason == reason]
+        first_rows = rejected.filter(pl.col("check").is_in(of_reason)).sort(ROW).head(examples)
+        for row, index in first_rows.iter_rows():
+            column = checks[index].column
+            value = frame.filter(pl.col(ROW) == row)[column][0]
+            found.append(RowProblem(row, reason, column, value))
+    found.sort(key=lambda problem: problem.row)
+    return Rejections(failed["check"].is_not_null(), counts, tuple(found))
+
+
+def refuse_unusable(path: CsvInput, rows: int, usable: int, first: RowProblem | None) -> None:
+    """A CsvError when none of the `rows` read is usable, at the first problem found."""
+    if usable == 0 and first is not None:
+        raise first.error(
+            path, f"no usable rows: all {rows:,} rows were rejected, the first one: {first.reason}"
+        )
 
 
 def _check_readable(path: Path) -> None:

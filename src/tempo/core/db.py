@@ -6,6 +6,7 @@ import io
 import logging
 import socket
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from enum import IntEnum, unique
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, DateTime, Row, Text, event, func, insert, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlmodel import Field, SQLModel
 
 from tempo.core.embedded import embedded_database_url
 from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
@@ -214,11 +216,32 @@ async def delete_all(conn: AsyncConnection, table: str) -> None:
     await conn.execute(text(f"DELETE FROM {table}"))
 
 
-async def notify(conn: AsyncConnection, channel: str, payload: str) -> None:
-    """Delivered on commit only, so listeners never hear of a change that rolled back."""
-    await conn.execute(
-        text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
+class LoadRecord(SQLModel):
+    """The record of one successful load of a served table (a feed, a catalog load): the
+    latest one describes what is being served. `record_load` writes it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_type=Text, nullable=False)
+    sha256: str = Field(sa_type=Text, nullable=False)
+    loaded_at: datetime = Field(
+        sa_type=DateTime(timezone=True),
+        nullable=False,
+        sa_column_kwargs={"server_default": func.now()},
     )
+
+
+async def record_load(
+    conn: AsyncConnection, record: type[LoadRecord], channel: str, **values: Any
+) -> Row[Any]:
+    """Inside the caller's swap transaction: insert the load's `record` row (its id and
+    loaded_at come back) and NOTIFY `channel` of its id. The notice is delivered on commit
+    only, so listeners never hear of a change that rolled back."""
+    table = record.__table__  # type: ignore[attr-defined]  # set on table=True subclasses
+    statement = insert(table).values(**values).returning(table.c.id, table.c.loaded_at)
+    row = (await conn.execute(statement)).one()
+    notice = {"channel": channel, "payload": str(row.id)}
+    await conn.execute(text("SELECT pg_notify(:channel, :payload)"), notice)
+    return row
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -18,6 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from tempo.core.db import LoadRecord
+
 
 class LeaderboardEntry(SQLModel, table=True):
     """One ranked user of the leaderboard currently served."""
@@ -31,18 +33,12 @@ class LeaderboardEntry(SQLModel, table=True):
     messages: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class LeaderboardFeed(SQLModel, table=True):
+class LeaderboardFeed(LoadRecord, table=True):
     """Every successful feed; the latest one describes the leaderboard being served."""
 
     __tablename__ = "leaderboard_feed"
 
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(sa_column=Column(Text, nullable=False))
     rows: int = Field(sa_column=Column(BigInteger, nullable=False))
-    sha256: str = Field(sa_column=Column(Text, nullable=False))
-    loaded_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    )
 
 
 class PipelineRun(SQLModel, table=True):

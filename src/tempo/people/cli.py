@@ -1,7 +1,5 @@
-"""`tempo etl people`: import people without their PII, registered on the main `tempo` app.
-
-Only typer and tempo.core.cli are imported at module level, as in every domain CLI.
-"""
+"""`tempo etl people`: import people without their PII, registered on the main `tempo` app
+(light to import: see tempo.core.cli.support)."""
 
 from __future__ import annotations
 
@@ -13,8 +11,7 @@ import typer
 from tempo.core.cli.options import DatabaseUrlOption
 from tempo.core.cli.support import (
     cli_engine,
-    configure_cli_logging,
-    load_settings,
+    command_settings,
     one_line_errors,
     run_with_database,
 )
@@ -53,8 +50,7 @@ def etl_people(
     from tempo.core.cli.progress import stages
     from tempo.people.service import hmac_key, import_people
 
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
     if hash_method == "hmac":
         with one_line_errors():
             hmac_key(settings)

@@ -29,7 +29,15 @@ from typing import Literal
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo.core.csv_input import ROW, CsvError, collect, scan_text
+from tempo.core.csv_input import (
+    ROW,
+    CsvError,
+    RowProblem,
+    collect,
+    refuse_unusable,
+    require_columns,
+    scan_text,
+)
 from tempo.core.db import Lock, replace_rows
 from tempo.core.errors import TempoError
 from tempo.core.settings import PLACEHOLDER_PII_KEY, Settings
@@ -69,22 +77,10 @@ class PiiKeyError(TempoError):
 
 
 @dataclass(frozen=True)
-class RowError:
-    row: int  # 1-based data row, the header not counted
-    column: str
-    reason: str
-    value: str | None = None  # never an e-mail address
-
-    def describe(self) -> str:
-        shown = f" (value {self.value[:80]!r})" if self.value is not None else ""
-        return f"row {self.row}, column {self.column!r}: {self.reason}{shown}"
-
-
-@dataclass(frozen=True)
 class People:
     people: pl.DataFrame  # TABLE_COLUMNS, in file order; `extra` as JSON text
     rows_read: int
-    errors: tuple[RowError, ...]  # by row
+    errors: tuple[RowProblem, ...]  # by row; an e-mail address is never a value here
     method: HashMethod
 
     @property
@@ -98,7 +94,7 @@ class PeopleImport:
     rows_read: int
     loaded: int
     public: int
-    errors: tuple[RowError, ...]
+    errors: tuple[RowProblem, ...]
     method: HashMethod
     seconds: float
 
@@ -178,15 +174,10 @@ def read_sheet(path: Path, sheet: str | None = None) -> pl.DataFrame:
 
 def _required(path: Path, frame: pl.DataFrame) -> dict[str, str]:
     """Required column → the file's own spelling of it (case and spaces do not matter)."""
-    spelled = {c.strip().lower(): c for c in frame.columns if c != ROW}
-    missing = [c for c in REQUIRED_COLUMNS if c not in spelled]
-    if missing:
-        found = ", ".join(repr(c) for c in frame.columns if c != ROW)
-        raise CsvError(
-            path,
-            f"missing column {', '.join(repr(c) for c in missing)}; the header has {found}",
-            column=missing[0],
-        )
+    columns = [c for c in frame.columns if c != ROW]
+    spelled = {c.strip().lower(): c for c in columns}
+    # What is missing is decided on the normalised names; the message shows the file's own.
+    require_columns(path, columns, [c for c in REQUIRED_COLUMNS if c not in spelled])
     return {c: spelled[c] for c in REQUIRED_COLUMNS}
 
 
@@ -207,20 +198,20 @@ def pseudonymise(path: Path, frame: pl.DataFrame, method: HashMethod, key: bytes
         else pl.lit("{}").alias("extra"),
     )
 
-    errors: list[RowError] = []
+    errors: list[RowProblem] = []
     pseudonyms: list[str | None] = []
     addresses: list[str | None] = []
     public: list[bool | None] = []
     for row, email, ip in clean.select(ROW, "email", "ip_address").iter_rows():
         problems = []
         if email is None:
-            problems.append(RowError(row, names["email"], MISSING_EMAIL))
+            problems.append(RowProblem(row, MISSING_EMAIL, names["email"]))
         elif "@" not in email or any(c.isspace() for c in email):
-            problems.append(RowError(row, names["email"], BAD_EMAIL))
+            problems.append(RowProblem(row, BAD_EMAIL, names["email"]))
         ip_result = classify_ip(ip) if ip is not None else MISSING_IP
         if isinstance(ip_result, str):
             shown = ip if ip_result != MISSING_IP else None
-            problems.append(RowError(row, names["ip_address"], ip_result, shown))
+            problems.append(RowProblem(row, ip_result, names["ip_address"], shown))
         if problems or email is None or isinstance(ip_result, str):
             errors.extend(problems)
             pseudonyms.append(None)
@@ -261,16 +252,8 @@ def read_people(
     if frame.is_empty():
         raise CsvError(path, "no data rows: the file has a header and nothing else")
     people = pseudonymise(path, frame, method, key)
-    if people.people.is_empty():
-        first = people.errors[0]
-        raise CsvError(
-            path,
-            f"no usable rows: all {people.rows_read:,} rows have errors, the first one: "
-            f"{first.reason}",
-            row=first.row,
-            column=first.column,
-            value=first.value,
-        )
+    first = people.errors[0] if people.errors else None
+    refuse_unusable(path, people.rows_read, people.people.height, first)
     return people
 
 

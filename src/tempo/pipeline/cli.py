@@ -1,8 +1,5 @@
-"""`tempo aggregate`, `tempo feed`, `tempo sample` and `tempo pipeline …`.
-
-Only typer and tempo.core.cli.support are imported at module level: `tempo --help` should not
-pay for Polars; what a command needs is imported when it runs.
-"""
+"""`tempo aggregate`, `tempo feed`, `tempo sample` and `tempo pipeline …` (light to import:
+see tempo.core.cli.support)."""
 
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ import typer
 from tempo.core.cli.options import AllowEmptyOption, DatabaseUrlOption
 from tempo.core.cli.support import (
     cli_engine,
-    configure_cli_logging,
+    command_settings,
     fail,
     load_settings,
     one_line_errors,
@@ -141,8 +138,7 @@ def run(
     from tempo.core.sources import ObjectStorage
     from tempo.pipeline.runs import PipelinePlan, RunFailed, run_pipeline
 
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
     storage = ObjectStorage.from_settings(settings) if settings.object_storage_enabled else None
     plan = PipelinePlan.from_settings(settings)
 
@@ -177,8 +173,7 @@ def runs(
 
     from tempo.pipeline.runs import recent_runs
 
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
 
     async def go() -> tuple[list[PipelineRun], int]:
         async with cli_engine(settings) as engine, AsyncSession(engine) as session:
@@ -257,8 +252,7 @@ def feed(
     from tempo.core.cli.progress import Stage, stages
     from tempo.pipeline.cli import feed_anywhere
 
-    settings = load_settings(database_url=database_url)
-    configure_cli_logging(settings)
+    settings = command_settings(database_url=database_url)
 
     async def run(progress: Stage) -> str:
         return (await feed_anywhere(settings, csv_path, progress, allow_empty=allow_empty)).line()

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.core.csv_input import CsvError, CsvInput
-from tempo.core.db import Lock, notify, replace_rows
+from tempo.core.db import Lock, record_load, replace_rows
 from tempo.core.sources import read_errors
+from tempo.leaderboard.models import LeaderboardFeed
 from tempo.pipeline.aggregate import RESULT_COLUMNS
 from tempo.pipeline.result_csv import read_result
 
@@ -87,17 +88,15 @@ async def feed_file(
         # feed lock and the COPY, seconds or minutes earlier for a large ranking. This is
         # the transaction's last statement, so clock_timestamp() here trails the commit
         # only by the commit itself (commit timestamps would need track_commit_timestamp).
-        feed = (
-            await conn.execute(
-                text(
-                    "INSERT INTO leaderboard_feed (source, rows, sha256, loaded_at) "
-                    "VALUES (:source, :rows, :sha256, clock_timestamp()) "
-                    "RETURNING id, loaded_at"
-                ),
-                {"source": label, "rows": rows, "sha256": digest},
-            )
-        ).one()
-        await notify(conn, NOTIFY_CHANNEL, str(feed.id))
+        feed = await record_load(
+            conn,
+            LeaderboardFeed,
+            NOTIFY_CHANNEL,
+            source=label,
+            rows=rows,
+            sha256=digest,
+            loaded_at=func.clock_timestamp(),
+        )
     finished = time.perf_counter()
     return FeedResult(
         feed_id=feed.id,

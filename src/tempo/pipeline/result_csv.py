@@ -6,19 +6,20 @@ import polars as pl
 
 from tempo.core.csv_input import (
     ROW,
-    CsvError,
     CsvInput,
+    RowCheck,
     as_int,
     check_header,
     collect,
     header,
+    refuse_bad_rows,
     refuse_empty,
     refuse_short_records,
+    require_columns,
     require_integers,
     scan_text,
-    shown_header,
 )
-from tempo.pipeline.aggregate import RESULT_COLUMNS, competition_rank
+from tempo.pipeline.aggregate import RESULT_COLUMNS, RESULT_FILE, competition_rank
 
 INTEGER_COLUMNS = ("rank", "user_id", "messages")
 
@@ -30,15 +31,7 @@ def read_result(path: CsvInput, *, allow_empty: bool = False) -> pl.DataFrame:
     `allow_empty`."""
     check_header(path)
     names = header(path)
-    missing = [c for c in RESULT_COLUMNS if c not in names]
-    if missing:
-        raise CsvError(
-            path,
-            f"missing column {', '.join(repr(c) for c in missing)}; expected the header "
-            f"{','.join(RESULT_COLUMNS)} but found {shown_header(names)}",
-            column=missing[0],
-            line=1,
-        )
+    require_columns(path, names, RESULT_COLUMNS, of=f"{RESULT_FILE} ({','.join(RESULT_COLUMNS)})")
     scan = scan_text(path).select(
         ROW, *RESULT_COLUMNS, pl.col(names[-1]).is_null().alias("last_null")
     )
@@ -50,32 +43,25 @@ def read_result(path: CsvInput, *, allow_empty: bool = False) -> pl.DataFrame:
         if typed[column].null_count():
             require_integers(path, raw.lazy(), [column])
 
-    _first_violation(path, typed, pl.col("messages") < 0, "messages", "must not be negative")
-    _first_violation(
-        path, typed, pl.col("name").str.contains("\x00", literal=True), "name",
-        "contains a NUL character, which PostgreSQL cannot store",
-    )  # fmt: skip
-    _first_violation(
-        path, typed, ~pl.col("user_id").is_first_distinct(), "user_id", "duplicate user id"
-    )
-    expected = competition_rank(pl.col("messages"))
-    _first_violation(
+    refuse_bad_rows(
         path,
         typed,
-        pl.col("rank") != expected,
-        "rank",
-        "does not match the competition ranking of 'messages' (1 = most messages, ties share "
-        "a rank)",
+        [
+            RowCheck("must not be negative", "messages", pl.col("messages") < 0),
+            RowCheck(
+                "contains a NUL character, which PostgreSQL cannot store",
+                "name",
+                pl.col("name").str.contains("\x00", literal=True),
+            ),
+            RowCheck("duplicate user id", "user_id", ~pl.col("user_id").is_first_distinct()),
+            RowCheck(
+                "does not match the competition ranking of 'messages' (1 = most messages, ties "
+                "share a rank)",
+                "rank",
+                pl.col("rank") != competition_rank(pl.col("messages")),
+            ),
+        ],
     )
     return typed.select("rank", "user_id", pl.col("name").fill_null(""), "messages").sort(
         "rank", "user_id"
     )
-
-
-def _first_violation(
-    path: CsvInput, frame: pl.DataFrame, condition: pl.Expr, column: str, message: str
-) -> None:
-    bad = frame.filter(condition).sort(ROW)
-    if not bad.is_empty():
-        row, value = bad.select(ROW, column).row(0)
-        raise CsvError(path, message, column=column, row=row, value=str(value))

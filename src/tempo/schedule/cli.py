@@ -1,7 +1,5 @@
-"""`tempo schedule`: plan a day from a JSON request, as a table or as .ics.
-
-Only typer and tempo.core.cli are imported at module level, as in every domain CLI.
-"""
+"""`tempo schedule`: plan a day from a JSON request, as a table or as .ics (light to import:
+see tempo.core.cli.support)."""
 
 from __future__ import annotations
 
@@ -12,13 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tempo.core.cli.options import DatabaseUrlOption
-from tempo.core.cli.support import (
-    cli_engine,
-    configure_cli_logging,
-    fail,
-    load_settings,
-    run_with_database,
-)
+from tempo.core.cli.support import cli_engine, command_settings, fail, run_with_database
 
 if TYPE_CHECKING:
     from tempo.schedule.schemas import SchedulePlan
@@ -60,8 +52,7 @@ def schedule(
     async def run() -> SchedulePlan:
         if not needs_catalog(request):
             return await plan_day(request, None)
-        settings = load_settings(database_url=database_url)
-        configure_cli_logging(settings)
+        settings = command_settings(database_url=database_url)
         async with cli_engine(settings) as engine, AsyncSession(engine) as session:
             return await plan_day(request, session)
 

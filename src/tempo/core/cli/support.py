@@ -1,8 +1,9 @@
 """What every `tempo` command needs once it runs: settings, one-line errors, the database.
 
-tempo.cli and the domain CLIs (tempo.*.cli) import this module, so it must stay as light
-as they are: `tempo --help` imports it too. Pydantic settings, SQLAlchemy, asyncpg and
-Polars are imported inside the functions, when a command actually runs.
+`tempo --help` imports tempo.cli, every domain CLI (tempo.*.cli) and this module, so all of
+them import only typer and tempo.core.cli at module level: Pydantic settings, SQLAlchemy,
+asyncpg, Polars and matplotlib are imported inside the functions, when a command actually
+runs (tests/test_cli_startup.py keeps it that way).
 """
 
 from __future__ import annotations
@@ -48,11 +49,14 @@ def load_settings(**overrides: Any) -> Settings:
         fail(f"invalid settings: {problems}")
 
 
-def configure_cli_logging(settings: Settings) -> None:
+def command_settings(**overrides: Any) -> Settings:
+    """The settings of a command that runs (`overrides` from its options win), with logging
+    set up for it: the CLI speaks through its own printed lines; logs stay for warnings and up."""
     from tempo.core.logs import configure_logging
 
-    # The CLI speaks through its own printed lines; logs stay for warnings and up.
+    settings = load_settings(**overrides)
     configure_logging("WARNING", settings.resolved_log_format)
+    return settings
 
 
 @asynccontextmanager
