@@ -158,7 +158,7 @@ bench-tools: ## wrk (the load generator) and nginx (the baseline): apt-get insta
 FUZZ_EXAMPLES ?= 100
 
 fuzz: install ## Schemathesis, every check, on every operation: 2,000+ requests with the token, as many without
-	$(UV) run --locked python -m tests.openapi_fuzz --max-examples $(FUZZ_EXAMPLES)
+	$(UV) run --locked python -m tests.fixtures.openapi_fuzz --max-examples $(FUZZ_EXAMPLES)
 
 # Load tests (loadtest/README.md). `make loadtest` aims at a Tempo that is already running;
 # `make assess` starts its own. STEP_SECONDS defaults to 30 for the one, 12 for the other.

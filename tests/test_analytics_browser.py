@@ -12,13 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.analytics.delta import DeltaLocation
 from tempo.analytics.etl import load_majors
-from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
-from tests.browser_support import (
-    assert_accessible,
-    assert_no_machine_path,
-    screenshot,
-    tempo_serve,
-)
+from tests.fixtures.analytics import genre_popularity, majors_csv, read_rows, spotify_csv
+from tests.fixtures.browser import assert_accessible, assert_no_machine_path, screenshot
+from tests.fixtures.processes import tempo_serve
 
 ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.analytics import spotify
 from tempo.analytics.spotify import read_spotify
-from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
-from tests.catalog_support import song, songs_csv
-from tests.test_cli import tempo
+from tests.fixtures.analytics import genre_popularity, majors_csv, read_rows, spotify_csv
+from tests.fixtures.catalog import song, songs_csv
+from tests.fixtures.processes import tempo
 
 PII_ENV = {"PII_HMAC_KEY": "cli-test-key-0123456789", "ENVIRONMENT": "development"}
 

@@ -25,7 +25,7 @@ from tempo.analytics.people import PiiKeyError, hmac_key, import_people, read_pe
 from tempo.csv_input import CsvError
 from tempo.logs import configure_logging
 from tempo.settings import Settings
-from tests.helpers import write
+from tests.fixtures.files import write
 
 KEY = "test-pii-key-0123456789"
 PEOPLE = [

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Route, expect
 
-from tests.browser_support import ARTIFACTS, tempo_serve
+from tests.fixtures.browser import ARTIFACTS
+from tests.fixtures.processes import tempo_serve
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # Every Content-Security-Policy violation the page sees, whether or not it logs it.

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tempo.catalog.demo import DEMO_TRACKS
-from tests.catalog_support import HEADER
-from tests.helpers import read_result, reference_ranking, write
-from tests.test_cli import TEMPO, tempo
+from tests.fixtures.catalog import HEADER
+from tests.fixtures.files import read_result, reference_ranking, write
+from tests.fixtures.processes import TEMPO, tempo
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

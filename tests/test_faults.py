@@ -1,6 +1,6 @@
 """A write never hangs: the database dies or stalls in the middle of a feed's COPY.
 
-Each test runs on a PostgreSQL server of its own (tests/own_postgres.py), so it may kill a
+Each test runs on a PostgreSQL server of its own (tests/fixtures/own_postgres.py), so it may kill a
 backend, stop the server or freeze it (SIGSTOP: the kernel still accepts and acknowledges
 packets, but nothing answers, as with a hung host). The feed is held in place inside its
 COPY deterministically: another transaction has inserted, without committing, a user id
@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,10 @@ from tempo.app import create_app
 from tempo.db import asyncpg_dsn, create_engine, csv_chunks, migrate
 from tempo.leaderboard.feed import feed_file
 from tempo.leaderboard.runs import recent_runs
-from tests.conftest import TOKEN, make_settings, with_database
-from tests.own_postgres import OwnPostgres, own_postgres
-from tests.s3_server import S3Server
+from tests.fixtures.app import TOKEN, make_settings
+from tests.fixtures.database import with_database
+from tests.fixtures.own_postgres import OwnPostgres
+from tests.fixtures.s3 import S3Server
 
 ANSWER_WITHIN = 10.0  # seconds from the fault to the answer
 NEW_ROWS = 20_000
@@ -59,12 +60,6 @@ class Fault(enum.Enum):
     FREEZE_SERVER = "SIGSTOP of every server process"
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[OwnPostgres]:
-    with own_postgres() as server:
-        yield server
-
-
 async def _admin(pg: OwnPostgres, sql: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(pg.url), timeout=10)
     try:
@@ -74,7 +69,8 @@ async def _admin(pg: OwnPostgres, sql: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def template(pg: OwnPostgres) -> str:
+async def template(own_pg: OwnPostgres) -> str:
+    pg = own_pg
     name = f"tempo_template_{uuid.uuid4().hex[:12]}"
     await _admin(pg, f'CREATE DATABASE "{name}"')
     engine = create_engine(with_database(pg.url, name))
@@ -128,7 +124,8 @@ class Scene:
 
 
 @pytest.fixture
-async def scene(pg: OwnPostgres, template: str, tmp_path: Path) -> AsyncIterator[Scene]:
+async def scene(own_pg: OwnPostgres, template: str, tmp_path: Path) -> AsyncIterator[Scene]:
+    pg = own_pg
     _recover(pg)
     name = f"tempo_test_{uuid.uuid4().hex[:12]}"
     await _admin(pg, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
@@ -307,7 +304,12 @@ HTTP_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("route", "fault"), HTTP_CASES, ids=[f"{r}-{f.name.lower()}" for r, f in HTTP_CASES]
+    ("route", "fault"),
+    [
+        # The S3 case asks for the S3 server itself: mark it as the fixture would.
+        pytest.param(r, f, id=f"{r}-{f.name.lower()}", marks=[pytest.mark.s3] * (r == "/feed/s3"))
+        for r, f in HTTP_CASES
+    ],
 )
 async def test_a_write_answers_503_within_10_s(
     route: str, fault: Fault, scene: Scene, request: pytest.FixtureRequest

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo import db
 from tempo.app import create_app
 from tempo.csv_input import CsvError
+from tempo.db import asyncpg_dsn
 from tempo.errors import is_database_unavailable
 from tempo.leaderboard.feed import FEED_LOCK, NOTIFY_CHANNEL, feed_file
 from tempo.leaderboard.pipeline import aggregate
-from tests.conftest import TOKEN, asyncpg_dsn, make_settings, running
-from tests.helpers import read_result, write
+from tests.fixtures.app import TOKEN, make_settings, running
+from tests.fixtures.files import read_result, write
 
 
 async def table(engine: AsyncEngine) -> list[tuple]:

@@ -29,7 +29,7 @@ from tempo.leaderboard.pages import datamart, raw
 from tempo.schedule import service as schedule
 from tempo.schedule.schemas import MusicWant
 from tempo.settings import Settings
-from tests.test_schedule_catalog import demo_rows
+from tests.fixtures.catalog import demo_rows
 
 
 @pytest.fixture

@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import seed_demo_catalog
 from tempo.leaderboard.feed import feed_file
-from tests.browser_support import tempo_serve
-from tests.conftest import TOKEN
+from tests.fixtures.app import TOKEN
+from tests.fixtures.processes import tempo_serve
 
 LOCUST = Path(sys.executable).parent / "locust"
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "locustfile.py"

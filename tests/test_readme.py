@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import tempo_serve
-from tests.test_deploy import find_uv
+from tests.fixtures.processes import find_uv, tempo_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -11,12 +11,8 @@ from playwright.async_api import Browser, Locator, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
-from tests.browser_support import (
-    assert_accessible,
-    assert_no_machine_path,
-    screenshot,
-    tempo_serve,
-)
+from tests.fixtures.browser import assert_accessible, assert_no_machine_path, screenshot
+from tests.fixtures.processes import tempo_serve
 
 
 @pytest.fixture
