@@ -26,6 +26,9 @@ from tests.fixtures.catalog import HEADER
 from tests.fixtures.files import read_result, reference_ranking, write
 from tests.fixtures.processes import TEMPO, tempo
 
+# 30 rows of 160 columns: wide enough for a stage naming a file in an xdist worker's
+# temporary folder (/tmp/pytest-of-USER/pytest-N/popen-gwN/test_…0/…) without rich cutting it.
+TERMINAL_SIZE = struct.pack("HHHH", 30, 160, 0, 0)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -44,7 +47,7 @@ class TerminalRun:
 def on_terminal(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TerminalRun:
     primary, secondary = pty.openpty()
     # A known size, as a terminal window has one: rich lays the bar out to its width.
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, TERMINAL_SIZE)
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NO_COLOR")}
     proc = subprocess.Popen(
         [TEMPO, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary,
@@ -168,7 +171,7 @@ def test_catalog_load_keeps_each_finished_stage_on_a_terminal(
 def test_ctrl_c_takes_the_display_down_and_says_so_on_one_line(tmp_path: Path) -> None:
     """Ctrl-C while the bar is drawn: exit 130, the cursor shown again, one error line."""
     primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, TERMINAL_SIZE)
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NO_COLOR")}
     # Far more messages than it can write before the signal: the command is stopped mid-bar.
     proc = subprocess.Popen(
