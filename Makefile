@@ -14,6 +14,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 PYTEST_ARGS ?=
+# The suite runs in parallel (pytest-xdist): TEST_WORKERS processes, each with its own
+# template database and S3 server; worksteal hands queued tests to a worker that ran out.
+# TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= auto
 # The browser tests drive this Chromium (the Debian package); Playwright downloads none.
 export CHROMIUM ?= /usr/bin/chromium
 
@@ -41,8 +45,8 @@ install-runtime: $(UV_BOOTSTRAP) ## Install Tempo's runtime dependencies only in
 run: install-runtime ## Install what running needs, then serve on http://127.0.0.1:8000 (embedded PostgreSQL + demo data)
 	$(UV) run --no-sync tempo serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install lint browser axe ## Install, lint, type-check and run the whole test suite
-	$(UV) run --locked pytest $(PYTEST_ARGS)
+test: install lint browser axe ## Install, lint, type-check and run the whole test suite (in parallel)
+	$(UV) run --locked pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Compose v2 (the `docker compose` plugin) when the docker CLI has it, else v1's docker-compose.
 COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \

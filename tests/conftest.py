@@ -31,3 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for marker, fixtures in MARKED_BY_FIXTURE.items():
             if used.intersection(fixtures):
                 item.add_marker(marker)
+        # Every browser test serves Tempo and drives Chromium: seconds each. Other tests
+        # are marked `slow` where they are written (3 s or more alone on 2 cores).
+        if "browser" in used:
+            item.add_marker("slow")

@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 import polars as pl
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -61,6 +62,7 @@ def test_the_report_without_a_source_says_what_to_do(database_url: str, tmp_path
     assert missing.returncode == 1 and "none.csv: cannot read the file" in missing.stderr
 
 
+@pytest.mark.slow
 async def test_etl_majors_loads_a_new_version_each_time(
     database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -96,6 +98,7 @@ async def test_etl_majors_loads_a_new_version_each_time(
     )
 
 
+@pytest.mark.slow
 async def test_etl_people_prints_error_rows_but_never_an_email(
     database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:

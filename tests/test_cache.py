@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.cache import LISTENER_NAME, CachedResponse, ResponseCache
@@ -180,6 +181,7 @@ async def test_a_burst_of_misses_for_one_page_sends_one_query(
     assert len(answers[0].json()["leaderboard"]) == 7
 
 
+@pytest.mark.slow
 async def test_a_pool_that_stays_busy_answers_503_not_500(
     client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, tmp_path: Path
 ) -> None:

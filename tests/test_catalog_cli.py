@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -77,6 +78,7 @@ async def test_load_from_a_url(
         assert await conn.scalar(text("SELECT count(*) FROM tracks")) == 2
 
 
+@pytest.mark.slow
 def test_failures_exit_1_naming_file_row_and_column(database_url: str, tmp_path: Path) -> None:
     nowhere = tmp_path / "nowhere.csv"
     result = tempo("catalog", "load", str(nowhere), "--database-url", database_url)

@@ -93,6 +93,7 @@ def test_sample_then_aggregate_counts_orphans(tmp_path: Path) -> None:
     assert sum(r[3] for r in rows) == 1000
 
 
+@pytest.mark.slow
 def test_migrate_then_feed_into_a_database(
     empty_database_url: str, sample_dir: Path, tmp_path: Path
 ) -> None:
@@ -156,6 +157,7 @@ def served(
 
 
 @pytest.mark.db  # the embedded one, which `tempo serve` starts
+@pytest.mark.slow
 def test_serve_out_of_the_box(served: tuple[str, Path, subprocess.Popen[str]]) -> None:
     base, cwd, proc = served
     board = httpx.get(f"{base}/leaderboard", params={"limit": 5}).json()
@@ -245,6 +247,7 @@ def test_schedule_prints_a_table_from_a_file_or_stdin(tmp_path: Path) -> None:
     assert "DTSTART:20261123T080000" in piped.stdout
 
 
+@pytest.mark.slow
 def test_schedule_rejects_bad_requests_naming_the_field(tmp_path: Path) -> None:
     import json
 

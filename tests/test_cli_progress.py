@@ -16,19 +16,20 @@ import select
 import signal
 import struct
 import subprocess
+import tempfile
 import termios
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tempo.catalog.demo import DEMO_TRACKS
 from tests.fixtures.catalog import HEADER
 from tests.fixtures.files import read_result, reference_ranking, write
 from tests.fixtures.processes import TEMPO, tempo
 
-# 30 rows of 160 columns: wide enough for a stage naming a file in an xdist worker's
-# temporary folder (/tmp/pytest-of-USER/pytest-N/popen-gwN/test_…0/…) without rich cutting it.
-TERMINAL_SIZE = struct.pack("HHHH", 30, 160, 0, 0)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -47,7 +48,7 @@ class TerminalRun:
 def on_terminal(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TerminalRun:
     primary, secondary = pty.openpty()
     # A known size, as a terminal window has one: rich lays the bar out to its width.
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, TERMINAL_SIZE)
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NO_COLOR")}
     proc = subprocess.Popen(
         [TEMPO, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary,
@@ -85,6 +86,7 @@ def assert_plain(*outputs: str) -> None:
         assert "\x1b" not in output and "\r" not in output, repr(output[:300])
 
 
+@pytest.mark.slow
 def test_in_a_pipe_nothing_is_drawn_and_the_output_is_unchanged(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -128,19 +130,28 @@ def test_sample_draws_a_bar_on_a_terminal(tmp_path: Path) -> None:
     assert sum(1 for _ in (tmp_path / "messages.csv").open("rb")) > 2_000_000
 
 
+@pytest.fixture
+def short_tmp_path() -> Iterator[Path]:
+    """A folder whose path a drawn stage shows whole: rich cuts a long description (as
+    tmp_path is under an xdist worker's popen-gwN/) at the width it finds."""
+    with tempfile.TemporaryDirectory(prefix="tempo-") as folder:
+        yield Path(folder)
+
+
 def test_aggregate_and_feed_show_their_stages_on_a_terminal(
-    database_url: str, sample_dir: Path, tmp_path: Path
+    database_url: str, sample_dir: Path, short_tmp_path: Path
 ) -> None:
     messages, users = sample_dir / "messages.csv", sample_dir / "users.csv"
-    ranked = on_terminal("aggregate", str(messages), str(users), str(tmp_path))
+    out = short_tmp_path
+    ranked = on_terminal("aggregate", str(messages), str(users), str(out))
     assert ranked.returncode == 0, ranked.text
     # The last stage is always drawn, however fast the run: rich redraws once as it stops.
-    assert f"writing {tmp_path / 'pipeline_result.csv'}" in ranked.text
+    assert f"writing {out / 'pipeline_result.csv'}" in ranked.text
     assert ranked.stdout.startswith("read ") and len(ranked.stdout.splitlines()) == 1
     assert_plain(ranked.stdout)
-    assert read_result(tmp_path / "pipeline_result.csv") == reference_ranking(messages, users)
+    assert read_result(out / "pipeline_result.csv") == reference_ranking(messages, users)
 
-    fed = on_terminal("feed", str(tmp_path / "pipeline_result.csv"), "--database-url",
+    fed = on_terminal("feed", str(out / "pipeline_result.csv"), "--database-url",
                       database_url)  # fmt: skip
     assert fed.returncode == 0, fed.text
     assert "loading 10 rows (COPY) and swapping them in" in fed.text
@@ -171,7 +182,7 @@ def test_catalog_load_keeps_each_finished_stage_on_a_terminal(
 def test_ctrl_c_takes_the_display_down_and_says_so_on_one_line(tmp_path: Path) -> None:
     """Ctrl-C while the bar is drawn: exit 130, the cursor shown again, one error line."""
     primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, TERMINAL_SIZE)
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NO_COLOR")}
     # Far more messages than it can write before the signal: the command is stopped mid-bar.
     proc = subprocess.Popen(

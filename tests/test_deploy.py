@@ -315,6 +315,7 @@ def image_tree(tmp_path: Path) -> Path:
     return app
 
 
+@pytest.mark.slow
 async def test_wheel_runs_like_the_image_with_an_empty_environment(
     image_tree: Path, database_url: str, tmp_path: Path
 ) -> None:

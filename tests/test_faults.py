@@ -311,6 +311,7 @@ HTTP_CASES = [
         for r, f in HTTP_CASES
     ],
 )
+@pytest.mark.slow
 async def test_a_write_answers_503_within_10_s(
     route: str, fault: Fault, scene: Scene, request: pytest.FixtureRequest
 ) -> None:
@@ -360,6 +361,7 @@ CLI_CASES = [("feed", Fault.FREEZE_SERVER), ("pipeline run", Fault.STOP_IMMEDIAT
 @pytest.mark.parametrize(
     ("command", "fault"), CLI_CASES, ids=[f"{c}-{f.name.lower()}" for c, f in CLI_CASES]
 )
+@pytest.mark.slow
 async def test_the_cli_exits_1_with_one_line_within_10_s(
     command: str, fault: Fault, scene: Scene
 ) -> None:
@@ -398,6 +400,7 @@ def _report(what: str, outcome: int | None, elapsed: float) -> None:
     print(f"{what}: {outcome} in {elapsed:.2f} s", file=sys.stderr)
 
 
+@pytest.mark.slow
 async def test_a_read_holding_a_pooled_connection_answers_503_within_10_s(scene: Scene) -> None:
     """A server that stops answering under a read: the pooled connection it would use is
     checked (pre-ping) or used, and both end with the driver's timeout, not TCP's."""

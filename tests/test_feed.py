@@ -209,6 +209,7 @@ async def test_a_big_board_is_deleted_a_slice_of_pages_at_a_time(
     assert [row[1] for row in await table(engine)] == list(range(90_000, 90_007))
 
 
+@pytest.mark.slow
 async def test_a_feed_behind_a_long_feed_is_busy_not_a_lost_database(
     database_url: str, data_dir: Path, tmp_path: Path
 ) -> None:

@@ -75,6 +75,7 @@ def locust(base: str, folder: Path, **settings: str) -> dict[str, dict[str, str]
         return {row["Name"]: row for row in csv.DictReader(handle)}
 
 
+@pytest.mark.slow
 def test_the_realistic_mix_hits_every_endpoint_without_a_failure(
     server: str, tmp_path: Path
 ) -> None:
@@ -102,6 +103,7 @@ def test_the_realistic_mix_hits_every_endpoint_without_a_failure(
     assert timeline["end"] - timeline["steps"][0]["start"] == pytest.approx(5, abs=1.5)
 
 
+@pytest.mark.slow
 def test_the_leaderboard_mix_only_reads_the_first_page(server: str, tmp_path: Path) -> None:
     stats = locust(
         server, tmp_path / "leaderboard", mix="leaderboard", steps="20", step_seconds="2"

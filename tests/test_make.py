@@ -73,6 +73,7 @@ def test_ci_run_without_a_server_uses_the_embedded_database(
     assert f"no PostgreSQL on 127.0.0.1:{closed_port}" in out
 
 
+@pytest.mark.slow
 def test_ci_run_does_not_take_any_listener_for_postgresql(
     fake_make: Path, not_postgres: int
 ) -> None:

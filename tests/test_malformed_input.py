@@ -411,6 +411,7 @@ PARTIAL_BODIES = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_client_that_hangs_up_mid_body_is_one_info_line(
     database_url: str, tmp_path: Path
 ) -> None:

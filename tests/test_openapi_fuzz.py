@@ -27,6 +27,7 @@ SEED = 20261129
 MIN_CASES = {"with the token": 250, "without a token": 250}
 
 
+@pytest.mark.slow
 def test_fuzzing_a_served_tempo_finds_nothing(database_url: str, tmp_path: Path) -> None:
     env = prepare(tmp_path, database_url, migrate=False)
     with tempo_serve(database_url, tmp_path, **env) as base:

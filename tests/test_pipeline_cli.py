@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import obstore
+import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.fixtures.files import read_result, reference_ranking
@@ -84,6 +85,7 @@ def test_aggregate_from_a_bucket_into_a_directory(
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_pipeline_run_and_feed_from_s3(
     s3_server: S3Server, sample_dir: Path, tmp_path: Path, empty_database_url: str
 ) -> None:

@@ -151,6 +151,7 @@ def uv_shim(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_every_readme_example_runs_as_written(database_url: str, tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.fail("the README's examples use curl: install it (apt-get install curl)")
