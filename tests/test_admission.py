@@ -19,14 +19,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from tempo.app import DEFAULT_BODY_LIMIT, PLANNER_FORM_LIMIT, create_app
-from tempo.core.db import Lock
+from tempo.core.db import Lock, asyncpg_dsn
 from tempo.core.security import WRONG_TOKENS_PER_MINUTE
 from tempo.core.settings import Settings
 from tempo.pipeline.uploads import upload_ceiling
-from tests.browser_support import tempo_serve
-from tests.conftest import TOKEN, asyncpg_dsn, make_settings
-from tests.s3_server import S3Server
-from tests.test_s3_pipeline import put
+from tests.fixtures.app import TOKEN, make_settings
+from tests.fixtures.processes import tempo_serve
+from tests.fixtures.s3 import S3Server, put
 
 HUGE = 400_000_000  # the 400 MB body that was once read and parsed without a token
 CHUNK = 64 * 1024

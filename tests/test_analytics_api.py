@@ -19,11 +19,11 @@ from tempo.app import create_app
 from tempo.catalog.demo import seed_demo_catalog
 from tempo.catalog.load import load_catalog
 from tempo.core.settings import Settings
-from tests.analytics_support import majors_csv, spotify_csv
-from tests.catalog_support import song, songs_csv
-from tests.conftest import make_settings, running
-from tests.helpers import write
-from tests.test_web import parse
+from tests.fixtures.analytics import majors_csv, spotify_csv
+from tests.fixtures.app import make_settings, running
+from tests.fixtures.catalog import song, songs_csv
+from tests.fixtures.files import write
+from tests.fixtures.html import parse
 
 SMALL_MAJORS = (
     "Rank,Major_code,Major,Major_category,Total,Men,Women,ShareWomen,Median\n"

@@ -2,41 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.analytics.delta import DeltaLocation
 from tempo.analytics.etl import load_majors
-from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
-from tests.browser_support import (
-    assert_accessible,
-    assert_no_machine_path,
-    screenshot,
-    tempo_serve,
-)
+from tempo.core.db import create_engine
+from tests.fixtures.analytics import genre_popularity, majors_csv, read_rows, spotify_csv
+from tests.fixtures.browser import assert_accessible, assert_no_machine_path, screenshot
+from tests.fixtures.processes import tempo_serve
 
 ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 
 
-@pytest.fixture
-async def delta_dir(engine: AsyncEngine, tmp_path: Path) -> Path:
-    """The real majors file, loaded twice: versions 0 and 1."""
-    folder = tmp_path / "delta"
-    for _ in range(2):
-        await load_majors(engine, DeltaLocation(str(folder / "majors")), majors_csv())
-    return folder
-
-
-@pytest.fixture
-def server(database_url: str, delta_dir: Path, tmp_path: Path) -> Iterator[str]:
-    """`tempo serve` with the real Spotify file and the majors table loaded."""
-    env = {"SPOTIFY_SOURCE": str(spotify_csv()), "DELTA_DIR": str(delta_dir)}
-    with tempo_serve(database_url, tmp_path, **env) as base:
+@pytest.fixture(scope="module")
+async def server(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """`tempo serve` with the real Spotify file and the majors table loaded (versions 0 and
+    1 of the real majors file); one for the module's tests that only read it."""
+    folder = tmp_path_factory.mktemp("serve")
+    engine = create_engine(module_database_url)
+    try:
+        for _ in range(2):
+            await load_majors(engine, DeltaLocation(str(folder / "delta" / "majors")), majors_csv())
+    finally:
+        await engine.dispose()
+    env = {"SPOTIFY_SOURCE": str(spotify_csv()), "DELTA_DIR": str(folder / "delta")}
+    with tempo_serve(module_database_url, folder, **env) as base:
         yield base
 
 

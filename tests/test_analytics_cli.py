@@ -7,14 +7,15 @@ import statistics
 from pathlib import Path
 
 import polars as pl
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.analytics import spotify
 from tempo.analytics.spotify import read_spotify
-from tests.analytics_support import genre_popularity, majors_csv, read_rows, spotify_csv
-from tests.catalog_support import song, songs_csv
-from tests.test_cli import tempo
+from tests.fixtures.analytics import genre_popularity, majors_csv, read_rows, spotify_csv
+from tests.fixtures.catalog import song, songs_csv
+from tests.fixtures.processes import tempo
 
 PII_ENV = {"PII_HMAC_KEY": "cli-test-key-0123456789", "ENVIRONMENT": "development"}
 
@@ -61,6 +62,7 @@ def test_the_report_without_a_source_says_what_to_do(database_url: str, tmp_path
     assert missing.returncode == 1 and "none.csv: cannot read the file" in missing.stderr
 
 
+@pytest.mark.slow
 async def test_etl_majors_loads_a_new_version_each_time(
     database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -96,6 +98,7 @@ async def test_etl_majors_loads_a_new_version_each_time(
     )
 
 
+@pytest.mark.slow
 async def test_etl_people_prints_error_rows_but_never_an_email(
     database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,9 +19,9 @@ from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.etl import category_totals, load_majors, read_majors
 from tempo.core.csv_input import CsvError
 from tempo.core.settings import Settings
-from tests.analytics_support import majors_csv, read_rows
-from tests.catalog_support import http_server, serve_bytes
-from tests.helpers import write
+from tests.fixtures.analytics import majors_csv, read_rows
+from tests.fixtures.files import write
+from tests.fixtures.http_server import serve_bytes
 
 HEADER = "Rank,Major_code,Major,Major_category,Total,Men,Women,ShareWomen,Median\n"
 SMALL = HEADER + (
@@ -137,11 +138,14 @@ async def test_a_refused_file_changes_neither_table(
         assert (await conn.execute(text("SELECT count(*) FROM majors"))).scalar() == 76
 
 
-async def test_the_source_can_be_a_url(engine: AsyncEngine, location: DeltaLocation) -> None:
-    with http_server() as server:
-        server.routes["/women-stem.csv"] = serve_bytes(majors_csv().read_bytes())
-        loaded = await load_majors(engine, location, server.url("/women-stem.csv?token=s3cret"))
-    assert loaded.rows == 76 and loaded.source == server.url("/women-stem.csv")
+async def test_the_source_can_be_a_url(
+    engine: AsyncEngine, location: DeltaLocation, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/women-stem.csv").respond_with_handler(
+        serve_bytes(majors_csv().read_bytes())
+    )
+    loaded = await load_majors(engine, location, httpserver.url_for("/women-stem.csv?token=s3cret"))
+    assert loaded.rows == 76 and loaded.source == httpserver.url_for("/women-stem.csv")
 
 
 async def test_the_real_answers_match_an_independent_computation(

@@ -25,7 +25,7 @@ from tempo.core.logs import configure_logging
 from tempo.core.settings import Settings
 from tempo.people import service as people
 from tempo.people.service import PiiKeyError, hmac_key, import_people, read_people
-from tests.helpers import write
+from tests.fixtures.files import write
 
 KEY = "test-pii-key-0123456789"
 PEOPLE = [

@@ -7,16 +7,16 @@ import math
 import os
 import statistics
 from collections import Counter
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from tempo.analytics import service, spotify
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.spotify import SpotifyData, read_cached, read_spotify
 from tempo.core.csv_input import CsvError
-from tests.analytics_support import (
+from tests.fixtures.analytics import (
     FEATURES,
     first_rows,
     genre_popularity,
@@ -25,8 +25,9 @@ from tests.analytics_support import (
     spotify_csv,
     summary,
 )
-from tests.catalog_support import http_server, serve_bytes, song, songs_csv
-from tests.helpers import write
+from tests.fixtures.catalog import song, songs_csv
+from tests.fixtures.files import write
+from tests.fixtures.http_server import serve_bytes
 
 T_1 = 12.7062047361747  # t(0.975, 1), from the printed table
 
@@ -291,23 +292,16 @@ def test_the_real_feature_correlations(real: SpotifyData, rows: list[dict[str, s
     assert max(abs(f.pearson or 0) for f in answer.values()) < 0.2
 
 
-async def test_a_url_is_downloaded_once_per_process(tmp_path: Path) -> None:
+async def test_a_url_is_downloaded_once_per_process(tmp_path: Path, httpserver: HTTPServer) -> None:
     path = songs_csv(tmp_path / "songs.csv", known_rows())
-    requests: list[str] = []
-
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        requests.append(handler.path)
-        serve_bytes(path.read_bytes())(handler)
-
-    with http_server() as server:
-        server.routes["/songs.csv"] = route
-        url = server.url("/songs.csv?signature=s3cret")
-        first = await service.spotify_data(url)
-        again = await service.spotify_data(url)
-        assert again is first and len(requests) == 1
-        # The answer names the URL without its query string, which may hold a secret.
-        assert first.dataset().source == server.url("/songs.csv")
-        assert first.dataset().tracks == 5
-        with pytest.raises(AnalyticsError) as missing:
-            await service.spotify_data(server.url("/nothing.csv"))
+    httpserver.expect_request("/songs.csv").respond_with_handler(serve_bytes(path.read_bytes()))
+    url = httpserver.url_for("/songs.csv?signature=s3cret")
+    first = await service.spotify_data(url)
+    again = await service.spotify_data(url)
+    assert again is first and [r.path for r, _ in httpserver.log] == ["/songs.csv"]
+    # The answer names the URL without its query string, which may hold a secret.
+    assert first.dataset().source == httpserver.url_for("/songs.csv")
+    assert first.dataset().tracks == 5
+    with pytest.raises(AnalyticsError) as missing:
+        await service.spotify_data(httpserver.url_for("/nothing.csv"))
     assert (missing.value.status, missing.value.code) == (404, "source_unavailable")

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tempo.analytics.stats import linear_fit, mean_interval, t_cdf, t_quantile
-from tests.analytics_support import t_975
+from tests.fixtures.analytics import t_975
 
 # Two-sided 95 % critical values, t(0.975, df), as printed in any statistics table.
 T_TABLE = {

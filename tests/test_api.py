@@ -9,13 +9,8 @@ import httpx
 import pytest
 
 from tempo.app import create_app
-from tests.conftest import make_settings, running
-from tests.helpers import write
-
-SAMPLE_RANKING = [
-    (1, 1, 2), (1, 2, 2), (1, 8, 2), (4, 3, 1), (4, 4, 1), (4, 7, 1), (4, 9, 1),
-    (8, 0, 0), (8, 5, 0), (8, 6, 0),
-]  # fmt: skip
+from tests.fixtures.app import SAMPLE_RANKING, make_settings, running
+from tests.fixtures.files import write
 
 
 async def feed_sample(client: httpx.AsyncClient, auth: dict[str, str], data_dir: Path,
@@ -273,7 +268,8 @@ async def test_the_database_going_away_between_requests(
 ) -> None:
     import asyncpg
 
-    from tests.conftest import asyncpg_dsn, with_database
+    from tempo.core.db import asyncpg_dsn
+    from tests.fixtures.database import with_database
 
     assert (await client.get("/leaderboard")).status_code == 200
     admin = await asyncpg.connect(asyncpg_dsn(with_database(database_url, "postgres")))

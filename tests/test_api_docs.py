@@ -16,8 +16,8 @@ from starlette.types import Scope
 from tempo.app import create_app
 from tempo.core.settings import Settings
 from tempo.site.api_docs import ASSETS_DIR, ASSETS_PATH
-from tests.conftest import running
-from tests.test_cache import until_listening
+from tests.fixtures.app import running
+from tests.fixtures.database import until_listening
 
 CONTENT_TYPES = {
     ".js": "text/javascript",

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Route, expect
 
-from tests.browser_support import ARTIFACTS, tempo_serve
+from tests.fixtures.browser import ARTIFACTS
+from tests.fixtures.processes import tempo_serve
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # Every Content-Security-Policy violation the page sees, whether or not it logs it.
@@ -42,11 +42,13 @@ class OfflinePage:
         assert self.errors == []
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """`tempo serve` with its demo leaderboard, so GET /leaderboard has rows to show."""
-    env = {"SEED_DEMO_DATA": "true", "DATA_DIR": str(tmp_path / "data")}
-    with tempo_serve(database_url, tmp_path, **env) as base:
+@pytest.fixture(scope="module")
+def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`tempo serve` with its demo leaderboard, so GET /leaderboard has rows to show; one for
+    the module, whose tests only read."""
+    folder = tmp_path_factory.mktemp("serve")
+    env = {"SEED_DEMO_DATA": "true", "DATA_DIR": str(folder / "data")}
+    with tempo_serve(module_database_url, folder, **env) as base:
         yield base
 
 

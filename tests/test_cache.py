@@ -8,12 +8,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.core.cache import LISTENER_NAME, CachedResponse, ResponseCache
+from tempo.core.db import asyncpg_dsn
 from tempo.pipeline.feed import feed_file
-from tests.conftest import asyncpg_dsn, with_database
-from tests.helpers import write
+from tests.fixtures.database import until_listening, with_database
+from tests.fixtures.files import write
 
 
 def ranking(path: Path, users: int, start: int = 0) -> Path:
@@ -43,24 +45,6 @@ async def let_in(database_url: str) -> None:
     conn = await admin(database_url)
     try:
         await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    finally:
-        await conn.close()
-
-
-async def until_listening(database_url: str) -> None:
-    """Wait for this test's cache listener (nothing is cached before its LISTEN); start-up
-    waits 2 s for it, which a loaded machine can take."""
-    name = database_url.rsplit("/", 1)[-1].split("?")[0]
-    conn = await admin(database_url)
-    try:
-        deadline = time.monotonic() + 15
-        while not await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2"
-            " AND (query LIKE 'LISTEN%' OR query = 'SELECT 1')",  # its pings come after LISTEN
-            name, LISTENER_NAME,
-        ):  # fmt: skip
-            assert time.monotonic() < deadline, "the cache listener never connected"
-            await asyncio.sleep(0.05)
     finally:
         await conn.close()
 
@@ -206,6 +190,7 @@ async def test_a_burst_of_misses_for_one_page_sends_one_query(
     assert len(answers[0].json()["leaderboard"]) == 7
 
 
+@pytest.mark.slow
 async def test_a_pool_that_stays_busy_answers_503_not_500(
     client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.catalog import repository
 from tempo.catalog.load import load_catalog
-from tests.catalog_support import song, songs_csv
+from tests.fixtures.catalog import song, songs_csv
 
 CATALOG = [
     song(track_id="cel", track_name="Celébrate", track_artist="Miki Núñez",

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.pipeline import BAD_DURATION, BAD_RELEASE_DATE
 from tempo.core.db_errors import SCHEMA_MISSING_MESSAGE
-from tests.catalog_support import HEADER, http_server, serve_bytes, song, songs_csv
-from tests.helpers import write
-from tests.test_cli import tempo
+from tests.fixtures.catalog import HEADER, song, songs_csv
+from tests.fixtures.files import write
+from tests.fixtures.http_server import serve_bytes
+from tests.fixtures.processes import tempo
 
 
 def last_line(output: str) -> str:
@@ -53,25 +56,29 @@ async def test_load_prints_stages_and_a_summary(
         assert [tuple(r) for r in loaded] == [("a", ["latin", "pop"]), ("e", ["pop"])]
 
 
-async def test_load_from_a_url(engine: AsyncEngine, database_url: str, tmp_path: Path) -> None:
+async def test_load_from_a_url(
+    engine: AsyncEngine, database_url: str, tmp_path: Path, httpserver: HTTPServer
+) -> None:
     body = songs_csv(tmp_path / "songs.csv", [song(track_id="u1"), song(track_id="u2")])
-    with http_server() as server:
-        server.routes["/songs.csv"] = serve_bytes(body.read_bytes())
-        result = tempo("catalog", "load", server.url("/songs.csv"),
-                       env={"DATABASE_URL": database_url})  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert result.stderr.splitlines()[0] == f"downloading {server.url('/songs.csv')}"
-        assert f"from {server.url('/songs.csv')} → 2 unique tracks" in result.stdout
+    httpserver.expect_request("/songs.csv").respond_with_handler(serve_bytes(body.read_bytes()))
+    result = tempo("catalog", "load", httpserver.url_for("/songs.csv"),
+                   env={"DATABASE_URL": database_url})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == f"downloading {httpserver.url_for('/songs.csv')}"
+    assert f"from {httpserver.url_for('/songs.csv')} → 2 unique tracks" in result.stdout
 
-        missing = tempo("catalog", "load", server.url("/gone.csv"), "--database-url", database_url)
-        assert missing.returncode == 1
-        assert missing.stderr.splitlines()[-1] == (
-            f"error: {server.url('/gone.csv')}: download failed: HTTP 404 Not Found"
-        )
+    missing = tempo(
+        "catalog", "load", httpserver.url_for("/gone.csv"), "--database-url", database_url
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines()[-1] == (
+        f"error: {httpserver.url_for('/gone.csv')}: download failed: HTTP 404 Not Found"
+    )
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM tracks")) == 2
 
 
+@pytest.mark.slow
 def test_failures_exit_1_naming_file_row_and_column(database_url: str, tmp_path: Path) -> None:
     nowhere = tmp_path / "nowhere.csv"
     result = tempo("catalog", "load", str(nowhere), "--database-url", database_url)

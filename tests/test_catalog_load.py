@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,10 +16,12 @@ from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
 from tempo.catalog.load import NOTIFY_CHANNEL, load_catalog
 from tempo.catalog.pipeline import BAD_DURATION
 from tempo.core.csv_input import CsvError
+from tempo.core.db import asyncpg_dsn
 from tempo.core.sources import DownloadLimits, SourceError, display_url
-from tests.catalog_support import HEADER, http_server, serve_bytes, song, songs_csv
-from tests.conftest import asyncpg_dsn
-from tests.helpers import write
+from tests.fixtures.catalog import HEADER, song, songs_csv
+from tests.fixtures.files import write
+from tests.fixtures.http_server import serve_bytes
+from tests.fixtures.processes import free_port
 
 GOOD = [
     song(track_id="a", track_name="Señorita", track_artist="Shawn Mendes",
@@ -144,55 +147,59 @@ async def test_concurrent_loads_run_one_at_a_time(engine: AsyncEngine, tmp_path:
 # --- http(s):// sources -----------------------------------------------------------------
 
 
-async def test_a_catalog_from_a_url(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_a_catalog_from_a_url(
+    engine: AsyncEngine, tmp_path: Path, httpserver: HTTPServer
+) -> None:
     body = songs_csv(tmp_path / "s.csv", GOOD).read_bytes()
-    with http_server() as server:
-        server.routes["/songs.csv"] = serve_bytes(body)
-        server.routes["/chunked.csv"] = serve_bytes(body, content_length=False)
-        stages: list[str] = []
-        result = await load_catalog(
-            engine, server.url("/songs.csv?token=secret"), progress=stages.append
-        )
-        assert result.source == server.url("/songs.csv") and result.tracks == 3
-        assert [s.split()[0] for s in stages] == ["downloading", "reading", "validating", "loading"]
-        assert "secret" not in " ".join(stages)
-        again = await load_catalog(engine, server.url("/chunked.csv"))
-        assert again.sha256 == result.sha256
+    httpserver.expect_request("/songs.csv").respond_with_handler(serve_bytes(body))
+    httpserver.expect_request("/chunked.csv").respond_with_handler(
+        serve_bytes(body, content_length=False)
+    )
+    stages: list[str] = []
+    result = await load_catalog(
+        engine, httpserver.url_for("/songs.csv?token=secret"), progress=stages.append
+    )
+    assert result.source == httpserver.url_for("/songs.csv") and result.tracks == 3
+    assert [s.split()[0] for s in stages] == ["downloading", "reading", "validating", "loading"]
+    assert "secret" not in " ".join(stages)
+    again = await load_catalog(engine, httpserver.url_for("/chunked.csv"))
+    assert again.sha256 == result.sha256
 
 
 async def test_url_failures_are_clear_and_change_nothing(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, tmp_path: Path, httpserver: HTTPServer
 ) -> None:
     await load_catalog(engine, songs_csv(tmp_path / "good.csv", GOOD))
     before = await rows(engine)
     body = songs_csv(tmp_path / "s.csv", [song(track_id=f"t{i}") for i in range(100)]).read_bytes()
     small = DownloadLimits(max_bytes=len(body) - 1, read_seconds=0.5)
-    with http_server() as server:
-        server.routes["/big.csv"] = serve_bytes(body)
-        server.routes["/big-chunked.csv"] = serve_bytes(body, content_length=False)
-        server.routes["/slow.csv"] = serve_bytes(b"track_id\n", delay=3)
-        server.routes["/bad.csv"] = serve_bytes(b"track_id\nx\n")
-        cases = [
-            ("/missing.csv", 404, "download failed: HTTP 404 Not Found"),
-            (
-                "/big.csv",
-                413,
-                f"too large: {len(body):,} bytes, more than the limit of {len(body) - 1:,} bytes",
-            ),
-            ("/big-chunked.csv", 413, f"too large: more than the limit of {len(body) - 1:,} bytes"),
-            ("/slow.csv", 504, "download timed out waiting for data (after 0.5 s)"),
-        ]
-        for path, status, message in cases:
-            with pytest.raises(SourceError) as caught:
-                await load_catalog(engine, server.url(path), limits=small)
-            assert caught.value.status == status, path
-            assert str(caught.value) == f"{server.url(path)}: {message}"
-        with pytest.raises(CsvError) as csv_error:
-            await load_catalog(engine, server.url("/bad.csv"))
-        where = f"{server.url('/bad.csv')}, line 1, column 'track_name'"
-        assert str(csv_error.value).startswith(where)
+    httpserver.expect_request("/big.csv").respond_with_handler(serve_bytes(body))
+    httpserver.expect_request("/big-chunked.csv").respond_with_handler(
+        serve_bytes(body, content_length=False)
+    )
+    httpserver.expect_request("/slow.csv").respond_with_handler(serve_bytes(b"track_id\n", delay=3))
+    httpserver.expect_request("/bad.csv").respond_with_handler(serve_bytes(b"track_id\nx\n"))
+    cases = [
+        ("/missing.csv", 404, "download failed: HTTP 404 Not Found"),
+        (
+            "/big.csv",
+            413,
+            f"too large: {len(body):,} bytes, more than the limit of {len(body) - 1:,} bytes",
+        ),
+        ("/big-chunked.csv", 413, f"too large: more than the limit of {len(body) - 1:,} bytes"),
+        ("/slow.csv", 504, "download timed out waiting for data (after 0.5 s)"),
+    ]
+    for path, status, message in cases:
+        with pytest.raises(SourceError) as caught:
+            await load_catalog(engine, httpserver.url_for(path), limits=small)
+        assert caught.value.status == status, path
+        assert str(caught.value) == f"{httpserver.url_for(path)}: {message}"
+    with pytest.raises(CsvError) as csv_error:
+        await load_catalog(engine, httpserver.url_for("/bad.csv"))
+    where = f"{httpserver.url_for('/bad.csv')}, line 1, column 'track_name'"
+    assert str(csv_error.value).startswith(where)
     with pytest.raises(SourceError, match="cannot|failed"):
-        await load_catalog(engine, server.url("/songs.csv"))  # the server is gone
+        await load_catalog(engine, f"http://127.0.0.1:{free_port()}/songs.csv")  # no server there
     with pytest.raises(SourceError, match="unsupported source s3://") as s3:
         await load_catalog(engine, "s3://bucket/songs.csv")
     assert s3.value.status == 400

@@ -15,8 +15,8 @@ from tempo.catalog import pipeline as p
 from tempo.catalog.normalize import escape_like, normalize_expr, normalize_text
 from tempo.catalog.pipeline import read_catalog
 from tempo.core.csv_input import CsvError, RowProblem
-from tests.catalog_support import HEADER, read_rows, reference_tracks, song, songs_csv, spotify_csv
-from tests.helpers import write
+from tests.fixtures.catalog import HEADER, read_rows, reference_tracks, song, songs_csv, spotify_csv
+from tests.fixtures.files import write
 
 
 def test_the_real_spotify_file_is_there() -> None:

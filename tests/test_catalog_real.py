@@ -19,22 +19,22 @@ from tempo.catalog.models import SEARCH_TEXT_INDEX
 from tempo.catalog.normalize import normalize_text
 from tempo.catalog.pipeline import TRACK_COLUMNS
 from tempo.core.db import create_engine
-from tests.catalog_support import reference_tracks, spotify_csv
-from tests.conftest import _admin, _fresh_database, with_database
+from tests.fixtures.catalog import reference_tracks, spotify_csv
+from tests.fixtures.database import drop_database, fresh_database, with_database
 
 
 @pytest.fixture(scope="module")
 async def real_catalog(
-    server_url: str, template_database: str
+    server_url: str, template_database: str, database_prefix: str
 ) -> AsyncIterator[tuple[AsyncEngine, LoadResult]]:
     path = spotify_csv()
-    name = await _fresh_database(server_url, template_database)
+    name = await fresh_database(server_url, database_prefix, template_database)
     engine = create_engine(with_database(server_url, name))
     try:
         yield engine, await load_catalog(engine, path)
     finally:
         await engine.dispose()
-        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(server_url, name)
 
 
 async def table(engine: AsyncEngine) -> list[dict[str, Any]]:

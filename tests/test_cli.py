@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,19 +15,9 @@ import httpx
 import pytest
 
 from tempo.core.db import head_revisions
-from tests.conftest import TOKEN
-from tests.helpers import read_result, reference_ranking, write
-
-TEMPO = shutil.which("tempo", path=str(Path(sys.executable).parent)) or "tempo"
-
-
-def tempo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-          timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    return subprocess.run(
-        [TEMPO, *args], capture_output=True, text=True, env=base | (env or {}), cwd=cwd,
-        timeout=timeout, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+from tests.fixtures.app import TOKEN
+from tests.fixtures.files import read_result, reference_ranking, write
+from tests.fixtures.processes import TEMPO, serving, tempo
 
 
 def test_help_lists_every_command() -> None:
@@ -107,6 +93,7 @@ def test_sample_then_aggregate_counts_orphans(tmp_path: Path) -> None:
     assert sum(r[3] for r in rows) == 1000
 
 
+@pytest.mark.slow
 def test_migrate_then_feed_into_a_database(
     empty_database_url: str, sample_dir: Path, tmp_path: Path
 ) -> None:
@@ -153,56 +140,25 @@ def test_production_refuses_the_placeholder_token(tmp_path: Path) -> None:
     assert "API_TOKEN is the placeholder" in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 SERVERS = {"uvicorn (the default)": [], "granian": ["--server", "granian", "--workers", "2"]}
 
 
 @pytest.fixture(params=SERVERS)
 def served(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     """`tempo serve` with no DATABASE_URL: embedded PostgreSQL and demo data, as `make run`;
     on either HTTP server (granian with two workers, which share the embedded database).
     The two servers' own log lines tell which one runs."""
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"LOG_FORMAT": "json"}
-    proc = subprocess.Popen(
-        [TEMPO, "serve", "--port", str(port), *SERVERS[request.param]], cwd=tmp_path, env=env,
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(
-                "tempo serve did not become ready:\n" + (tmp_path / "serve.log").read_text()
-            )
-        yield base, tmp_path, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-        # Worker processes outlive a killed main process: end the whole group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with serving(tmp_path, *SERVERS[request.param], env=env, timeout=90) as server:
+        assert server.process is not None
+        yield server.base, tmp_path, server.process
 
 
-def test_serve_out_of_the_box(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
+@pytest.mark.db  # the embedded one, which `tempo serve` starts
+@pytest.mark.slow
+def test_serve_out_of_the_box(served: tuple[str, Path, subprocess.Popen[str]]) -> None:
     base, cwd, proc = served
     board = httpx.get(f"{base}/leaderboard", params={"limit": 5}).json()
     assert board["total"] > 0 and len(board["leaderboard"]) == 5
@@ -291,6 +247,7 @@ def test_schedule_prints_a_table_from_a_file_or_stdin(tmp_path: Path) -> None:
     assert "DTSTART:20261123T080000" in piped.stdout
 
 
+@pytest.mark.slow
 def test_schedule_rejects_bad_requests_naming_the_field(tmp_path: Path) -> None:
     import json
 

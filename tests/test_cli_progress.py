@@ -16,15 +16,19 @@ import select
 import signal
 import struct
 import subprocess
+import tempfile
 import termios
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tempo.catalog.demo import DEMO_TRACKS
-from tests.catalog_support import HEADER
-from tests.helpers import read_result, reference_ranking, write
-from tests.test_cli import TEMPO, tempo
+from tests.fixtures.catalog import HEADER
+from tests.fixtures.files import read_result, reference_ranking, write
+from tests.fixtures.processes import TEMPO, tempo
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -82,6 +86,7 @@ def assert_plain(*outputs: str) -> None:
         assert "\x1b" not in output and "\r" not in output, repr(output[:300])
 
 
+@pytest.mark.slow
 def test_in_a_pipe_nothing_is_drawn_and_the_output_is_unchanged(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -125,19 +130,28 @@ def test_sample_draws_a_bar_on_a_terminal(tmp_path: Path) -> None:
     assert sum(1 for _ in (tmp_path / "messages.csv").open("rb")) > 2_000_000
 
 
+@pytest.fixture
+def short_tmp_path() -> Iterator[Path]:
+    """A folder whose path a drawn stage shows whole: rich cuts a long description (as
+    tmp_path is under an xdist worker's popen-gwN/) at the width it finds."""
+    with tempfile.TemporaryDirectory(prefix="tempo-") as folder:
+        yield Path(folder)
+
+
 def test_aggregate_and_feed_show_their_stages_on_a_terminal(
-    database_url: str, sample_dir: Path, tmp_path: Path
+    database_url: str, sample_dir: Path, short_tmp_path: Path
 ) -> None:
     messages, users = sample_dir / "messages.csv", sample_dir / "users.csv"
-    ranked = on_terminal("aggregate", str(messages), str(users), str(tmp_path))
+    out = short_tmp_path
+    ranked = on_terminal("aggregate", str(messages), str(users), str(out))
     assert ranked.returncode == 0, ranked.text
     # The last stage is always drawn, however fast the run: rich redraws once as it stops.
-    assert f"writing {tmp_path / 'pipeline_result.csv'}" in ranked.text
+    assert f"writing {out / 'pipeline_result.csv'}" in ranked.text
     assert ranked.stdout.startswith("read ") and len(ranked.stdout.splitlines()) == 1
     assert_plain(ranked.stdout)
-    assert read_result(tmp_path / "pipeline_result.csv") == reference_ranking(messages, users)
+    assert read_result(out / "pipeline_result.csv") == reference_ranking(messages, users)
 
-    fed = on_terminal("feed", str(tmp_path / "pipeline_result.csv"), "--database-url",
+    fed = on_terminal("feed", str(out / "pipeline_result.csv"), "--database-url",
                       database_url)  # fmt: skip
     assert fed.returncode == 0, fed.text
     assert "loading 10 rows (COPY) and swapping them in" in fed.text

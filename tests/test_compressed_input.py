@@ -16,12 +16,10 @@ from tempo.core import csv_input
 from tempo.core.csv_input import CsvError
 from tempo.pipeline.aggregate import aggregate
 from tempo.pipeline.runs import PipelinePlan, RunFailed, run_pipeline
-from tests.catalog_support import song, songs_csv
-from tests.conftest import make_settings
-from tests.helpers import read_result
-from tests.test_api import SAMPLE_RANKING
-from tests.test_pipeline_runs import board
-from tests.test_web import parse
+from tests.fixtures.app import SAMPLE_RANKING, board, make_settings
+from tests.fixtures.catalog import song, songs_csv
+from tests.fixtures.files import read_result
+from tests.fixtures.html import parse
 
 
 def gzipped(source: Path, target: Path) -> Path:

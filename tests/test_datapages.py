@@ -3,7 +3,6 @@ a browser gets, and uploads sent the way a browser sends the form."""
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -13,29 +12,12 @@ import pytest
 from tempo.app import create_app
 from tempo.core.settings import Settings
 from tempo.pipeline.pages.raw import MAX_CELL
-from tests.conftest import TOKEN, make_settings, running
-from tests.helpers import reference_ranking, write
-from tests.s3_server import S3Server
-from tests.test_api import SAMPLE_RANKING
-from tests.test_pipeline_runs import files_of
-from tests.test_web import Node, parse
+from tests.fixtures.app import SAMPLE_RANKING, TOKEN, files_of, make_settings, running
+from tests.fixtures.files import Ranking, csv_rows, many_users, reference_ranking, write
+from tests.fixtures.html import Node, parse
+from tests.fixtures.s3 import S3Server
 
 PAGES = ("/", "/board", "/datamart", "/upload", "/analytics")
-Ranking = list[tuple[int, int, str, int]]
-
-
-def many_users(folder: Path, users: int) -> Ranking:
-    """messages.csv and users.csv with `users` users (messages with quoted commas, ties, one
-    message from an unknown user); the ranking the pipeline must make of them."""
-    names = ["user_id,first_name,last_name"] + [f"{i},Person,No {i:03d}" for i in range(users)]
-    messages = ["message_id,author_id,content"]
-    for user in range(users):
-        for _ in range(user * 7 % 11):
-            messages.append(f'{len(messages)},{user},"hello, from {user}"')
-    messages.append(f"{len(messages)},999,from nobody")
-    write(folder / "users.csv", "\n".join(names) + "\n")
-    write(folder / "messages.csv", "\n".join(messages) + "\n")
-    return reference_ranking(folder / "messages.csv", folder / "users.csv")
 
 
 async def upload(
@@ -83,11 +65,6 @@ def text(node: Node) -> str:
 def shown(value: str) -> str:
     """A value as the datamart shows it: long ones cut."""
     return value if len(value) <= MAX_CELL else value[:MAX_CELL] + "…"
-
-
-def csv_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 # --- every page --------------------------------------------------------------------------

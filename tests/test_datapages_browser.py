@@ -11,15 +11,10 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser_support import (
-    assert_accessible,
-    assert_no_machine_path,
-    screenshot,
-    tempo_serve,
-)
-from tests.conftest import TOKEN
-from tests.helpers import write
-from tests.test_datapages import Ranking, csv_rows, many_users
+from tests.fixtures.app import TOKEN
+from tests.fixtures.browser import assert_accessible, assert_no_machine_path, screenshot
+from tests.fixtures.files import Ranking, csv_rows, many_users, write
+from tests.fixtures.processes import tempo_serve
 
 
 @pytest.fixture

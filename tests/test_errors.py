@@ -31,7 +31,7 @@ from tempo.core.locations import SourceError
 from tempo.people.service import PiiKeyError
 from tempo.schedule.service import FieldProblem, InvalidSchedule
 from tempo.site.chrome import WORDING, page_problem
-from tests.conftest import make_settings, running
+from tests.fixtures.app import make_settings, running
 
 # One of each kind, as the code raises them; a new kind must be added here to be checked.
 EXAMPLES: list[TempoError] = [

@@ -1,6 +1,6 @@
 """A write never hangs: the database dies or stalls in the middle of a feed's COPY.
 
-Each test runs on a PostgreSQL server of its own (tests/own_postgres.py), so it may kill a
+Each test runs on a PostgreSQL server of its own (tests/fixtures/own_postgres.py), so it may kill a
 backend, stop the server or freeze it (SIGSTOP: the kernel still accepts and acknowledges
 packets, but nothing answers, as with a hung host). The feed is held in place inside its
 COPY deterministically: another transaction has inserted, without committing, a user id
@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,10 @@ from tempo.app import create_app
 from tempo.core.db import asyncpg_dsn, create_engine, csv_chunks, migrate
 from tempo.pipeline.feed import feed_file
 from tempo.pipeline.runs import recent_runs
-from tests.conftest import TOKEN, make_settings, with_database
-from tests.own_postgres import OwnPostgres, own_postgres
-from tests.s3_server import S3Server
+from tests.fixtures.app import TOKEN, make_settings
+from tests.fixtures.database import with_database
+from tests.fixtures.own_postgres import OwnPostgres
+from tests.fixtures.s3 import S3Server
 
 ANSWER_WITHIN = 10.0  # seconds from the fault to the answer
 NEW_ROWS = 20_000
@@ -59,12 +60,6 @@ class Fault(enum.Enum):
     FREEZE_SERVER = "SIGSTOP of every server process"
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[OwnPostgres]:
-    with own_postgres() as server:
-        yield server
-
-
 async def _admin(pg: OwnPostgres, sql: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(pg.url), timeout=10)
     try:
@@ -74,7 +69,8 @@ async def _admin(pg: OwnPostgres, sql: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def template(pg: OwnPostgres) -> str:
+async def template(own_pg: OwnPostgres) -> str:
+    pg = own_pg
     name = f"tempo_template_{uuid.uuid4().hex[:12]}"
     await _admin(pg, f'CREATE DATABASE "{name}"')
     engine = create_engine(with_database(pg.url, name))
@@ -128,7 +124,8 @@ class Scene:
 
 
 @pytest.fixture
-async def scene(pg: OwnPostgres, template: str, tmp_path: Path) -> AsyncIterator[Scene]:
+async def scene(own_pg: OwnPostgres, template: str, tmp_path: Path) -> AsyncIterator[Scene]:
+    pg = own_pg
     _recover(pg)
     name = f"tempo_test_{uuid.uuid4().hex[:12]}"
     await _admin(pg, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
@@ -307,8 +304,14 @@ HTTP_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("route", "fault"), HTTP_CASES, ids=[f"{r}-{f.name.lower()}" for r, f in HTTP_CASES]
+    ("route", "fault"),
+    [
+        # The S3 case asks for the S3 server itself: mark it as the fixture would.
+        pytest.param(r, f, id=f"{r}-{f.name.lower()}", marks=[pytest.mark.s3] * (r == "/feed/s3"))
+        for r, f in HTTP_CASES
+    ],
 )
+@pytest.mark.slow
 async def test_a_write_answers_503_within_10_s(
     route: str, fault: Fault, scene: Scene, request: pytest.FixtureRequest
 ) -> None:
@@ -358,6 +361,7 @@ CLI_CASES = [("feed", Fault.FREEZE_SERVER), ("pipeline run", Fault.STOP_IMMEDIAT
 @pytest.mark.parametrize(
     ("command", "fault"), CLI_CASES, ids=[f"{c}-{f.name.lower()}" for c, f in CLI_CASES]
 )
+@pytest.mark.slow
 async def test_the_cli_exits_1_with_one_line_within_10_s(
     command: str, fault: Fault, scene: Scene
 ) -> None:
@@ -396,6 +400,7 @@ def _report(what: str, outcome: int | None, elapsed: float) -> None:
     print(f"{what}: {outcome} in {elapsed:.2f} s", file=sys.stderr)
 
 
+@pytest.mark.slow
 async def test_a_read_holding_a_pooled_connection_answers_503_within_10_s(scene: Scene) -> None:
     """A server that stops answering under a read: the pooled connection it would use is
     checked (pre-ping) or used, and both end with the driver's timeout, not TCP's."""

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.app import create_app
 from tempo.core import db
 from tempo.core.csv_input import CsvError
+from tempo.core.db import asyncpg_dsn
 from tempo.core.db_errors import is_database_unavailable
 from tempo.pipeline.aggregate import aggregate
 from tempo.pipeline.feed import FEED_LOCK, NOTIFY_CHANNEL, feed_file
-from tests.conftest import TOKEN, asyncpg_dsn, make_settings, running
-from tests.helpers import read_result, write
+from tests.fixtures.app import TOKEN, make_settings, running
+from tests.fixtures.files import read_result, write
 
 
 async def table(engine: AsyncEngine) -> list[tuple]:
@@ -208,6 +209,7 @@ async def test_a_big_board_is_deleted_a_slice_of_pages_at_a_time(
     assert [row[1] for row in await table(engine)] == list(range(90_000, 90_007))
 
 
+@pytest.mark.slow
 async def test_a_feed_behind_a_long_feed_is_busy_not_a_lost_database(
     database_url: str, data_dir: Path, tmp_path: Path
 ) -> None:

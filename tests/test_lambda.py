@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.lambda_handler import LambdaSettings, handle, handler
 from tempo.pipeline.runs import RunFailed
-from tests.s3_server import S3Server
-from tests.test_api import SAMPLE_RANKING
+from tests.fixtures.app import SAMPLE_RANKING
+from tests.fixtures.s3 import S3Server
 
 EVENT = Path(__file__).resolve().parent / "data" / "lambda" / "s3-put.json"
 

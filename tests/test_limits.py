@@ -29,7 +29,7 @@ from tempo.core.settings import Settings
 from tempo.pipeline.pages import datamart, raw
 from tempo.schedule import service as schedule
 from tempo.schedule.schemas import MusicWant
-from tests.test_schedule_catalog import demo_rows
+from tests.fixtures.catalog import demo_rows
 
 
 @pytest.fixture

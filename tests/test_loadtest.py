@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import seed_demo_catalog
 from tempo.pipeline.feed import feed_file
-from tests.browser_support import tempo_serve
-from tests.conftest import TOKEN
+from tests.fixtures.app import TOKEN
+from tests.fixtures.processes import tempo_serve
 
 LOCUST = Path(sys.executable).parent / "locust"
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "locustfile.py"
@@ -75,6 +75,7 @@ def locust(base: str, folder: Path, **settings: str) -> dict[str, dict[str, str]
         return {row["Name"]: row for row in csv.DictReader(handle)}
 
 
+@pytest.mark.slow
 def test_the_realistic_mix_hits_every_endpoint_without_a_failure(
     server: str, tmp_path: Path
 ) -> None:
@@ -102,6 +103,7 @@ def test_the_realistic_mix_hits_every_endpoint_without_a_failure(
     assert timeline["end"] - timeline["steps"][0]["start"] == pytest.approx(5, abs=1.5)
 
 
+@pytest.mark.slow
 def test_the_leaderboard_mix_only_reads_the_first_page(server: str, tmp_path: Path) -> None:
     stats = locust(
         server, tmp_path / "leaderboard", mix="leaderboard", steps="20", step_seconds="2"

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from tempo.core.logs import configure_logging, get_logger, redact_secrets
-from tests.conftest import TOKEN
+from tests.fixtures.app import TOKEN
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -92,7 +92,7 @@ async def test_sampling_keeps_every_error_line(
     data_dir: Path, database_url: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from tempo.app import create_app
-    from tests.conftest import make_settings, running
+    from tests.fixtures.app import make_settings, running
 
     settings = make_settings(database_url, data_dir, access_log_sample_rate=0.0)
     async for client in running(create_app(settings)):
@@ -112,7 +112,7 @@ async def test_an_unexpected_error_is_a_500_with_an_id_and_a_line(
     data_dir: Path, database_url: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from tempo.app import create_app
-    from tests.conftest import make_settings, running
+    from tests.fixtures.app import make_settings, running
 
     app = create_app(make_settings(database_url, data_dir))
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.own_postgres import own_postgres
+from tests.fixtures.own_postgres import OwnPostgres
+from tests.fixtures.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,9 +53,7 @@ def _ci_run(bin_dir: Path, **env: str) -> str:
 
 @pytest.fixture
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 @pytest.fixture
@@ -74,6 +73,7 @@ def test_ci_run_without_a_server_uses_the_embedded_database(
     assert f"no PostgreSQL on 127.0.0.1:{closed_port}" in out
 
 
+@pytest.mark.slow
 def test_ci_run_does_not_take_any_listener_for_postgresql(
     fake_make: Path, not_postgres: int
 ) -> None:
@@ -81,12 +81,11 @@ def test_ci_run_does_not_take_any_listener_for_postgresql(
     assert "DATABASE_URL=<unset>" in out
 
 
-def test_ci_run_uses_a_server_that_answers(fake_make: Path) -> None:
+def test_ci_run_uses_a_server_that_answers(fake_make: Path, own_pg: OwnPostgres) -> None:
     # A PostgreSQL of the test's own on a free TCP port, whatever server the suite uses
     # (the embedded one listens on a socket only).
-    with own_postgres() as server:
-        out = _ci_run(fake_make, CI_POSTGRES=f"127.0.0.1:{server.port}")
-    assert f"DATABASE_URL=postgresql://postgres@127.0.0.1:{server.port}/test" in out
+    out = _ci_run(fake_make, CI_POSTGRES=f"127.0.0.1:{own_pg.port}")
+    assert f"DATABASE_URL=postgresql://postgres@127.0.0.1:{own_pg.port}/test" in out
 
 
 def test_ci_run_keeps_a_database_url_it_is_given(fake_make: Path, closed_port: int) -> None:

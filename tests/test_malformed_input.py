@@ -25,11 +25,10 @@ from tempo.app import create_app
 from tempo.core.db_errors import is_database_unavailable
 from tempo.core.settings import Settings
 from tempo.pipeline.feed import feed_file
-from tests.browser_support import tempo_serve
-from tests.catalog_support import spotify_csv
-from tests.conftest import TOKEN, make_settings, running
-from tests.helpers import write
-from tests.test_cli import free_port, tempo
+from tests.fixtures.app import TOKEN, make_settings, running
+from tests.fixtures.catalog import spotify_csv
+from tests.fixtures.files import write
+from tests.fixtures.processes import free_port, tempo, tempo_serve
 
 MESSAGES = b"message_id,author_id\n1,1\n2,1\n3,2\n"
 USERS = b"user_id,name\n1,Ada\n2,Alan\n"
@@ -412,6 +411,7 @@ PARTIAL_BODIES = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_client_that_hangs_up_mid_body_is_one_info_line(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -1,24 +1,24 @@
 """The OpenAPI document tells the truth: Schemathesis, with every check, against a served Tempo
 finds no response the document does not describe and no 5xx but the deliberate one.
 
-A smaller run than `make fuzz` (tests/openapi_fuzz.py), with a fixed seed, so that CI repeats
-it exactly; the full run's figures are in the README (Reliability, Fuzzed requests).
+A smaller run than `make fuzz` (tests/fixtures/openapi_fuzz.py), with a fixed seed, so that
+CI repeats it exactly; the full run's figures are in the README (Reliability, Fuzzed
+requests).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
-from tests.browser_support import tempo_serve
-from tests.openapi_fuzz import Pass, fuzz, prepare, run_schemathesis
+from tests.fixtures.openapi_fuzz import Pass, fuzz, prepare, run_schemathesis
+from tests.fixtures.processes import tempo_serve
 
 MAX_EXAMPLES = 5
 SEED = 20261129
@@ -27,6 +27,7 @@ SEED = 20261129
 MIN_CASES = {"with the token": 250, "without a token": 250}
 
 
+@pytest.mark.slow
 def test_fuzzing_a_served_tempo_finds_nothing(database_url: str, tmp_path: Path) -> None:
     env = prepare(tmp_path, database_url, migrate=False)
     with tempo_serve(database_url, tmp_path, **env) as base:
@@ -164,47 +165,24 @@ LYING_DOCUMENT = {
 }  # fmt: skip
 
 
-class LyingHandler(BaseHTTPRequestHandler):
+def lying_server(httpserver: HTTPServer) -> str:
     """/count documents `n` as an integer and sends it as text; /crash answers 500."""
-
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
-        if self.path == "/openapi.json":
-            self._send(200, LYING_DOCUMENT)
-        elif self.path.startswith("/crash"):
-            self._send(500, {"error": "boom"})
-        else:
-            self._send(200, {"n": self.path.rsplit("=", 1)[-1]})
-
-    def _send(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-@pytest.fixture
-def lying_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LyingHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    httpserver.expect_request("/openapi.json").respond_with_json(LYING_DOCUMENT)
+    httpserver.expect_request("/crash").respond_with_json({"error": "boom"}, status=500)
+    httpserver.expect_request("/count").respond_with_handler(
+        lambda request: Response(
+            json.dumps({"n": request.query_string.decode().rsplit("=", 1)[-1]}),
+            content_type="application/json",
+        )
+    )
+    return httpserver.url_for("").rstrip("/")
 
 
 def test_the_harness_reports_schema_violations_and_server_errors(
-    lying_server: str, tmp_path: Path
+    httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     run: Pass = run_schemathesis(
-        lying_server, tmp_path, max_examples=20, token=None, seed=SEED, workers=1
+        lying_server(httpserver), tmp_path, max_examples=20, token=None, seed=SEED, workers=1
     )
     assert not run.clean
     assert run.exit_code != 0

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tempo.core.csv_input import CsvError
 from tempo.pipeline.aggregate import aggregate
-from tests.helpers import read_result, reference_ranking, write
+from tests.fixtures.files import read_result, reference_ranking, write
 
 USERS = "user_id,first_name,last_name\n1,Ada,Lovelace\n2,Alan,Turing\n3,Grace,Hopper\n"
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import obstore
+import pytest
+from pytest_httpserver import HTTPServer
 
-from tests.catalog_support import http_server, serve_bytes
-from tests.helpers import read_result, reference_ranking
-from tests.s3_server import S3Server
-from tests.test_cli import tempo
+from tests.fixtures.files import read_result, reference_ranking
+from tests.fixtures.http_server import serve_bytes
+from tests.fixtures.processes import tempo
+from tests.fixtures.s3 import S3Server
 
 
 def s3_env(server: S3Server, values: dict[str, str] | None = None) -> dict[str, str]:
@@ -25,26 +27,28 @@ def s3_env(server: S3Server, values: dict[str, str] | None = None) -> dict[str, 
 
 
 def test_aggregate_from_urls_into_a_bucket(
-    s3_server: S3Server, sample_dir: Path, tmp_path: Path
+    s3_server: S3Server, sample_dir: Path, tmp_path: Path, httpserver: HTTPServer
 ) -> None:
     bucket = s3_server.create_bucket()
-    with http_server() as server:
-        for name in ("messages.csv", "users.csv"):
-            server.routes[f"/{name}"] = serve_bytes((sample_dir / name).read_bytes())
-        result = tempo(
-            "aggregate", server.url("/messages.csv?sig=secret"), server.url("/users.csv"),
-            f"s3://{bucket}/daily/", env=s3_env(s3_server), cwd=tmp_path,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.rstrip().endswith(f"→ s3://{bucket}/daily/pipeline_result.csv")
-        assert "10 messages" in result.stdout and "secret" not in result.stdout
-
-        missing = tempo("aggregate", server.url("/nope.csv"), server.url("/users.csv"),
-                        str(tmp_path / "out"), cwd=tmp_path)  # fmt: skip
-        assert missing.returncode == 1
-        assert missing.stderr.strip() == (
-            f"error: {server.url('/nope.csv')}: download failed: HTTP 404 Not Found"
+    for name in ("messages.csv", "users.csv"):
+        httpserver.expect_request(f"/{name}").respond_with_handler(
+            serve_bytes((sample_dir / name).read_bytes())
         )
+    url = httpserver.url_for
+    result = tempo(
+        "aggregate", url("/messages.csv?sig=secret"), url("/users.csv"),
+        f"s3://{bucket}/daily/", env=s3_env(s3_server), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith(f"→ s3://{bucket}/daily/pipeline_result.csv")
+    assert "10 messages" in result.stdout and "secret" not in result.stdout
+
+    missing = tempo("aggregate", httpserver.url_for("/nope.csv"), httpserver.url_for("/users.csv"),
+                    str(tmp_path / "out"), cwd=tmp_path)  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        f"error: {httpserver.url_for('/nope.csv')}: download failed: HTTP 404 Not Found"
+    )
     stored = bytes(obstore.get(s3_server.store(bucket), "daily/pipeline_result.csv").bytes())
     (tmp_path / "r.csv").write_bytes(stored)
     expected = reference_ranking(sample_dir / "messages.csv", sample_dir / "users.csv")
@@ -81,6 +85,7 @@ def test_aggregate_from_a_bucket_into_a_directory(
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_pipeline_run_and_feed_from_s3(
     s3_server: S3Server, sample_dir: Path, tmp_path: Path, empty_database_url: str
 ) -> None:

@@ -16,17 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
 from tempo.pipeline.runs import INTERRUPTED, PipelinePlan, RunFailed, run_pipeline
-from tests.conftest import make_settings, running
-from tests.test_api import SAMPLE_RANKING
-
-
-def files_of(folder: Path, *names: str) -> dict[str, tuple[str, bytes, str]]:
-    return {n: (f"{n}.csv", (folder / f"{n}.csv").read_bytes(), "text/csv") for n in names}
-
-
-async def board(client: httpx.AsyncClient) -> list[tuple[int, int, int]]:
-    rows = (await client.get("/leaderboard")).json()["leaderboard"]
-    return [(r["rank"], r["user_id"], r["messages"]) for r in rows]
+from tests.fixtures.app import SAMPLE_RANKING, board, files_of, make_settings, running
 
 
 async def test_an_upload_runs_the_pipeline_in_the_data_directory(

@@ -345,6 +345,7 @@ def _reference_build_plan(
 # A catalog track shorter than half a second rounds to a 0-second song: allowed here too.
 @settings(max_examples=1000, deadline=None)
 @given(days(song_seconds=SONG_SECONDS | st.just(0)))
+@pytest.mark.slow
 def test_build_plan_matches_the_reference_algorithm(day: tuple) -> None:
     try:
         expected = _reference_build_plan(*day)

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import tempo_serve
-from tests.test_deploy import find_uv
+from tests.fixtures.processes import find_uv, tempo_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -152,6 +151,7 @@ def uv_shim(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_every_readme_example_runs_as_written(database_url: str, tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.fail("the README's examples use curl: install it (apt-get install curl)")

@@ -14,19 +14,10 @@ import pytest
 
 from tempo.app import create_app
 from tempo.core.settings import Settings
-from tests.conftest import make_settings, running
-from tests.s3_server import S3Server
-from tests.test_api import SAMPLE_RANKING
+from tests.fixtures.app import SAMPLE_RANKING, make_settings, running
+from tests.fixtures.s3 import S3Server, get, put
 
 RESULT_HEADER = b"rank,user_id,name,messages\n"
-
-
-def put(server: S3Server, bucket: str, key: str, body: bytes) -> None:
-    obstore.put(server.store(bucket), key, body)
-
-
-def get(server: S3Server, bucket: str, key: str) -> bytes:
-    return bytes(obstore.get(server.store(bucket), key).bytes())
 
 
 def put_sample(server: S3Server, settings: Settings, sample_dir: Path) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tempo.bundled import BUNDLED_DIR
-from tests.conftest import SAMPLE_DIR
-from tests.helpers import reference_ranking
+from tests.fixtures.app import SAMPLE_DIR
+from tests.fixtures.files import reference_ranking
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = ROOT / "samples"

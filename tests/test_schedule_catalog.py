@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
+from tempo.catalog.demo import seed_demo_catalog
+from tests.fixtures.catalog import demo_rows
 
 DANCE_MONKEY = "5ZULALImTm80tzUbYQYM9d"
-
-
-def demo_rows() -> list[dict[str, str]]:
-    with DEMO_TRACKS.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 import obstore
 import pytest
 from pydantic import ValidationError
+from pytest_httpserver import HTTPServer
 
 from tempo.core.csv_input import CsvError, header
 from tempo.core.settings import Settings
@@ -23,8 +24,8 @@ from tempo.core.sources import (
     read_errors,
 )
 from tempo.pipeline.aggregate import count_messages, read_users
-from tests.catalog_support import http_server, serve_bytes
-from tests.s3_server import S3Server
+from tests.fixtures.http_server import serve_bytes
+from tests.fixtures.s3 import S3Server
 
 
 def storage_of(server: S3Server, **overrides: object) -> ObjectStorage:
@@ -280,37 +281,28 @@ async def test_open_csv_resolves_every_kind_of_location(
 # --- http(s):// -------------------------------------------------------------------------------
 
 
-def serve_html(handler: object) -> None:
-    from http.server import BaseHTTPRequestHandler
-
-    assert isinstance(handler, BaseHTTPRequestHandler)
-    body = b"<html><body>Sign in</body></html>"
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/html; charset=utf-8")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
-async def test_http_sources(sample_dir: Path) -> None:
+async def test_http_sources(sample_dir: Path, httpserver: HTTPServer) -> None:
     users = (sample_dir / "users.csv").read_bytes()
     small = DownloadLimits(max_bytes=len(users) - 1, read_seconds=0.5)
-    with http_server() as server:
-        server.routes["/users.csv"] = serve_bytes(users)
-        server.routes["/login"] = serve_html
-        server.routes["/slow.csv"] = serve_bytes(b"user_id,name\n", delay=3)
-        async with open_csv(server.url("/users.csv?sig=secret")) as path:
-            assert isinstance(path, Path) and read_users(path).height == 10
-        assert not path.exists()  # the download is gone afterwards
-        cases = [
-            ("/missing.csv", None, 404, "download failed: HTTP 404 Not Found"),
-            ("/login", None, 415, "not a CSV file: the server sent text/html"),
-            ("/users.csv", small, 413, f"too large: {len(users):,} bytes, more than the limit"),
-            ("/slow.csv", small, 504, "download timed out waiting for data (after 0.5 s)"),
-        ]
-        for route, limits, status, message in cases:
-            with pytest.raises(SourceError) as caught:
-                async with open_csv(server.url(route), limits=limits):
-                    pass
-            assert caught.value.status == status, route
-            assert str(caught.value).startswith(f"{server.url(route)}: {message}"), route
+    httpserver.expect_request("/users.csv").respond_with_handler(serve_bytes(users))
+    httpserver.expect_request("/login").respond_with_data(
+        b"<html><body>Sign in</body></html>", content_type="text/html; charset=utf-8"
+    )
+    httpserver.expect_request("/slow.csv").respond_with_handler(
+        serve_bytes(b"user_id,name\n", delay=3)
+    )
+    async with open_csv(httpserver.url_for("/users.csv?sig=secret")) as path:
+        assert isinstance(path, Path) and read_users(path).height == 10
+    assert not path.exists()  # the download is gone afterwards
+    cases = [
+        ("/missing.csv", None, 404, "download failed: HTTP 404 Not Found"),
+        ("/login", None, 415, "not a CSV file: the server sent text/html"),
+        ("/users.csv", small, 413, f"too large: {len(users):,} bytes, more than the limit"),
+        ("/slow.csv", small, 504, "download timed out waiting for data (after 0.5 s)"),
+    ]
+    for route, limits, status, message in cases:
+        with pytest.raises(SourceError) as caught:
+            async with open_csv(httpserver.url_for(route), limits=limits):
+                pass
+        assert caught.value.status == status, route
+        assert str(caught.value).startswith(f"{httpserver.url_for(route)}: {message}"), route

@@ -3,13 +3,10 @@ the way a browser submits it (every field of the form plus the button pressed)."
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import itertools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -18,75 +15,12 @@ from icalendar import Calendar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.app import create_app
-from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
+from tempo.catalog.demo import seed_demo_catalog
 from tempo.catalog.load import load_catalog
 from tempo.schedule.pages.view import SIDE_LABEL_REM, _stack
-from tests.catalog_support import song, songs_csv
-from tests.conftest import make_settings, running
-
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}  # fmt: skip
-
-
-@dataclass
-class Node:
-    tag: str
-    attrs: dict[str, str]
-    children: list[Node | str] = field(default_factory=list)
-
-    def walk(self) -> Iterator[Node]:
-        yield self
-        for child in self.children:
-            if isinstance(child, Node):
-                yield from child.walk()
-
-    def all(self, tag: str | None = None, **attrs: str) -> list[Node]:
-        """Descendants with `tag` and these attribute values (`class_` holds a class)."""
-        wanted = {k.rstrip("_"): v for k, v in attrs.items()}
-        return [
-            node
-            for node in self.walk()
-            if (tag is None or node.tag == tag)
-            and all(
-                v in node.attrs.get(k, "").split() if k == "class" else node.attrs.get(k) == v
-                for k, v in wanted.items()
-            )
-        ]
-
-    def one(self, tag: str | None = None, **attrs: str) -> Node:
-        found = self.all(tag, **attrs)
-        assert len(found) == 1, f"{len(found)} × {tag} {attrs}"
-        return found[0]
-
-    def text(self) -> str:
-        parts = [c if isinstance(c, str) else c.text() for c in self.children]
-        return re.sub(r"\s+", " ", " ".join(parts)).strip()
-
-
-class _Builder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Node("#document", {})
-        self.stack = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        node = Node(tag, {k: v or "" for k, v in attrs})
-        self.stack[-1].children.append(node)
-        if tag not in VOID:
-            self.stack.append(node)
-
-    def handle_endtag(self, tag: str) -> None:
-        while len(self.stack) > 1 and self.stack.pop().tag != tag:
-            pass
-
-    def handle_data(self, data: str) -> None:
-        self.stack[-1].children.append(data)
-
-
-def parse(html: str) -> Node:
-    builder = _Builder()
-    builder.feed(html)
-    return builder.root
+from tests.fixtures.app import make_settings, running
+from tests.fixtures.catalog import demo_rows, song, songs_csv
+from tests.fixtures.html import Node, parse
 
 
 def form_values(doc: Node) -> dict[str, str]:
@@ -441,11 +375,6 @@ async def test_download_ics_with_problems_shows_the_page(client: httpx.AsyncClie
 
 
 # --- the catalog -------------------------------------------------------------------------
-
-
-def demo_rows() -> list[dict[str, str]]:
-    with DEMO_TRACKS.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture

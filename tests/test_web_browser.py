@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.catalog.demo import DEMO_TRACKS, seed_demo_catalog
-from tests.browser_support import (
-    assert_accessible,
-    assert_no_machine_path,
-    screenshot,
-    tempo_serve,
-)
+from tempo.core.db import create_engine
+from tests.fixtures.browser import assert_accessible, assert_no_machine_path, screenshot
+from tests.fixtures.processes import tempo_serve
 
 
-@pytest.fixture
-async def catalog(engine: AsyncEngine) -> None:
-    assert await seed_demo_catalog(engine)
-
-
-@pytest.fixture
-def server(database_url: str, catalog: None, tmp_path: Path) -> Iterator[str]:
-    """`tempo serve` on this test's own database, the demo catalog loaded."""
-    with tempo_serve(database_url, tmp_path) as base:
+@pytest.fixture(scope="module")
+async def server(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """`tempo serve` with the demo catalog loaded, one for the module: the planner stores
+    nothing, so what one test does leaves nothing for another to see."""
+    engine = create_engine(module_database_url)
+    try:
+        assert await seed_demo_catalog(engine)
+    finally:
+        await engine.dispose()
+    with tempo_serve(module_database_url, tmp_path_factory.mktemp("serve")) as base:
         yield base
 
 
