@@ -142,9 +142,11 @@ format: install ## Apply ruff's fixes and formatting
 bench: install bench-tools ## Hot path in < 2 min: Tempo vs bare ASGI, Flask + SQL, nginx (wrk)
 	$(UV) run --locked python loadtest/bench_http.py
 
-bench-pipeline: install ## Pipeline (10M messages, COPY feed) and day-planner benchmarks
+# BENCH_PIPELINE_ARGS=--large adds the comparison at 30M messages (2.2 GB, minutes more).
+BENCH_PIPELINE_ARGS ?=
+bench-pipeline: install ## Pipeline (aggregate vs DuckDB and pandas, 10M messages, COPY feed) and planner benchmarks
 	$(UV) run --locked pytest loadtest/bench_schedule.py --benchmark-only -p no:cacheprovider
-	$(UV) run --locked python loadtest/bench_pipeline.py
+	$(UV) run --locked python loadtest/bench_pipeline.py $(BENCH_PIPELINE_ARGS)
 
 bench-tools: ## wrk (the load generator) and nginx (the baseline): apt-get install when missing
 	@missing=""; command -v wrk >/dev/null || missing="wrk"; \

@@ -1,10 +1,13 @@
-"""Pipeline benchmark: aggregation memory/throughput and COPY feed throughput.
+"""Pipeline benchmark: aggregation against DuckDB and pandas, memory/throughput, COPY feed.
 
 Every figure comes with a baseline measured in the same run, because shared machines are
-noisy: the streaming aggregation against Polars' in-memory engine on the same file, and
-the COPY feed against row-by-row INSERTs of the same rows.
+noisy: `tempo aggregate` against DuckDB and pandas computing the same ranking from the
+same files (each its own process, runs alternated, outputs checked byte for byte), the
+streaming aggregation against Polars' in-memory engine on the same file, and the COPY feed
+against row-by-row INSERTs of the same rows.
 
     uv run python loadtest/bench_pipeline.py [--messages 10000000] [--users 100000]
+        [--versus 1000000,5000000] [--large] [--repeat 3]
 
 Writes a markdown table to stdout and to bench-results/pipeline.md. Generated inputs are
 kept in bench-results/ and reused when their size matches.
@@ -17,8 +20,10 @@ import asyncio
 import io
 import os
 import re
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,43 +43,99 @@ r = users.join(counts, on="user_id", how="full", coalesce=True)
 print(r.height)
 """
 
+# The ranking `tempo aggregate` writes (pipeline_result.csv), as DuckDB SQL: the messages
+# per author, every user from either side, competition rank, ordered by rank then user id.
+DUCKDB_RANKING = """
+import sys, duckdb
+messages, users, output = sys.argv[1:4]
+duckdb.execute(\"\"\"
+COPY (
+  WITH counts AS (
+    SELECT author_id AS user_id, count(*) AS messages
+    FROM read_csv($messages, header = true, columns = {'message_id': 'VARCHAR',
+      'author_id': 'BIGINT', 'received_at': 'VARCHAR', 'content': 'VARCHAR'})
+    GROUP BY author_id),
+  users AS (
+    SELECT user_id, concat_ws(' ', trim(first_name), trim(last_name)) AS name
+    FROM read_csv($users, header = true, columns = {'user_id': 'BIGINT',
+      'first_name': 'VARCHAR', 'last_name': 'VARCHAR'})),
+  joined AS (
+    SELECT coalesce(u.user_id, c.user_id) AS user_id, coalesce(u.name, '') AS name,
+           coalesce(c.messages, 0) AS messages
+    FROM users u FULL OUTER JOIN counts c ON u.user_id = c.user_id)
+  SELECT rank() OVER (ORDER BY messages DESC) AS rank, user_id, name, messages
+  FROM joined ORDER BY rank, user_id
+) TO '\"\"\" + output.replace("'", "''") + \"\"\"' (HEADER, DELIMITER ',')
+\"\"\", {"messages": messages, "users": users})
+"""
+
+# The same ranking in pandas, reading only the author column of the messages. Polars writes
+# an empty name as "" (an empty string, not a missing value); pandas would write nothing,
+# so the unknown authors' names are written as "" here (the generated names need no quotes:
+# the csv module raises if one does).
+PANDAS_RANKING = """
+import csv, sys, pandas as pd
+messages, users, output = sys.argv[1:4]
+authors = pd.read_csv(messages, usecols=["author_id"], dtype={"author_id": "int64"})
+counts = authors["author_id"].value_counts().rename("messages").rename_axis("user_id")
+people = pd.read_csv(users, dtype={"user_id": "int64", "first_name": str, "last_name": str})
+first, last = (people[c].fillna("").str.strip() for c in ("first_name", "last_name"))
+people["name"] = (first + " " + last).str.strip()
+ranked = people[["user_id", "name"]].merge(counts.reset_index(), on="user_id", how="outer")
+ranked["messages"] = ranked["messages"].fillna(0).astype("int64")
+ranked["rank"] = ranked["messages"].rank(method="min", ascending=False).astype("int64")
+ranked = ranked.sort_values(["rank", "user_id"])[["rank", "user_id", "name", "messages"]]
+ranked.to_csv(output, index=False, quoting=csv.QUOTE_NONE, na_rep='""')
+"""
+
 
 @dataclass
 class Run:
     seconds: float
-    peak_rss_mb: float  # resident set, including pages of the memory-mapped input file
-    peak_anon_mb: float  # resident anonymous memory: what the process really allocated
+    # The kernel's high-water mark of the resident set (getrusage ru_maxrss): exact, and the
+    # same measure for every process, whatever it is written in.
+    peak_rss_mb: float
+    peak_anon_mb: float  # resident anonymous memory, sampled: what the process allocated
+    cpu_seconds: float
     output: str
 
 
-def _status_kb(pid: int) -> dict[str, int]:
+def _rss_anon_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
-            return {
-                key: int(rest.split()[0])
-                for key, _, rest in (line.partition(":") for line in status)
-                if key in ("VmRSS", "RssAnon")
-            }
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
     except (FileNotFoundError, ProcessLookupError):
-        return {}
+        pass
+    return 0
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> Run:
-    """Wall time and peak memory of one child process, sampled every 10 ms."""
-    started = time.perf_counter()
-    with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, text=True
-    ) as proc:
-        peak = {"VmRSS": 0, "RssAnon": 0}
-        while proc.poll() is None:
-            for key, kb in _status_kb(proc.pid).items():
-                peak[key] = max(peak[key], kb)
+    """Wall time, CPU time and peak memory of one child process."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        peak_anon = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak_anon = max(peak_anon, _rss_anon_kb(proc.pid))
             time.sleep(0.01)
         seconds = time.perf_counter() - started
-        output = proc.stdout.read() if proc.stdout else ""
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read().decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{output}")
-    return Run(seconds, peak["VmRSS"] / 1024, peak["RssAnon"] / 1024, output.strip())
+    return Run(
+        seconds,
+        usage.ru_maxrss / 1024,
+        peak_anon / 1024,
+        usage.ru_utime + usage.ru_stime,
+        output.strip(),
+    )
 
 
 def sample(directory: Path, messages: int, users: int) -> Path:
@@ -121,6 +182,60 @@ def aggregation_rows(messages: int, users: int) -> list[str]:
             f"{streaming.seconds:.2f} s, {count / streaming.seconds / 1e6:.2f} M rows/s, "
             f"peak {streaming.peak_anon_mb:,.0f} MB | {baseline} | {ratio} |"
         )
+    return rows
+
+
+def _median(runs: list[Run], field: str) -> float:
+    return statistics.median(getattr(run, field) for run in runs)
+
+
+def _best(runs: list[Run], field: str) -> float:
+    return min(getattr(run, field) for run in runs)
+
+
+def versus_rows(sizes: list[int], users: int, repeat: int) -> list[str]:
+    """`tempo aggregate` ÷ DuckDB and ÷ pandas on the same files, runs alternated; medians
+    (and the best run) of wall time and of peak resident memory."""
+    rows = []
+    for count in sizes:
+        data = sample(OUT / f"input-{count}", count, users)
+        inputs = [str(data / "messages.csv"), str(data / "users.csv")]
+        outputs = {name: OUT / f"versus-{name}" for name in ("tempo", "duckdb", "pandas")}
+        commands = {
+            "tempo": [*TEMPO, "aggregate", *inputs, str(outputs["tempo"])],
+            "duckdb": [sys.executable, "-c", DUCKDB_RANKING, *inputs,
+                       str(outputs["duckdb"] / "pipeline_result.csv")],
+            "pandas": [sys.executable, "-c", PANDAS_RANKING, *inputs,
+                       str(outputs["pandas"] / "pipeline_result.csv")],
+        }  # fmt: skip
+        runs: dict[str, list[Run]] = {name: [] for name in commands}
+        for folder in outputs.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(repeat):
+            for name, command in commands.items():
+                runs[name].append(measure(command))
+        results = {
+            name: (folder / "pipeline_result.csv").read_bytes() for name, folder in outputs.items()
+        }
+        if len(set(results.values())) != 1:
+            raise SystemExit(f"the three rankings of {count:,} messages differ: {data}")
+
+        size_mb = (data / "messages.csv").stat().st_size / 1e6
+        tempo = runs["tempo"]
+        for baseline in ("duckdb", "pandas"):
+            other = runs[baseline]
+            rows.append(
+                f"| aggregate {count:,} messages ({size_mb:,.0f} MB), Tempo ÷ {baseline} "
+                f"(median of {repeat}, best in brackets) | "
+                f"{_median(tempo, 'seconds'):.2f} s ({_best(tempo, 'seconds'):.2f}), "
+                f"peak {_median(tempo, 'peak_rss_mb'):,.0f} MiB | "
+                f"{_median(other, 'seconds'):.2f} s ({_best(other, 'seconds'):.2f}), "
+                f"peak {_median(other, 'peak_rss_mb'):,.0f} MiB | "
+                f"wall {_median(tempo, 'seconds') / _median(other, 'seconds'):.2f} "
+                f"({_best(tempo, 'seconds') / _best(other, 'seconds'):.2f}), "
+                f"peak {_median(tempo, 'peak_rss_mb') / _median(other, 'peak_rss_mb'):.2f}, "
+                f"CPU {_median(tempo, 'cpu_seconds') / _median(other, 'cpu_seconds'):.2f} |"
+            )
     return rows
 
 
@@ -253,20 +368,40 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--feed-users", type=int, default=1_000_000)
     parser.add_argument(
+        "--versus", default="1000000,5000000",
+        help="message counts for the comparison with DuckDB and pandas (comma-separated)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--large", action="store_true",
+        help="also compare at 30,000,000 messages (2.2 GB; several minutes more)",
+    )  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3, help="alternated runs of each")
+    parser.add_argument(
+        "--versus-only", action="store_true",
+        help="only the comparison with DuckDB and pandas (no memory cap, no feed)",
+    )  # fmt: skip
+    parser.add_argument(
         "--memory-cap-mb", type=int, default=1024,
         help="memory cgroup cap for the largest input (smaller than the file)",
     )  # fmt: skip
     args = parser.parse_args()
+    sizes = [int(count) for count in args.versus.split(",") if count]
+    if args.large:
+        sizes.append(30_000_000)
 
     lines = [
         f"Pipeline benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs",
         "",
         "| what | Tempo | baseline (same run) | ratio |",
         "|---|---|---|---|",
-        *aggregation_rows(args.messages, args.users),
-        *capped_rows(args.messages, args.users, args.memory_cap_mb),
-        *feed_rows(args.feed_users),
+        *versus_rows(sizes, args.users, args.repeat),
     ]
+    if not args.versus_only:
+        lines += [
+            *aggregation_rows(args.messages, args.users),
+            *capped_rows(args.messages, args.users, args.memory_cap_mb),
+            *feed_rows(args.feed_users),
+        ]
     report = "\n".join(lines)
     print(report)
     OUT.mkdir(exist_ok=True)

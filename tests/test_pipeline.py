@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tempo.core.csv_input import CsvError
-from tempo.pipeline.aggregate import aggregate
+from tempo.pipeline.aggregate import _count_checked, _count_typed, aggregate
 from tests.fixtures.files import read_result, reference_ranking, write
 
 USERS = "user_id,first_name,last_name\n1,Ada,Lovelace\n2,Alan,Turing\n3,Grace,Hopper\n"
@@ -93,6 +93,22 @@ def test_user_id_column_and_single_name_column_are_accepted(tmp_path: Path) -> N
 def test_file_format_variants_give_the_same_ranking(tmp_path: Path, messages: bytes) -> None:
     users = b"\xef\xbb\xbfuser_id,first_name,last_name\r\n1,Ada,Lovelace\r\n2,Alan,Turing"
     assert run(tmp_path, messages, users) == [(1, 1, "Ada Lovelace", 2), (2, 2, "Alan Turing", 1)]
+
+
+def test_ids_the_csv_reader_parses_count_as_the_checked_reading_does(tmp_path: Path) -> None:
+    """The one pass that lets the CSV reader parse author ids must give every id it accepts
+    the value `as_int` gives it, and leave to the checked reading every id it refuses."""
+    accepted = 'message_id,author_id\n1,+1\n2,01\n3, 1\n4,"2"\n5,-0\n6,-5\n7,9223372036854775807\n'
+    m = write(tmp_path / "m.csv", accepted)
+    names = ["message_id", "author_id"]
+    typed = _count_typed(m, names, "author_id")
+    assert typed is not None
+    checked = _count_checked(m, names, "author_id", allow_empty=False)
+    assert typed.select("user_id", "messages").sort("user_id").equals(checked)
+    assert checked.rows() == [(-5, 1), (0, 1), (1, 3), (2, 1), (9223372036854775807, 1)]
+    for refused in ("1 ", "1.0", "9223372036854775808", ""):
+        other = write(tmp_path / "o.csv", f"message_id,author_id\n1,1\n2,{refused}\n")
+        assert _count_typed(other, names, "author_id") is None, refused
 
 
 def test_header_only_files_give_an_empty_ranking_only_when_asked(tmp_path: Path) -> None:
