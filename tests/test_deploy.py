@@ -47,6 +47,7 @@ from tempo.cli import app as cli_app
 from tempo.core.settings import Settings
 from tests.fixtures.app import TOKEN
 from tests.fixtures.processes import (
+    READY_SECONDS,
     SERVE_STOPPED,
     HTTPServerProcess,
     find_uv,
@@ -363,7 +364,7 @@ async def test_wheel_runs_like_the_image_with_an_empty_environment(
         )
         return HTTPServerProcess(
             [*empty_env, *argv], f"http://127.0.0.1:{port}/healthz", method="GET",
-            request_timeout=5, timeout=60,  # three processes import Tempo on two cores
+            request_timeout=5, timeout=READY_SECONDS,  # three processes import Tempo on two cores
             cwd=str(image_tree), expected_returncode=SERVE_STOPPED, **output,
         )  # fmt: skip
 

@@ -41,7 +41,7 @@ Format = Literal["svg", "png"]
 Answer = TypeVar("Answer")
 MEDIA_TYPES: dict[Format, str] = {"svg": "image/svg+xml", "png": "image/png"}
 
-# The page's palette (web/static/tempo.css), so charts and page belong together.
+# The page's palette (site/static/tempo.css), so charts and page belong together.
 INK, MUTED, LINE = "#1b1f24", "#4a5361", "#c9cfd8"
 ACCENT, PURPLE, GREEN, AMBER = "#1d4ed8", "#7e22ce", "#15803d", "#b45309"
 CATEGORY_COLOURS = (ACCENT, PURPLE, GREEN, AMBER, "#be123c", "#0e7490")
