@@ -8,7 +8,9 @@ visits them in turn, round after round, so that a noisy neighbour hurts all of t
   ceiling Tempo keeps;
 - the same against Flask + gunicorn + an SQL query per request (the old way), and against
   nginx serving the bytes as a file (what the machine can do at all);
-- Tempo with its production access log against Tempo logging nothing: what logging costs;
+- Tempo in its production defaults (log level INFO, the access log sampled at 10 %, lines
+  written to a file) against the same with no access line, and at LOG_LEVEL=WARNING: what
+  logging costs;
 - POST /schedule with a typical day (loadtest/typical_day.json).
 
 Each figure comes with the server CPU time per request (all its processes), which a busy
@@ -170,9 +172,14 @@ def main() -> None:
                 server, w, work / "leaderboard.json"
             )
             get_targets[f"Tempo, {server}"] = targets.tempo(server, w, url)
-        # What the production access log costs, on the default server.
+        # What the production access log costs, on the default server, and Tempo logging
+        # only warnings (no access line at all, as before the production defaults were
+        # benchmarked).
         get_targets[f"Tempo, {servers[0]}, no access log"] = targets.tempo(
             servers[0], w, url, ACCESS_LOG_SAMPLE_RATE="0"
+        )
+        get_targets[f"Tempo, {servers[0]}, LOG_LEVEL=WARNING"] = targets.tempo(
+            servers[0], w, url, LOG_LEVEL="WARNING"
         )
         get_targets["Flask + gunicorn + SQL per request"] = targets.flask(w, url)
         nginx_found = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
@@ -224,6 +231,11 @@ def ratios(a: list[Run], b: list[Run]) -> list[float]:
     return [x.rps / y.rps for x, y in zip(a, b, strict=True)]
 
 
+def cpu_ratios(a: list[Run], b: list[Run]) -> list[float]:
+    """Per-round ratios of server CPU per request (a ÷ b): what `a` costs beyond `b`."""
+    return [x.cpu_us / y.cpu_us for x, y in zip(a, b, strict=True)]
+
+
 def render(
     args: argparse.Namespace,
     gets: dict[str, list[Run]],
@@ -254,6 +266,21 @@ def render(
     for server in servers:
         tempo = gets[f"Tempo, {server}"]
         bare = gets[f"bare ASGI app, {server}"]
+        cpu = median_range(cpu_ratios(tempo, bare), ".2f")
+        lines.append(
+            f"| server CPU per request, Tempo ÷ bare ASGI app, {server} | {cpu} | ≤ 1.15 |"
+        )
+    for server in servers:
+        cpu = median_range(
+            cpu_ratios(posts[f"Tempo, {server}"], posts[f"FastAPI, body only, {server}"]), ".2f"
+        )
+        lines.append(
+            f"| server CPU per request, POST /schedule, Tempo ÷ FastAPI validating the body "
+            f"only, {server} | {cpu} | ≤ 1.30 |"
+        )
+    for server in servers:
+        tempo = gets[f"Tempo, {server}"]
+        bare = gets[f"bare ASGI app, {server}"]
         lines += [
             f"| Tempo / bare ASGI app, {server} | {median_range(ratios(tempo, bare), '.2f')} "
             f"| ≥ 0.70 |",
@@ -263,6 +290,9 @@ def render(
     quiet = gets[f"Tempo, {servers[0]}, no access log"]
     logged = median_range(ratios(gets[f"Tempo, {servers[0]}"], quiet), ".2f")
     lines.append(f"| Tempo with its access log / without, {servers[0]} | {logged} | ≥ 0.90 |")
+    warning_only = gets[f"Tempo, {servers[0]}, LOG_LEVEL=WARNING"]
+    warning = median_range(ratios(gets[f"Tempo, {servers[0]}"], warning_only), ".2f")
+    lines.append(f"| Tempo at LOG_LEVEL=INFO / at WARNING, {servers[0]} | {warning} | |")
     if "nginx, static file" in gets:
         nginx = gets["nginx, static file"]
         for server in servers:

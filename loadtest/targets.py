@@ -68,13 +68,15 @@ def _asgi_server(server: Server, app: str, workers: int, port: int, factory: boo
 
 
 def tempo(server: Server, workers: int, database_url: str, **settings: str) -> Target:
-    """Tempo in its production configuration (settings as environment variables)."""
+    """Tempo in its production configuration (settings as environment variables): log level
+    INFO, the access log sampled at the production rate, every line going to the target's
+    log file as it would to a file or a collector in production."""
     port = free_port()
     env = {
         "DATABASE_URL": database_url,
         "ENVIRONMENT": "production",
         "API_TOKEN": settings.pop("API_TOKEN", "load-test-token-" + "x" * 24),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
         **settings,
     }
     argv = [str(BIN / "tempo"), "serve", "--server", server, "--workers", str(workers),

@@ -84,6 +84,13 @@ async def test_hits_and_304s_need_no_database(
         assert (stale.status_code, stale.content) == (200, first.content)
         head = await client.head("/leaderboard")
         assert head.status_code == 200 and head.content == b""
+        # A hit is answered by the request-id layer itself: it still carries the id.
+        echoed = await client.get("/leaderboard", headers={"X-Request-ID": "hit-1"})
+        assert echoed.headers["x-request-id"] == "hit-1" and echoed.content == first.content
+        revalidated = await client.get(
+            "/leaderboard", headers={"If-None-Match": etag, "X-Request-ID": "hit-2"}
+        )
+        assert (revalidated.status_code, revalidated.headers["x-request-id"]) == (304, "hit-2")
     finally:
         await let_in(database_url)
 

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tempo.catalog.demo import seed_demo_catalog
 from tempo.pipeline.feed import feed_file
 from tests.fixtures.app import TOKEN
-from tests.fixtures.processes import tempo_serve
+from tests.fixtures.processes import free_port, tempo_serve
 
 LOCUST = Path(sys.executable).parent / "locust"
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "locustfile.py"
@@ -65,8 +65,12 @@ def locust(base: str, folder: Path, **settings: str) -> dict[str, dict[str, str]
     """Run the locustfile headless with these LOADTEST_* settings; its stats per name."""
     folder.mkdir()
     env = os.environ | {f"LOADTEST_{name.upper()}": value for name, value in settings.items()}
+    # --processes talks to its worker over a TCP port, 5557 unless told: a port of its own,
+    # so that parallel test workers (and other runs on the machine) never share one.
+    port = str(free_port())
     result = subprocess.run(
         [str(LOCUST), "-f", str(LOCUSTFILE), "--headless", "--host", base, "--processes", "1",
+         "--master-bind-port", port, "--master-port", port,
          "--csv", str(folder / "run"), "--only-summary", "--loglevel", "WARNING"],
         env=env, cwd=folder, capture_output=True, text=True, timeout=60,
     )  # fmt: skip

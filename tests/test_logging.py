@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import httpx
 import pytest
 import structlog
 
-from tempo.core.logs import configure_logging, get_logger, redact_secrets
+from tempo.core.logs import REQUEST_ID, access_log, configure_logging, get_logger, redact_secrets
 from tests.fixtures.app import TOKEN
 
 
@@ -59,6 +60,46 @@ def test_stdlib_records_share_the_renderer(capfd: pytest.CaptureFixture[str]) ->
     lines = json_lines(capfd.readouterr().err)
     assert lines[0]["event"] == "Started server process [123]" and "color_message" not in lines[0]
     assert lines[1]["request_id"] == "r-1" and lines[1]["level"] == "warning"
+
+
+@pytest.mark.parametrize(
+    ("path", "client", "request_id"),
+    [
+        ("/leaderboard", "127.0.0.1", "c16ffd1180fd7978a13fdcdb00018695"),
+        # Escapes, text beyond ASCII, a password and a bearer token in the path; no client.
+        ('/tracks/q"\\\tä€😀', None, "r-1"),
+        ("/s3/postgresql://u:hunter2@db/x/Bearer abc", "::1", None),
+    ],
+)
+def test_the_access_line_is_the_one_structlog_would_write(
+    capfd: pytest.CaptureFixture[str], path: str, client: str | None, request_id: str | None
+) -> None:
+    configure_logging("INFO", "json")
+    fields = {"method": "GET", "path": path, "status": 404, "duration_ms": 12.5, "client": client}
+    access_log.write(*fields.values(), request_id)  # type: ignore[arg-type]
+    token = REQUEST_ID.set(request_id)
+    try:
+        get_logger("tempo.access").info("request", **fields)
+    finally:
+        REQUEST_ID.reset(token)
+    fast, rendered = capfd.readouterr().err.splitlines()
+    # Byte for byte up to the timestamp, which differs by the µs between the two.
+    assert fast.partition('"timestamp"')[0] == rendered.partition('"timestamp"')[0]
+    assert re.fullmatch(
+        r'"timestamp": "\d{4}-\d\d-\d\dT[\d:.]+Z"}', fast[fast.index('"timestamp"') :]
+    )
+    assert "hunter2" not in fast and "abc" not in fast
+
+
+def test_access_lines_follow_the_level_and_the_format(capfd: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING", "json")
+    access_log.write("GET", "/x", 500, 1.0, None, "r-2")
+    assert capfd.readouterr().err == ""  # INFO, below the level: not written
+    configure_logging("INFO", "console")
+    access_log.write("GET", "/x", 500, 1.0, None, "r-2")
+    err = capfd.readouterr().err
+    assert "request" in err and "/x" in err and not err.lstrip().startswith("{")
+    configure_logging("INFO", "json")
 
 
 def test_uvicorn_builds_no_access_line_of_its_own() -> None:

@@ -115,7 +115,7 @@ class ResponseCacheMiddleware:
             await first.wait()
             hit = self.cache.get(topic, key)  # None if that answer was not kept: ask below
         if hit is not None:
-            await self._answer(scope, send, hit)
+            await self.answer(scope, send, hit)
             return
         if (topic, key) in self._in_flight or scope["method"] != "GET":
             await self.app(scope, receive, send)
@@ -127,22 +127,31 @@ class ResponseCacheMiddleware:
             del self._in_flight[(topic, key)]
             done.set()
 
+    def lookup(self, scope: Scope) -> CachedResponse | None:
+        """The kept answer to this request, if there is one now (an HTTP scope)."""
+        if scope["method"] not in ("GET", "HEAD"):
+            return None
+        topic = self.reads.get(scope["path"])
+        return None if topic is None else self.cache.get(topic, scope["query_string"])
+
     async def _fill(
         self, scope: Scope, receive: Receive, send: Send, topic: str, key: bytes
     ) -> None:
         """Answer a miss through the app, keeping a 200 answer."""
         generation = self.cache.generation(topic)
-        start: Message | None = None
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
 
         async def keep(message: Message) -> None:
-            nonlocal start
+            nonlocal status, headers
             if message["type"] == "http.response.start":
-                start = message
+                # Copied now: the layers outside (the request id) add their own headers to
+                # this message, and those belong to this request only.
+                status, headers = message["status"], list(message.get("headers", []))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
-                if not message.get("more_body", False) and start and start["status"] == 200:
-                    headers = list(start.get("headers", []))
+                if not message.get("more_body", False) and status == 200:
                     etag = next((v.decode("latin-1") for k, v in headers if k == b"etag"), None)
                     body = b"".join(chunks)
                     self.cache.put(topic, key, CachedResponse(200, headers, body, etag), generation)
@@ -158,15 +167,24 @@ class ResponseCacheMiddleware:
 
         await self.app(scope, receive, watch)
 
-    async def _answer(self, scope: Scope, send: Send, hit: CachedResponse) -> None:
+    async def answer(
+        self, scope: Scope, send: Send, hit: CachedResponse,
+        extra: tuple[bytes, bytes] | None = None,
+    ) -> int:  # fmt: skip
+        """Send `hit` (a 304 if the client has it), with the `extra` header if given; the
+        status sent."""
         if hit.etag is not None and none_match(read_if_none_match(scope["headers"]), hit.etag):
             headers = not_modified_headers(hit.headers)
+            if extra is not None:
+                headers.append(extra)
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": hit.status, "headers": hit.headers})
+            return 304
+        headers = hit.headers if extra is None else [*hit.headers, extra]
+        await send({"type": "http.response.start", "status": hit.status, "headers": headers})
         body = b"" if scope["method"] == "HEAD" else hit.body
         await send({"type": "http.response.body", "body": body})
+        return hit.status
 
 
 async def listen_for_changes(

@@ -1,5 +1,6 @@
 """Pure-ASGI middleware: a request id for every request and one access-log line for each,
-and the refusal of query strings that carry a NUL byte."""
+the refusal of query strings that carry a NUL byte, and cache hits answered in the same
+layer."""
 
 from __future__ import annotations
 
@@ -13,14 +14,12 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tempo.core.api_errors import error_response
-from tempo.core.logs import REQUEST_ID, get_logger
+from tempo.core.cache import ResponseCacheMiddleware
+from tempo.core.logs import REQUEST_ID, access_log
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Accept a caller's id only if it is short and harmless to echo into logs and headers.
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
-
-access_log = get_logger("tempo.access")
-
 
 SLOW_MS = 500.0
 
@@ -33,23 +32,39 @@ class RequestContextMiddleware:
     route, before the response cache or a route sees it: no parameter of Tempo's means
     one, and one that reached PostgreSQL (a search, a genre) would fail there as a 500.
     Two substring searches, in this layer rather than one of its own on the hot path.
+
+    When `app` is the response cache, a hit is answered from here, its id added to the
+    cached headers in the same list: no layer, closure or wrapped `send` in between, the
+    half of a hit's time in the application that they cost.
     """
 
     def __init__(self, app: ASGIApp, sample_rate: float = 1.0) -> None:
         self.app = app
         self.sample_rate = sample_rate
+        self.cache = app if isinstance(app, ResponseCacheMiddleware) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
         query: bytes = scope["query_string"]
-        app = _nul_refused(query) if b"%00" in query or b"\x00" in query else self.app
         request_id = _request_id(scope)
         raw_id = request_id.encode()
+        nul = b"%00" in query or b"\x00" in query
         status = 500
-        started = time.perf_counter()
+        cache = self.cache
+        hit = None if nul or cache is None else cache.lookup(scope)
+        if hit is not None and cache is not None:
+            token = REQUEST_ID.set(request_id)
+            try:
+                status = await cache.answer(scope, send, hit, (REQUEST_ID_HEADER, raw_id))
+            finally:
+                self._done(scope, status, started)
+                REQUEST_ID.reset(token)
+            return
+        app = _nul_refused(query) if nul else self.app
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -62,22 +77,18 @@ class RequestContextMiddleware:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            duration_ms = (time.perf_counter() - started) * 1000
-            routine = status < 400 and duration_ms < SLOW_MS
-            if not routine or random.random() < self.sample_rate:
-                self._log(scope, status, duration_ms)
+            self._done(scope, status, started)
             REQUEST_ID.reset(token)
 
-    @staticmethod
-    def _log(scope: Scope, status: int, duration_ms: float) -> None:
-        access_log.info(
-            "request",
-            method=scope["method"],
-            path=scope["path"],
-            status=status,
-            duration_ms=round(duration_ms, 2),
-            client=scope["client"][0] if scope.get("client") else None,
-        )
+    def _done(self, scope: Scope, status: int, started: float) -> None:
+        duration_ms = (time.perf_counter() - started) * 1000
+        routine = status < 400 and duration_ms < SLOW_MS
+        if not routine or random.random() < self.sample_rate:
+            client = scope.get("client")
+            access_log.write(
+                scope["method"], scope["path"], status, round(duration_ms, 2),
+                client[0] if client else None, REQUEST_ID.get(),
+            )  # fmt: skip
 
 
 # A random per-process prefix and a counter: unique across workers and restarts, and

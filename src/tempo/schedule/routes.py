@@ -8,13 +8,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tempo.core.api_errors import error_responses
 from tempo.core.deps import open_session
 from tempo.core.errors import TempoError
-from tempo.core.json_body import json_body, openapi_body
+from tempo.core.json_body import RequestRoute, json_body, openapi_body
 from tempo.core.limits import CATALOG_LOOKUPS, ensure_connected
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
 from tempo.schedule.service import needs_catalog, plan_day, plan_day_json
 
-router = APIRouter(tags=["schedule"])
+# Its one route reads its request itself (RequestRoute): no FastAPI request handler.
+router = APIRouter(tags=["schedule"], route_class=RequestRoute)
 
 ICS_MEDIA_TYPE = "text/calendar"
 JSON = "application/json"
@@ -64,7 +65,8 @@ ACCEPT_PARAMETER = {
 )
 async def post_schedule(request: Request) -> Response:
     body = await json_body(request, ScheduleRequest, MAX_BODY_BYTES)
-    format = request.query_params.get("format")
+    # Most requests have no query string: no QueryParams to parse then.
+    format = request.query_params.get("format") if request.scope["query_string"] else None
     if format not in (None, "json", "ics"):
         message = "Input should be 'json' or 'ics'"
         details = [{"field": "query.format", "message": message, "type": "literal_error"}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -35,8 +36,15 @@ def _local_time(value: Any) -> dt.time:
         if value.tzinfo is not None:
             raise PydanticCustomError("time_type", LOCAL_TIME_MESSAGE)
         return value
-    if not isinstance(value, str) or not _LOCAL_TIME.fullmatch(value):
+    if not isinstance(value, str):
         raise PydanticCustomError("time_parsing", LOCAL_TIME_MESSAGE)
+    return _parse_local_time(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a day repeats few times, and a time is immutable
+def _parse_local_time(value: str) -> dt.time:
+    if not _LOCAL_TIME.fullmatch(value):
+        raise PydanticCustomError("time_parsing", LOCAL_TIME_MESSAGE)  # not cached
     return dt.time.fromisoformat(value)
 
 
@@ -127,22 +135,24 @@ class MusicWant(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> MusicWant:
-        kinds = [
-            self.track_id is not None,
-            self.text is not None,
-            self.genre is not None or self.minutes is not None,
-            self.title is not None or self.duration_seconds is not None,
-        ]
-        if sum(kinds) != 1:
+        # Runs for every song of a request: plain comparisons, no list to build and sum.
+        genre, inline = self.genre is not None, self.title is not None
+        kinds = (
+            (self.track_id is not None)
+            + (self.text is not None)
+            + (genre or self.minutes is not None)
+            + (inline or self.duration_seconds is not None)
+        )
+        if kinds != 1:
             raise ValueError(
                 "give exactly one of: track_id; text; genre with minutes; "
                 "title with duration_seconds"
             )
-        if (self.genre is None) != (self.minutes is None):
+        if genre != (self.minutes is not None):
             raise ValueError("a genre needs minutes, and minutes need a genre")
-        if (self.title is None) != (self.duration_seconds is None):
+        if inline != (self.duration_seconds is not None):
             raise ValueError("an inline song needs both title and duration_seconds")
-        if self.artist is not None and self.title is None:
+        if self.artist is not None and not inline:
             raise ValueError("artist is only for inline songs (title + duration_seconds)")
         return self
 
