@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from tempo.core.db import head_revisions
 from tests.fixtures.app import TOKEN
 from tests.fixtures.files import read_result, reference_ranking, write
-from tests.fixtures.processes import TEMPO, serving, tempo
+from tests.fixtures.processes import READY_SECONDS, TEMPO, serving, tempo
 
 
 def test_help_lists_every_command() -> None:
@@ -144,16 +145,18 @@ SERVERS = {"uvicorn (the default)": [], "granian": ["--server", "granian", "--wo
 
 
 @pytest.fixture(params=SERVERS)
-def served(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     """`tempo serve` with no DATABASE_URL: embedded PostgreSQL and demo data, as `make run`;
     on either HTTP server (granian with two workers, which share the embedded database).
     The two servers' own log lines tell which one runs."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"LOG_FORMAT": "json"}
-    with serving(tmp_path, *SERVERS[request.param], env=env, timeout=90) as server:
-        assert server.process is not None
-        yield server.base, tmp_path, server.process
+    # A folder of /tmp, not tmp_path: pgserver's initdb runs as another user, and every
+    # pytest run on the machine sets pytest-of-<user> back to 0700 (as the database fixture).
+    with tempfile.TemporaryDirectory(prefix="tempo-serve-") as folder:
+        cwd = Path(folder)
+        with serving(cwd, *SERVERS[request.param], env=env, timeout=READY_SECONDS) as server:
+            assert server.process is not None
+            yield server.base, cwd, server.process
 
 
 @pytest.mark.db  # the embedded one, which `tempo serve` starts
