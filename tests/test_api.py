@@ -248,9 +248,27 @@ async def test_an_unreachable_database_is_a_503(data_dir: Path) -> None:
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
+        # The probe's answer is any route's: retry later, no driver class names.
+        assert ready.headers["retry-after"] == "5" and "Error" not in ready.text
         board = await client.get("/leaderboard")
         assert board.status_code == 503 and board.headers["retry-after"] == "5"
         assert board.json()["error"]["code"] == "database_unavailable"
+
+
+async def test_a_database_that_does_not_exist_is_not_worth_retrying(
+    database_url: str, data_dir: Path
+) -> None:
+    from tests.fixtures.database import with_database
+
+    missing = with_database(database_url, "tempo_no_such_database")
+    async for client in running(create_app(make_settings(missing, data_dir))):
+        for path in ("/readyz", "/leaderboard"):
+            answer = await client.get(path)
+            assert answer.status_code == 503, (path, answer.text)
+            error = answer.json()["error"]
+            assert error["code"] == "database_misconfigured" and "DATABASE_URL" in error["message"]
+            assert "tempo_no_such_database" not in answer.text  # the name stays in the log
+            assert "retry-after" not in answer.headers
 
 
 async def test_an_unmigrated_database_says_to_migrate(

@@ -127,6 +127,17 @@ def test_feed_reports_an_unreachable_database(tmp_path: Path) -> None:
     assert "secret" not in result.stderr + result.stdout
 
 
+def test_feed_names_a_database_that_does_not_exist(tmp_path: Path, database_url: str) -> None:
+    from tests.fixtures.database import with_database
+
+    csv = write(tmp_path / "r.csv", "rank,user_id,name,messages\n1,1,A,1\n")
+    missing = with_database(database_url, "tempo_no_such_database")
+    result = tempo("feed", str(csv), "--database-url", missing)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the database refused the connection: ")
+    assert '"tempo_no_such_database" does not exist' in result.stderr
+
+
 def test_production_refuses_the_placeholder_token(tmp_path: Path) -> None:
     result = tempo(
         "serve",

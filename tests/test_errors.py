@@ -21,6 +21,7 @@ from tempo.core.db import JobBusy, Lock
 from tempo.core.db_errors import (
     SCHEMA_MISSING_MESSAGE,
     DatabaseBusy,
+    DatabaseMisconfigured,
     DatabaseUnavailable,
     SchemaMissing,
     StatementTimeout,
@@ -47,6 +48,7 @@ EXAMPLES: list[TempoError] = [
     StatementTimeout("QueryCanceledError: canceling statement due to statement timeout"),
     SchemaMissing(),
     DatabaseBusy(),
+    DatabaseMisconfigured('InvalidCatalogNameError: database "x" does not exist'),
 ]
 
 

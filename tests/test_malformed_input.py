@@ -476,3 +476,29 @@ async def test_the_docs_state_the_data_contract(client: httpx.AsyncClient) -> No
         said = paths[path]["post"]["description"]
         for rule in ("not bare CR", "1,000", "`message_id`", "`allow_empty`", "`line`"):
             assert rule in said, (path, rule)
+
+
+JSON_ROUTES = ["/feed", "/feed/s3", "/pipeline/run"]
+
+
+@pytest.mark.parametrize("path", JSON_ROUTES)
+async def test_a_json_route_names_a_syntax_error_and_refuses_other_media_types(
+    client: httpx.AsyncClient, auth: dict[str, str], path: str
+) -> None:
+    broken = await client.post(
+        path, content=b'{"allow_empty": ', headers=auth | {"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422, broken.text
+    [problem] = broken.json()["error"]["details"]
+    assert problem == {
+        "field": "body",
+        "message": "Invalid JSON: Expecting value at character 16",
+        "type": "json_invalid",
+    }
+    for media_type in ("text/plain", "application/x-www-form-urlencoded"):
+        wrong = await client.post(
+            path, content=b'{"allow_empty": true}', headers=auth | {"Content-Type": media_type}
+        )
+        assert wrong.status_code == 415, (media_type, wrong.text)
+        assert wrong.json()["error"]["code"] == "unsupported_media_type"
+        assert media_type in wrong.json()["error"]["message"]

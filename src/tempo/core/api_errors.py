@@ -119,6 +119,30 @@ def _client_gone_response() -> JSONResponse:
     )
 
 
+def _field_problem(err: dict[str, Any]) -> dict[str, str]:
+    loc, message = err["loc"], err["msg"]
+    if err["type"] == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+        # FastAPI puts the offset of a JSON syntax error where the field goes ("body.14",
+        # "JSON decode error"): name the body, and say what and where, as pydantic does.
+        reason = (err.get("ctx") or {}).get("error", "invalid JSON")
+        loc, message = loc[:1], f"Invalid JSON: {reason} at character {loc[1]}"
+    return {"field": ".".join(str(part) for part in loc), "message": message, "type": err["type"]}
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> TempoError | None:
+    """A JSON body route sent another media type: FastAPI then validates the raw bytes and
+    says the body is not an object (422); the client's mistake is the media type (415)."""
+    content_type = request.headers.get("content-type")
+    if content_type is None or "json" in content_type.lower():
+        return None
+    if not any(
+        e["type"] == "model_attributes_type" and tuple(e["loc"]) == ("body",) for e in exc.errors()
+    ):
+        return None
+    message = f"send the body as application/json, not {content_type}"
+    return TempoError(415, "unsupported_media_type", message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -138,15 +162,11 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_class, _tempo_error)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(part) for part in err["loc"]),
-                "message": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors()
-        ]
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unsupported = _not_json(request, exc)
+        if unsupported is not None:
+            return json_error(unsupported)
+        errors = [_field_problem(err) for err in exc.errors()]
         fields = ", ".join(e["field"] for e in errors)
         return error_response(422, "invalid_request", f"invalid request: {fields}", errors)
 

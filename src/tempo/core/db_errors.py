@@ -8,6 +8,8 @@ unmigrated database means, or None when `exc` is some other failure:
 - a table or column missing (not migrated): `schema_missing`, no Retry-After (waiting
   does not help; `tempo migrate` does)
 - every pooled connection in use for the pool's whole wait: `database_busy`, Retry-After 1
+- the server answered but refused the login or has no such database: `database_misconfigured`,
+  no Retry-After (waiting does not help; DATABASE_URL does)
 """
 
 from __future__ import annotations
@@ -91,6 +93,30 @@ class SchemaMissing(TempoError):
         super().__init__(503, "schema_missing", SCHEMA_MISSING_MESSAGE)
 
 
+class DatabaseMisconfigured(TempoError):
+    """The server is up and says no: the database in DATABASE_URL does not exist, or the
+    login is refused. Not "try again": it stays so until an operator changes something.
+    The driver's line (naming the database or role) goes to the log, not to the client."""
+
+    event = "database_misconfigured"
+    level = logging.ERROR
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            503,
+            "database_misconfigured",
+            "the database server refused the connection (no such database, or the login "
+            "was refused); check DATABASE_URL",
+        )
+        self.reason = reason
+
+
+MISCONFIGURED_ERRORS = (
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+)
+
+
 class DatabaseBusy(TempoError):
     """Every pooled connection stayed in use for the whole wait: overload, not a fault."""
 
@@ -114,6 +140,8 @@ def database_error(exc: BaseException) -> TempoError | None:
         error = SchemaMissing()
     elif not is_database_unavailable(exc):
         return None
+    elif any(isinstance(e, MISCONFIGURED_ERRORS) for e in driver_errors(exc)):
+        error = DatabaseMisconfigured(database_failure(exc))
     elif is_statement_timeout(exc):
         error = StatementTimeout(database_failure(exc))
     else:

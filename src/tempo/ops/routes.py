@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from tempo.core.api_errors import error_responses
 from tempo.core.db import pending_migrations
-from tempo.core.db_errors import is_database_unavailable
+from tempo.core.db_errors import database_error
 from tempo.core.deps import EngineDep
 from tempo.core.errors import TempoError
 from tempo.ops.schemas import Health, Readiness
@@ -34,11 +34,12 @@ async def readyz(engine: EngineDep) -> Readiness:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             pending = await pending_migrations(engine)
     except Exception as exc:
-        if is_database_unavailable(exc):
-            raise TempoError(
-                503, "database_unavailable", f"the database is unreachable: {type(exc).__name__}"
-            ) from exc
-        raise
+        # The same answer as any route's (with Retry-After where waiting helps), so a
+        # probe's client and an operator read one wording.
+        error = database_error(exc)
+        if error is None:
+            raise
+        raise error from exc
     if pending:
         raise TempoError(
             503, "migrations_pending", "the database schema is behind; run `tempo migrate`"

@@ -10,7 +10,12 @@ from sqlalchemy import text
 
 from tempo.core.api_errors import BODY_ERRORS, TOKEN_ERRORS, error_responses
 from tempo.core.csv_input import require_plain, require_plain_object
-from tempo.core.db_errors import DatabaseUnavailable, SchemaMissing, database_error
+from tempo.core.db_errors import (
+    DatabaseMisconfigured,
+    DatabaseUnavailable,
+    SchemaMissing,
+    database_error,
+)
 from tempo.core.deps import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
 from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
 from tempo.core.paging import Paging, paging
@@ -196,7 +201,7 @@ UPLOAD_BODY: dict[str, Any] = {
 def _stored_but_not_run(exc: Exception, uploaded: list[StoredUpload]) -> TempoError | None:
     """The database failed the run after the files were stored: a 503 that says so."""
     error = database_error(exc)
-    if isinstance(error, SchemaMissing):
+    if isinstance(error, (SchemaMissing, DatabaseMisconfigured)):
         code, why = error.code, error.message
     elif isinstance(error, DatabaseUnavailable):  # a statement timeout too
         code, why = "database_unavailable", "the database is unreachable"

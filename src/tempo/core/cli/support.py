@@ -89,7 +89,11 @@ def one_line_errors() -> Iterator[None]:
 
         if isinstance(exc, TempoError):
             fail(exc.message)
-        from tempo.core.db_errors import DatabaseUnavailable, database_error
+        from tempo.core.db_errors import (
+            DatabaseMisconfigured,
+            DatabaseUnavailable,
+            database_error,
+        )
 
         error = database_error(exc)
         if error is None:
@@ -97,6 +101,8 @@ def one_line_errors() -> Iterator[None]:
         if isinstance(error, DatabaseUnavailable):  # a statement timeout too
             # The driver's own line tells whoever runs the command more than the API's.
             fail(f"cannot reach the database: {error.reason}")
+        if isinstance(error, DatabaseMisconfigured):
+            fail(f"the database refused the connection: {error.reason}")
         fail(error.message)
 
 
