@@ -211,6 +211,19 @@ async def test_unknown_routes_and_methods_use_the_error_shape(client: httpx.Asyn
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/leaderboard?limit=2", "/board", "/openapi.json"])
+async def test_head_is_get_without_the_body(client: httpx.AsyncClient, path: str) -> None:
+    for _ in range(2):  # a miss, then (for the leaderboard) a cached hit
+        get, head = await client.get(path), await client.head(path)
+        assert head.status_code == get.status_code == 200, head.text
+        assert head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"]
+        assert head.headers["content-length"] == get.headers["content-length"]
+        assert head.headers["x-request-id"] != get.headers["x-request-id"]
+    refused = await client.head("/feed")  # a POST route: 405, as for GET
+    assert refused.status_code == 405 and refused.content == b""
+
+
 async def test_request_ids_are_echoed_or_generated(client: httpx.AsyncClient) -> None:
     echoed = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["x-request-id"] == "abc-123"

@@ -1,6 +1,6 @@
 """Pure-ASGI middleware: a request id for every request and one access-log line for each,
-the refusal of query strings that carry a NUL byte, and cache hits answered in the same
-layer."""
+the refusal of query strings that carry a NUL byte, HEAD served as GET without its body,
+and cache hits answered in the same layer."""
 
 from __future__ import annotations
 
@@ -65,17 +65,22 @@ class RequestContextMiddleware:
                 REQUEST_ID.reset(token)
             return
         app = _nul_refused(query) if nul else self.app
+        # HEAD is GET without the body (RFC 9110 §9.3.2): the routes are declared for GET,
+        # so inside they see a GET, and its body is dropped on the way out, its length kept.
+        head = scope["method"] == "HEAD"
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, raw_id)]
+            elif head and message.get("body"):
+                message = {**message, "body": b""}
             await send(message)
 
         token = REQUEST_ID.set(request_id)
         try:
-            await app(scope, receive, send_with_id)
+            await app({**scope, "method": "GET"} if head else scope, receive, send_with_id)
         finally:
             self._done(scope, status, started)
             REQUEST_ID.reset(token)
