@@ -92,7 +92,8 @@ async def datamart_page(
     pager = Pager(PATH, number, raw.total, params={"table": shown.key}, asked=page)
     return PAGES.render(
         "datamart.html",
-        pager.status,
+        # A table that is not there is a missing page (404), though Messages is shown.
+        404 if notices else pager.status,
         missing=False,
         problem=None,
         raw=raw,
