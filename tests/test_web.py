@@ -374,6 +374,17 @@ async def test_download_ics_with_problems_shows_the_page(client: httpx.AsyncClie
     assert "appointments-0-end" in errors(parse(response.text))
 
 
+@pytest.mark.parametrize("path", ["/", "/plan.ics"])
+async def test_a_form_over_the_size_limit_is_a_page_that_says_so(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.post(path, data={"appointments_0_title": "x" * (1024 * 1024)})
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    notice = parse(response.text).one(class_="notice").text()
+    assert notice.startswith("The body is ") and "this route takes 1,048,576" in notice
+
+
 # --- the catalog -------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.exceptions import HTTPException
 
 from tempo.catalog import repository as catalog
 from tempo.catalog.models import Track
@@ -107,7 +108,10 @@ async def show_page() -> HTMLResponse:
 
 @router.post("/", response_class=HTMLResponse)
 async def submit_page(request: Request, session: SessionDep) -> HTMLResponse:
-    data = await _form_data(request)
+    try:
+        data = await _form_data(request)
+    except HTTPException as exc:  # the body passed the route's limit (tempo.core.admission)
+        return _refused(exc)
     page = Page(PlanForm.parse(data))
     action = data.get("action", "")
     if "add_track" in data:
@@ -134,7 +138,11 @@ async def submit_page(request: Request, session: SessionDep) -> HTMLResponse:
 
 @router.post("/plan.ics", response_model=None)
 async def download_ics(request: Request, session: SessionDep) -> Response:
-    page = Page(PlanForm.parse(await _form_data(request)))
+    try:
+        data = await _form_data(request)
+    except HTTPException as exc:
+        return _refused(exc)
+    page = Page(PlanForm.parse(data))
     result = await _plan(page, session)
     if result is None:
         return render(page)
@@ -145,6 +153,15 @@ async def download_ics(request: Request, session: SessionDep) -> Response:
         media_type="text/calendar",
         headers={"Content-Disposition": f'attachment; filename="tempo-{day}.ics"'},
     )
+
+
+def _refused(exc: HTTPException) -> HTMLResponse:
+    """A form over the size limit: the blank page with the reason, under the refusal's status
+    (a browser shows a page, not the API's JSON)."""
+    page = Page(PlanForm.blank(dt.date.today()))
+    detail = str(exc.detail)
+    page.notice, page.status = f"{detail[:1].upper()}{detail[1:]}.", exc.status_code
+    return render(page)
 
 
 async def _form_data(request: Request) -> dict[str, str]:
