@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.catalog import repository as catalog
+from tempo.catalog.index import CatalogIndexes
 from tempo.catalog.models import Track
 from tempo.core.db_errors import KNOWN_FAILURES
 from tempo.core.deps import SessionDep
@@ -128,14 +129,14 @@ async def submit_page(request: Request, session: SessionDep) -> HTMLResponse:
     elif action == "add-track":
         await _guard(page, _add_track(page, session, data["add_track"].strip()))
     elif action == "plan":
-        await _plan(page, session)
+        await _plan(page, session, request.state.catalog_index)
     return render(page)
 
 
 @router.post("/plan.ics", response_model=None)
 async def download_ics(request: Request, session: SessionDep) -> Response:
     page = Page(PlanForm.parse(await _form_data(request)))
-    result = await _plan(page, session)
+    result = await _plan(page, session, request.state.catalog_index)
     if result is None:
         return render(page)
     plan, built = result
@@ -153,7 +154,9 @@ async def _form_data(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-async def _plan(page: Page, session: AsyncSession) -> tuple[SchedulePlan, FormRequest] | None:
+async def _plan(
+    page: Page, session: AsyncSession, index: CatalogIndexes
+) -> tuple[SchedulePlan, FormRequest] | None:
     """Plans the form's day onto `page`; the plan, or None with the problems on `page`."""
     try:
         built = page.form.to_request()
@@ -163,7 +166,7 @@ async def _plan(page: Page, session: AsyncSession) -> tuple[SchedulePlan, FormRe
     # Only catalog look-ups touch the database; a day of inline songs plans without it.
     catalog_session = session if needs_catalog(built.request) else None
     try:
-        plan = await plan_day(built.request, catalog_session)
+        plan = await plan_day(built.request, catalog_session, index)
     except InvalidSchedule as invalid:
         page.errors, page.status = built.errors_from(invalid, page.form), 422
         return None
