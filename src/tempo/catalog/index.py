@@ -17,7 +17,6 @@ import asyncio
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -44,55 +43,80 @@ _SELECT = text(
     "SELECT track_id, name, artist, duration_ms, popularity, genres, album_name, release_date,"
     " search_text FROM tracks ORDER BY popularity DESC, track_id"
 )
+# Rows read and indexed at once while building: a few milliseconds of the event loop.
+_CHUNK = 500
 # Between two names in the joined text searched for a contained title: normalised text has
 # no newline (it is whitespace, collapsed to a space), so no title can match across it.
 _JOIN = "\n"
 
 
-@dataclass(frozen=True)
-class _Row:
-    info: TrackInfo
-    name: str  # normalised, as the check on a candidate compares it
-    artist: str
-    search_text: str
-
-
 class CatalogIndex:
-    """One snapshot of the catalog, in the database's order (most popular first)."""
+    """One snapshot of the catalog, in the database's order (most popular first): rows are
+    added in that order (`add`), then `finish` makes it ready.
 
-    def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._rows: list[_Row] = [
-            _Row(
-                TrackInfo(
-                    track_id=r[0], name=r[1], artist=r[2], duration_ms=r[3], popularity=r[4],
-                    genres=tuple(r[5]), album_name=r[6], release_date=r[7],
-                ),
-                normalize_text(r[1]),
-                normalize_text(r[2]),
-                r[8],
-            )
-            for r in rows
-        ]  # fmt: skip
-        self._by_id = {row.info.track_id: row.info for row in self._rows}
-        # Exact titles: the rows of each normalised name, in order.
-        self._by_name: dict[str, list[_Row]] = {}
+    Row n is in parallel lists (its track, its normalised name and artist as the check on
+    a candidate compares them, its `search_text`) rather than an object per row: fewer
+    objects for the garbage collector to walk, in this process, for as long as it lives.
+    """
+
+    def __init__(self, rows: Sequence[Sequence[Any]] = ()) -> None:
+        self._infos: list[TrackInfo] = []
+        self._names: list[str] = []
+        self._artists: list[str] = []
+        self._search: list[str] = []
+        self._by_id: dict[str, TrackInfo] = {}
+        # Exact titles: the first row of each normalised name, and the rest of them in
+        # order (few names are shared: a list only for those).
+        self._first_of: dict[str, int] = {}
+        self._more_of: dict[str, list[int]] = {}
         # Contained titles: every name in one string, found by str.find; the row of a
         # position is the last start at or before it.
-        self._names = _JOIN.join(row.name for row in self._rows)
+        self._joined = ""
         self._starts: list[int] = []
+        self._by_genre: dict[str, list[TrackInfo]] = {}
+        self.genres: frozenset[str] = frozenset()
+        if rows:
+            self.add(rows)
+            self.finish()
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Rows of `_SELECT`, after those added before."""
+        first_of, more_of, by_id, by_genre = (
+            self._first_of, self._more_of, self._by_id, self._by_genre,
+        )  # fmt: skip
+        for r in rows:
+            info = TrackInfo(
+                track_id=r[0], name=r[1], artist=r[2], duration_ms=r[3], popularity=r[4],
+                genres=tuple(r[5]), album_name=r[6], release_date=r[7],
+            )  # fmt: skip
+            n = len(self._infos)
+            name = normalize_text(r[1])
+            self._infos.append(info)
+            self._names.append(name)
+            self._artists.append(normalize_text(r[2]))
+            self._search.append(r[8])
+            by_id[info.track_id] = info
+            if name in first_of:
+                more_of.setdefault(name, []).append(n)
+            else:
+                first_of[name] = n
+            for genre in info.genres:
+                tracks = by_genre.setdefault(genre, [])
+                if len(tracks) < GENRE_LIMIT:
+                    tracks.append(info)
+
+    def finish(self) -> CatalogIndex:
+        self._joined = _JOIN.join(self._names)
+        self._starts = []
         position = 0
-        by_genre: dict[str, list[TrackInfo]] = {}
-        for row in self._rows:
-            self._by_name.setdefault(row.name, []).append(row)
+        for name in self._names:
             self._starts.append(position)
-            position += len(row.name) + len(_JOIN)
-            for genre in row.info.genres:
-                by_genre.setdefault(genre, []).append(row.info)
-        self._by_genre = {genre: tracks[:GENRE_LIMIT] for genre, tracks in by_genre.items()}
-        self.genres = frozenset(by_genre)
+            position += len(name) + len(_JOIN)
+        self.genres = frozenset(self._by_genre)
+        return self
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._infos)
 
     def tracks_by_id(self, ids: Sequence[str]) -> dict[str, TrackInfo]:
         """As repository.tracks_by_id."""
@@ -124,54 +148,53 @@ class CatalogIndex:
                 for title, artist in read[t]:
                     if found[t] is not None:
                         break
-                    row = first(make(t, title, artist))
-                    if row is not None:
-                        found[t] = row.info
+                    found[t] = first(make(t, title, artist))
         return found
 
-    def _first_exact(self, probe: Probe) -> _Row | None:
-        # The check wants the name equal to the title: only those rows can pass.
-        accept = probe.accept_names
-        return next(
-            (
-                row
-                for row in self._by_name.get(probe.title, ())
-                if probe.narrows(row.search_text) and accept(row.name, row.artist)
-            ),
-            None,
+    def _fits(self, n: int, probe: Probe) -> bool:
+        return probe.narrows(self._search[n]) and probe.accept_names(
+            self._names[n], self._artists[n]
         )
 
-    def _first_in(self, probe: Probe) -> _Row | None:
+    def _first_exact(self, probe: Probe) -> TrackInfo | None:
+        # The check wants the name equal to the title: only those rows can pass.
+        first = self._first_of.get(probe.title)
+        if first is None:
+            return None
+        rest: Sequence[int] = self._more_of.get(probe.title, ())
+        for n in (first, *rest):
+            if self._fits(n, probe):
+                return self._infos[n]
+        return None
+
+    def _first_in(self, probe: Probe) -> TrackInfo | None:
         # The check wants the title inside the name: find it in the joined names, in order.
-        names, starts, title = self._names, self._starts, probe.title
-        accept = probe.accept_names
-        at = names.find(title)
+        joined, starts, title = self._joined, self._starts, probe.title
+        at = joined.find(title)
         while at >= 0:
-            n = _row_at(starts, at)
-            row = self._rows[n]
-            if probe.narrows(row.search_text) and accept(row.name, row.artist):
-                return row
-            following = n + 1
-            if following >= len(starts):
+            n = bisect_right(starts, at) - 1
+            if self._fits(n, probe):
+                return self._infos[n]
+            if n + 1 >= len(starts):
                 return None
-            at = names.find(title, starts[following])
+            at = joined.find(title, starts[n + 1])
         return None
 
 
-def _row_at(starts: list[int], position: int) -> int:
-    return bisect_right(starts, position) - 1
-
-
-def _build(rows: Sequence[tuple[Any, ...]]) -> CatalogIndex:
-    return CatalogIndex(rows)
-
-
 async def load_index(session: AsyncSession) -> CatalogIndex:
-    """The catalog as it is now: one SELECT, then the index built off the event loop."""
+    """The catalog as it is now: one SELECT, read and indexed `_CHUNK` rows at a time.
+
+    The work is ~0.3 s of CPU for the 28k-track Spotify catalog, mostly normalising names:
+    done on the event loop but in slices of a few milliseconds (a server-side cursor, one
+    fetch per slice), so that other requests keep being served while it is built. A thread
+    would not help: the work is Python, and holds the GIL.
+    """
     conn = await session.connection()
-    rows = [tuple(r) for r in await conn.execute(_SELECT)]
-    # Normalising ~56k names takes tens of milliseconds: not on the loop.
-    return await asyncio.to_thread(_build, rows)
+    index = CatalogIndex()
+    result = await conn.stream(_SELECT)
+    async for rows in result.partitions(_CHUNK):
+        index.add(rows)
+    return index.finish()
 
 
 class CatalogIndexes:
