@@ -124,6 +124,7 @@ async def run(url: str, before: int, after: int) -> list[tuple[str, str]]:
         # The first build in this process, kept: what a worker's RSS grows by (with what
         # the build's garbage leaves in the allocator's pools).
         kept = await load_index(session)
+        assert kept is not None
         gc.collect()
         added = rss_mb() - rss
         tracemalloc.start()
@@ -203,6 +204,7 @@ async def run(url: str, before: int, after: int) -> list[tuple[str, str]]:
             walls, _, by_index = await timed(lambda: resolve_music(wants, session, indexes), 1)
             rows.append(("resolve_music, index (not kept: built each call), wall", ms(walls)))
             kept = await load_index(session)
+            assert kept is not None
             walls, _, by_kept = await timed(lambda: resolve_music_from(kept, wants, session), after)
             rows.append(("resolve_music, index built, wall", ms(walls)))
         await engine.dispose()

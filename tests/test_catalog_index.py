@@ -21,6 +21,8 @@ from tempo.catalog.demo import seed_demo_catalog
 from tempo.catalog.index import CatalogIndex, CatalogIndexes, load_index
 from tempo.catalog.load import load_catalog
 from tempo.core.settings import Settings
+from tempo.schedule.schemas import MusicWant
+from tempo.schedule.service import resolve_music
 from tests.fixtures.app import running
 from tests.fixtures.catalog import demo_rows, song, songs_csv
 
@@ -29,7 +31,9 @@ from tests.fixtures.catalog import demo_rows, song, songs_csv
 async def demo(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncSession, CatalogIndex]]:
     assert await seed_demo_catalog(engine)
     async with AsyncSession(engine, expire_on_commit=False) as session:
-        yield session, await load_index(session)
+        index = await load_index(session)
+        assert index is not None
+        yield session, index
 
 
 def texts_of_the_catalog() -> list[str]:
@@ -149,7 +153,7 @@ async def test_an_index_is_kept_only_while_listening_and_unchanged(engine: Async
     started = asyncio.Event()
     release = asyncio.Event()
 
-    async def slow_load(session: AsyncSession) -> CatalogIndex:
+    async def slow_load(session: AsyncSession) -> CatalogIndex | None:
         started.set()
         await release.wait()
         return await load_index(session)
@@ -176,3 +180,25 @@ async def test_an_index_is_kept_only_while_listening_and_unchanged(engine: Async
         indexes.invalidate()
         assert indexes.current is None
         assert indexes.builds == 3
+
+
+async def test_a_catalog_over_the_limit_is_looked_up_in_sql(engine: AsyncEngine) -> None:
+    assert await seed_demo_catalog(engine)
+    listening = asyncio.Event()
+    listening.set()
+
+    async def small_limit(session: AsyncSession) -> CatalogIndex | None:
+        return await load_index(session, limit=100)  # the demo catalog has 151 tracks
+
+    indexes = CatalogIndexes(listening, small_limit)
+    wants = [MusicWant(text="Dance Monkey - Tones and I"), MusicWant(genre="pop", minutes=9)]
+    async with AsyncSession(engine) as session:
+        assert await indexes.get(session) is None
+        assert await indexes.get(session) is None
+        assert indexes.builds == 1  # remembered until the catalog changes
+        songs, missing = await resolve_music(wants, session, indexes)
+        assert (songs, missing) == await resolve_music(wants, session)
+        assert songs[0].title == "Dance Monkey" and len(songs) > 1 and not missing
+        indexes.invalidate()
+        assert await indexes.get(session) is None
+        assert indexes.builds == 2

@@ -150,7 +150,7 @@ async def test_the_in_memory_catalog_answers_as_sql_on_the_real_catalog(
     texts += ["Memories - Dillon Francis Remix", "love", "remix", "zzzz qqqq", "feat."]
     async with AsyncSession(engine) as session:
         index = await load_index(session)
-        assert len(index) == loaded.tracks
+        assert index is not None and len(index) == loaded.tracks
         # In batches: the SQL look-ups scan the table for many patterns (the reason for
         # the index), and dozens of them in one statement pass the statement timeout.
         for at in range(0, len(texts), 8):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -38,6 +38,9 @@ from tempo.core.logs import get_logger
 log = get_logger(__name__)
 
 GENRE_LIMIT = 200  # as repository.tracks_for_genres
+# Memory bound: an index holds ~0.9 KiB a track (26 MiB for the 28,356 Spotify tracks), so
+# this is ~180 MiB a worker at most. A larger catalog is looked up in SQL, as before.
+MAX_TRACKS = 200_000
 # The database's order is the reference: collations sort track_ids differently from Python.
 _SELECT = text(
     "SELECT track_id, name, artist, duration_ms, popularity, genres, album_name, release_date,"
@@ -181,10 +184,11 @@ class CatalogIndex:
         return None
 
 
-async def load_index(session: AsyncSession) -> CatalogIndex:
-    """The catalog as it is now: one SELECT, read and indexed `_CHUNK` rows at a time.
+async def load_index(session: AsyncSession, limit: int = MAX_TRACKS) -> CatalogIndex | None:
+    """The catalog as it is now: one SELECT, read and indexed `_CHUNK` rows at a time;
+    None for a catalog of more than `limit` tracks (which stays in SQL).
 
-    The work is ~0.3 s of CPU for the 28k-track Spotify catalog, mostly normalising names:
+    The work is ~0.4 s of CPU for the 28k-track Spotify catalog, mostly normalising names:
     done on the event loop but in slices of a few milliseconds (a server-side cursor, one
     fetch per slice), so that other requests keep being served while it is built. A thread
     would not help: the work is Python, and holds the GIL.
@@ -192,8 +196,13 @@ async def load_index(session: AsyncSession) -> CatalogIndex:
     conn = await session.connection()
     index = CatalogIndex()
     result = await conn.stream(_SELECT)
-    async for rows in result.partitions(_CHUNK):
-        index.add(rows)
+    try:
+        async for rows in result.partitions(_CHUNK):
+            index.add(rows)
+            if len(index) > limit:
+                return None
+    finally:
+        await result.close()
     return index.finish()
 
 
@@ -206,12 +215,14 @@ class CatalogIndexes:
     """
 
     def __init__(
-        self, listening: asyncio.Event, load: Callable[[AsyncSession], Any] | None = None
-    ) -> None:
+        self, listening: asyncio.Event,
+        load: Callable[[AsyncSession], Awaitable[CatalogIndex | None]] | None = None,
+    ) -> None:  # fmt: skip
         self._listening = listening
         self._load = load  # None: load_index, looked up at each build
         self._current: CatalogIndex | None = None
         self._generation = 0
+        self._too_large: int | None = None  # the generation found over MAX_TRACKS
         self._lock = asyncio.Lock()
         self.builds = 0
 
@@ -223,25 +234,29 @@ class CatalogIndexes:
         self._generation += 1
         self._current = None
 
-    async def get(self, session: AsyncSession) -> CatalogIndex:
+    async def get(self, session: AsyncSession) -> CatalogIndex | None:
+        """The snapshot to answer from; None when the catalog is too large to hold."""
         current = self._current
-        if current is not None:
+        if current is not None or self._too_large == self._generation:
             return current
         # One build at a time: a burst of first requests waits for it rather than each
         # reading the whole catalog.
         async with self._lock:
-            if self._current is not None:
+            if self._current is not None or self._too_large == self._generation:
                 return self._current
             generation = self._generation
             started = time.perf_counter()
-            index: CatalogIndex = await (self._load or load_index)(session)
+            index = await (self._load or load_index)(session)
             self.builds += 1
             kept = generation == self._generation and self._listening.is_set()
-            if kept:
+            if kept and index is None:
+                self._too_large = generation
+                log.warning("catalog_index_too_large", max_tracks=MAX_TRACKS)
+            elif kept:
                 self._current = index
             log.info(
                 "catalog_index_built",
-                tracks=len(index),
+                tracks=None if index is None else len(index),
                 seconds=round(time.perf_counter() - started, 3),
                 kept=kept,
             )
