@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.catalog import repository
+from tempo.catalog.index import load_index
 from tempo.catalog.load import LoadResult, load_catalog
 from tempo.catalog.models import SEARCH_TEXT_INDEX
 from tempo.catalog.normalize import normalize_text
@@ -133,3 +134,30 @@ async def test_matching_titles_on_the_real_catalog(
             key=lambda t: (-t["popularity"], t["track_id"]),
         )
         assert [t.track_id for t in rnb] == [t["track_id"] for t in in_genre[:50]]
+
+
+async def test_the_in_memory_catalog_answers_as_sql_on_the_real_catalog(
+    real_catalog: tuple[AsyncEngine, LoadResult],
+) -> None:
+    """Every 2000th track named as clients do, plus pieces of titles: the index's answers
+    are the SQL look-ups' answers (many tracks share titles and artists here)."""
+    engine, loaded = real_catalog
+    tracks = sorted(reference_tracks(spotify_csv()).values(), key=lambda t: t["track_id"])
+    texts: list[str] = []
+    for t in tracks[::2000]:
+        name, artist = t["name"] or "", t["artist"] or ""
+        texts += [f"{name} - {artist}", name, name[: len(name) // 2], f"{name} — {artist[:3]}"]
+    texts += ["Memories - Dillon Francis Remix", "love", "remix", "zzzz qqqq", "feat."]
+    async with AsyncSession(engine) as session:
+        index = await load_index(session)
+        assert index is not None and len(index) == loaded.tracks
+        # In batches: the SQL look-ups scan the table for many patterns (the reason for
+        # the index), and dozens of them in one statement pass the statement timeout.
+        for at in range(0, len(texts), 8):
+            batch = texts[at : at + 8]
+            assert index.match_tracks(batch) == await repository.match_tracks(session, batch)
+        genres = ["pop", "R&B", "rap", "rock", "latin", "edm", "jazz"]
+        by_genre = await repository.tracks_for_genres(session, genres)
+        assert index.tracks_for_genres(genres) == by_genre
+        ids = [t["track_id"] for t in tracks[::97]]
+        assert index.tracks_by_id(ids) == await repository.tracks_by_id(session, ids)

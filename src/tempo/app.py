@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from tempo import __version__
 from tempo.analytics.pages.routes import router as analytics_page_router
 from tempo.analytics.routes import router as analytics_router
+from tempo.catalog.index import CatalogIndexes
 from tempo.catalog.routes import router as catalog_router
 from tempo.core.admission import AdmissionMiddleware, token_routes
 from tempo.core.api_errors import install_error_handlers
@@ -57,6 +58,7 @@ class State(TypedDict):
     settings: Settings
     engine: AsyncEngine
     cache: ResponseCache
+    catalog_index: CatalogIndexes
     storage: ObjectStorage | None  # None: object storage is not configured
     token_guard: TokenGuard
 
@@ -100,11 +102,12 @@ class TempoAPI(FastAPI):
     body before FastAPI reads it (tempo.core.admission); cache hits never pass through it.
     """
 
-    def __init__(self, *, response_cache: ResponseCache, access_log_sample_rate: float,
-                 token_guard: TokenGuard, body_limits: dict[str, int],
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(self, *, response_cache: ResponseCache, catalog_index: CatalogIndexes,
+                 access_log_sample_rate: float, token_guard: TokenGuard,
+                 body_limits: dict[str, int], **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.response_cache = response_cache
+        self.catalog_index = catalog_index
         self.access_log_sample_rate = access_log_sample_rate
         self.token_guard = token_guard
         self.body_limits = body_limits
@@ -130,6 +133,10 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.resolved_log_format)
     cache = ResponseCache(CHANNELS.values())
+    # The catalog in memory for POST /schedule's look-ups, dropped whenever the catalog
+    # topic is (a load's NOTIFY, a reconnected listener).
+    catalog_index = CatalogIndexes(cache.listening)
+    cache.watch("catalog", catalog_index.invalidate)
     guard = TokenGuard(settings)
 
     @asynccontextmanager
@@ -154,6 +161,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
                 "settings": settings,
                 "engine": engine,
                 "cache": cache,
+                "catalog_index": catalog_index,
                 "storage": storage,
                 "token_guard": guard,
             }
@@ -166,6 +174,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
 
     app = TempoAPI(
         response_cache=cache,
+        catalog_index=catalog_index,
         access_log_sample_rate=settings.resolved_access_log_sample_rate,
         token_guard=guard,
         body_limits=body_limits(settings),

@@ -24,7 +24,7 @@ from tempo.catalog.normalize import escape_like, normalize_text
 
 # Between title and artist: a hyphen, en dash or em dash with whitespace around it.
 _TITLE_ARTIST_SEPARATOR = re.compile(r"\s+[-\u2013\u2014]\s+")
-_SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
+SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 _MATCH_BATCH = 500
 # Rows per reading of a text fetched at once when many texts are matched together; the
 # right one is nearly always among the first few.
@@ -33,7 +33,7 @@ _CANDIDATES = 50
 NUL = "\x00"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the in-memory catalog holds ~28k of them
 class TrackInfo:
     track_id: str
     name: str | None
@@ -119,7 +119,7 @@ async def _first_accepted(
 
 
 @dataclass(frozen=True)
-class _Probe:
+class Probe:
     """One way of reading a text, as SQL narrows it (`search_text = equals OR search_text
     LIKE pattern`) and as Python confirms it."""
 
@@ -137,22 +137,41 @@ class _Probe:
     def accept(self) -> Callable[[Track], bool]:
         return _names(self.title, self.artist, exact=self.exact)
 
+    def narrows(self, search_text: str) -> bool:
+        """`conditions` in Python, for the in-memory index (index.py): the pattern is
+        the title and artist, escaped, between literal spaces and wildcards."""
+        title, artist = self.title, self.artist
+        if self.exact:  # "title %" or "title %artist%", or equal to the title
+            if self.equals is not None and search_text == self.equals:
+                return True
+            prefix = title + " "
+            return search_text.startswith(prefix) and (
+                artist is None or artist in search_text[len(prefix) :]
+            )
+        at = search_text.find(title)  # "%title%" or "%title%artist%"
+        return at >= 0 and (artist is None or artist in search_text[at + len(title) :])
 
-def _exact_probe(text: str, title: str, artist: str | None) -> _Probe:
+    def accept_names(self, name: str, artist: str) -> bool:
+        """`accept` on a track's name and artist already normalised."""
+        title_fits = name == self.title if self.exact else self.title in name
+        return title_fits and (self.artist is None or self.artist in artist)
+
+
+def exact_probe(text: str, title: str, artist: str | None) -> Probe:
     prefix = escape_like(title)
     if artist is None:
-        return _Probe(text, title, None, True, title, f"{prefix} %")
-    return _Probe(text, title, artist, True, None, f"{prefix} %{escape_like(artist)}%")
+        return Probe(text, title, None, True, title, f"{prefix} %")
+    return Probe(text, title, artist, True, None, f"{prefix} %{escape_like(artist)}%")
 
 
-def _contains_probe(text: str, title: str, artist: str | None) -> _Probe:
+def contains_probe(text: str, title: str, artist: str | None) -> Probe:
     pattern = f"%{escape_like(title)}%"
     if artist is not None:
         pattern += f"{escape_like(artist)}%"
-    return _Probe(text, title, artist, False, None, pattern)
+    return Probe(text, title, artist, False, None, pattern)
 
 
-async def _candidates(session: AsyncSession, probes: Sequence[_Probe]) -> list[list[Track]]:
+async def _candidates(session: AsyncSession, probes: Sequence[Probe]) -> list[list[Track]]:
     """The `_CANDIDATES` most popular rows of every probe, in one statement: each probe is a
     row of an unnest, joined laterally to its own index search."""
     rows = (
@@ -182,7 +201,7 @@ async def _candidates(session: AsyncSession, probes: Sequence[_Probe]) -> list[l
 
 
 async def _resolve(
-    session: AsyncSession, probes: Sequence[_Probe], found: dict[str, TrackInfo | None]
+    session: AsyncSession, probes: Sequence[Probe], found: dict[str, TrackInfo | None]
 ) -> None:
     """For every text not yet found, the track of its first probe that names one."""
     probes = [p for p in probes if found.get(p.text) is None]
@@ -200,22 +219,22 @@ async def _resolve(
             found[probe.text] = TrackInfo.of(track)
 
 
-def _readings(text: str) -> list[tuple[str, str | None]]:
+def readings(text: str) -> list[tuple[str, str | None]]:
     """(title, artist) readings of `text`, normalised: split at a separator, else all title.
 
     Titles contain " - " too ("Memories - Dillon Francis Remix"), so every separator is a
     candidate, the last one first (artist names rarely contain one); the whole text last.
     """
-    readings: list[tuple[str, str | None]] = []
+    found: list[tuple[str, str | None]] = []
     for separator in reversed(list(_TITLE_ARTIST_SEPARATOR.finditer(text))):
         title = normalize_text(text[: separator.start()])
         artist = normalize_text(text[separator.end() :])
         if title and artist:
-            readings.append((title, artist))
+            found.append((title, artist))
     whole = normalize_text(text)
     if whole:
-        readings.append((whole, None))
-    return readings
+        found.append((whole, None))
+    return found
 
 
 def _names(title: str, artist: str | None, *, exact: bool) -> Callable[[Track], bool]:
@@ -244,17 +263,17 @@ async def match_tracks(session: AsyncSession, texts: Sequence[str]) -> dict[str,
     that contain the text (more only when a text's first candidates all fail the check)."""
     found: dict[str, TrackInfo | None] = dict.fromkeys(texts)
     usable = [t for t in found if NUL not in t.strip()]
-    ids = {t: t.strip() for t in usable if _SPOTIFY_ID.fullmatch(t.strip())}
+    ids = {t: t.strip() for t in usable if SPOTIFY_ID.fullmatch(t.strip())}
     if ids:
         by_id = await tracks_by_id(session, list(ids.values()))
         for text, track_id in ids.items():
             found[text] = by_id.get(track_id)
     # Punctuation alone would "match" every title that contains it.
     readable = [t for t in usable if found[t] is None and any(c.isalnum() for c in t.strip())]
-    readings = {text: _readings(text) for text in readable}
-    for probe in (_exact_probe, _contains_probe):
+    read = {text: readings(text) for text in readable}
+    for probe in (exact_probe, contains_probe):
         await _resolve(
-            session, [probe(t, title, artist) for t in readable for title, artist in readings[t]],
+            session, [probe(t, title, artist) for t in readable for title, artist in read[t]],
             found,
         )  # fmt: skip
     return found

@@ -43,6 +43,9 @@ class ResponseCache:
     def __init__(self, topics: Iterable[str]) -> None:
         self._entries: dict[str, dict[bytes, CachedResponse]] = {t: {} for t in topics}
         self._generation: dict[str, int] = dict.fromkeys(self._entries, 0)
+        # What else this process keeps of a topic (the catalog's in-memory index): dropped
+        # with the topic's entries.
+        self._watchers: dict[str, list[Callable[[], None]]] = {t: [] for t in self._entries}
         # Nothing is kept before the first LISTEN: a change before it would go unheard.
         self.listening = asyncio.Event()
 
@@ -65,10 +68,16 @@ class ResponseCache:
         entries[key] = response
         return True
 
+    def watch(self, topic: str, drop: Callable[[], None]) -> None:
+        """Call `drop` whenever `topic` is invalidated, including on every (re)LISTEN."""
+        self._watchers[topic].append(drop)
+
     def invalidate(self, topic: str | None = None) -> None:
         for name in [topic] if topic else list(self._entries):
             self._generation[name] += 1
             self._entries[name] = {}
+            for drop in self._watchers[name]:
+                drop()
 
     def listened(self) -> None:
         """LISTEN is (again) in place: drop what may have changed unheard, then keep."""

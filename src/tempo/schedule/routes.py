@@ -5,6 +5,7 @@ import datetime as dt
 from fastapi import APIRouter, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tempo.catalog.index import CatalogIndexes
 from tempo.core.api_errors import error_responses
 from tempo.core.deps import open_session
 from tempo.core.errors import TempoError
@@ -80,16 +81,21 @@ async def post_schedule(request: Request) -> Response:
         async with CATALOG_LOOKUPS.slot():
             await ensure_connected(request, "catalog look-ups")
             async with open_session(request) as session:
-                return await answer(body, session, ics)
+                # Answered from this process's in-memory catalog, which the session
+                # reads (once) only when a load has dropped it.
+                return await answer(body, session, ics, request.state.catalog_index)
     return await answer(body, None, ics)  # songs given in full: no database work at all
 
 
-async def answer(body: ScheduleRequest, session: AsyncSession | None, ics: bool) -> Response:
+async def answer(
+    body: ScheduleRequest, session: AsyncSession | None, ics: bool,
+    index: CatalogIndexes | None = None,
+) -> Response:  # fmt: skip
     if ics:
-        return ics_response(await plan_day(body, session), body.date)
+        return ics_response(await plan_day(body, session, index), body.date)
     # Straight from the planner's records to JSON: the model and its validation are for
     # the ICS file and the pages.
-    return Response(await plan_day_json(body, session), media_type=JSON)
+    return Response(await plan_day_json(body, session, index), media_type=JSON)
 
 
 def ics_response(plan: SchedulePlan, date: dt.date | None) -> Response:

@@ -11,6 +11,7 @@ import pydantic_core
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tempo.catalog import repository as catalog
+from tempo.catalog.index import CatalogIndexes
 from tempo.core.errors import TempoError
 from tempo.schedule.planner import (
     EssentialConflict,
@@ -97,11 +98,13 @@ def _any_catalog_want(wants: list[MusicWant]) -> bool:
 
 
 async def resolve_music(
-    wants: list[MusicWant], session: AsyncSession | None
+    wants: list[MusicWant], session: AsyncSession | None, index: CatalogIndexes | None = None
 ) -> tuple[list[Song], list[NotPlaced]]:
     """Songs in the order asked, plus the wants that named nothing in the catalog.
 
-    The catalog is only consulted (and `session` only needed) for catalog wants.
+    The catalog is only consulted (and `session` only needed) for catalog wants: from the
+    process's in-memory `index` when there is one (the server), else by SQL (the command
+    line plans one day per process: a query per kind costs less than reading the catalog).
     """
     if session is None:
         if _any_catalog_want(wants):
@@ -111,8 +114,9 @@ async def resolve_music(
             for i, w in enumerate(wants)
             if w.title is not None and w.duration_seconds is not None
         ], []
+    snapshot = None if index is None else await index.get(session)
     if any(want.genre is not None for want in wants):
-        genres = set(await catalog.known_genres(session))
+        genres = set(await catalog.known_genres(session) if snapshot is None else snapshot.genres)
         known = ", ".join(sorted(genres)) or "none: the catalog is empty (tempo catalog load)"
         unknown = [
             FieldProblem(f"body.music.{i}.genre", f"unknown genre {want.genre!r}; known: {known}")
@@ -124,11 +128,16 @@ async def resolve_music(
 
     # Every look-up of the request at once: a statement per kind, not one per song.
     track_ids = [w.track_id for w in wants if w.track_id is not None]
-    by_id = await catalog.tracks_by_id(session, track_ids) if track_ids else {}
     texts = [w.text for w in wants if w.track_id is None and w.text is not None]
-    by_text = await catalog.match_tracks(session, texts) if texts else {}
     genre_wants = [w.genre for w in wants if w.genre is not None and w.minutes is not None]
-    by_genre = await catalog.tracks_for_genres(session, genre_wants) if genre_wants else {}
+    if snapshot is not None:
+        by_id = snapshot.tracks_by_id(track_ids)
+        by_text = snapshot.match_tracks(texts)
+        by_genre = snapshot.tracks_for_genres(genre_wants)
+    else:
+        by_id = await catalog.tracks_by_id(session, track_ids) if track_ids else {}
+        by_text = await catalog.match_tracks(session, texts) if texts else {}
+        by_genre = await catalog.tracks_for_genres(session, genre_wants) if genre_wants else {}
     songs: list[Song] = []
     missing: list[NotPlaced] = []
     used: set[str] = set()
@@ -170,21 +179,27 @@ async def resolve_music(
     return songs, missing
 
 
-async def plan_day(request: ScheduleRequest, session: AsyncSession | None) -> SchedulePlan:
-    return SchedulePlan.model_validate(await _plan_tree(request, session))
+async def plan_day(
+    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None = None
+) -> SchedulePlan:
+    return SchedulePlan.model_validate(await _plan_tree(request, session, index))
 
 
-async def plan_day_json(request: ScheduleRequest, session: AsyncSession | None) -> bytes:
+async def plan_day_json(
+    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None = None
+) -> bytes:
     """The plan as `SchedulePlan.model_dump_json()` would encode it, byte for byte, without
     building the model: the tree holds only plain values of the model's field types, in its
     field order, so validating it first would only cost time (a third of a typical day's)."""
-    return pydantic_core.to_json(await _plan_tree(request, session))
+    return pydantic_core.to_json(await _plan_tree(request, session, index))
 
 
-async def _plan_tree(request: ScheduleRequest, session: AsyncSession | None) -> dict[str, Any]:
+async def _plan_tree(
+    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None
+) -> dict[str, Any]:
     """The plan as the nested dicts of a `SchedulePlan`, fields in the model's order."""
     check(request)
-    songs, missing = await resolve_music(request.music, session)
+    songs, missing = await resolve_music(request.music, session, index)
     appointments = [
         FixedItem(a.title, seconds(a.start), seconds(a.end), a.essential, f"appointments[{i}]")
         for i, a in enumerate(request.appointments)

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.exceptions import HTTPException
 
 from tempo.catalog import repository as catalog
+from tempo.catalog.index import CatalogIndexes
 from tempo.catalog.models import Track
 from tempo.core.db_errors import KNOWN_FAILURES
 from tempo.core.deps import SessionDep
@@ -132,7 +133,7 @@ async def submit_page(request: Request, session: SessionDep) -> HTMLResponse:
     elif action == "add-track":
         await _guard(page, _add_track(page, session, data["add_track"].strip()))
     elif action == "plan":
-        await _plan(page, session)
+        await _plan(page, session, request.state.catalog_index)
     return render(page)
 
 
@@ -143,7 +144,7 @@ async def download_ics(request: Request, session: SessionDep) -> Response:
     except HTTPException as exc:
         return _refused(exc)
     page = Page(PlanForm.parse(data))
-    result = await _plan(page, session)
+    result = await _plan(page, session, request.state.catalog_index)
     if result is None:
         return render(page)
     plan, built = result
@@ -170,7 +171,9 @@ async def _form_data(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-async def _plan(page: Page, session: AsyncSession) -> tuple[SchedulePlan, FormRequest] | None:
+async def _plan(
+    page: Page, session: AsyncSession, index: CatalogIndexes
+) -> tuple[SchedulePlan, FormRequest] | None:
     """Plans the form's day onto `page`; the plan, or None with the problems on `page`."""
     try:
         built = page.form.to_request()
@@ -180,7 +183,7 @@ async def _plan(page: Page, session: AsyncSession) -> tuple[SchedulePlan, FormRe
     # Only catalog look-ups touch the database; a day of inline songs plans without it.
     catalog_session = session if needs_catalog(built.request) else None
     try:
-        plan = await plan_day(built.request, catalog_session)
+        plan = await plan_day(built.request, catalog_session, index)
     except InvalidSchedule as invalid:
         page.errors, page.status = built.errors_from(invalid, page.form), 422
         return None
