@@ -147,9 +147,10 @@ def _serve_granian(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
-    # granian starts workers the multiprocessing way; a forked worker would inherit the
-    # Polars thread pool this process may have started (demo data) without its threads,
-    # and hang on its first Polars call.
+    # granian starts workers the multiprocessing way: spawned, not forked, so that a
+    # worker never inherits a thread pool (Polars') without its threads. This process
+    # imports no Polars now (the database is prepared in a child), but a fork would copy
+    # whatever it holds into every worker.
     multiprocessing.set_start_method("spawn", force=True)
     Granian(
         "tempo.app:create_app_behind_proxy",
