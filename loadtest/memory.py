@@ -6,9 +6,11 @@ For each side, round after round (the sides alternate, so both see the same mach
 - `tempo serve` (uvicorn, WORKERS workers, production settings) on a scratch database, then
   a few requests to the API and the pages; the resident memory (RSS) of the supervisor and
   of each worker; each worker's again after the analytics answers (Polars on the Delta
-  table), and again after a chart (matplotlib);
+  table), after the analytics page (which has matplotlib imported for its charts), and
+  after a chart;
 - one worker's first chart request against its second one (the first pays the import of
-  matplotlib, NumPy and the rest), on a server of its own with one worker;
+  matplotlib, NumPy and the rest), on a server of its own with one worker that answered
+  the API and the analytics answers but did not show the page;
 - `tempo --help`, best and median of HELP_RUNS runs (a fresh interpreter each).
 
 The ref's source runs on this tree's .venv (PYTHONPATH), so only Tempo's code differs.
@@ -44,7 +46,8 @@ MB = 1024 * 1024
 # then the analytics answers (Polars SQL on the Delta table), then a chart (matplotlib).
 GETS = ["/healthz", "/readyz", "/leaderboard?limit=100", "/tracks?limit=10", "/",
         "/board", "/datamart", "/upload", "/docs", "/openapi.json"]  # fmt: skip
-ANALYTICS = ["/analytics", "/analytics/majors/largest?limit=5"]
+ANALYTICS = ["/analytics/majors/largest?limit=5", "/analytics/majors/by-category"]
+PAGE = ["/analytics"]  # the analytics page: the answers, and matplotlib imported meanwhile
 CHART = "/analytics/majors/largest/chart.svg?"  # + limit=N: a different chart each
 LAUNCH = 'import sys; from tempo.cli import main; sys.argv[0] = "tempo"; main()'
 
@@ -56,6 +59,7 @@ class Side:
     supervisor: list[float] = field(default_factory=list)
     workers: list[float] = field(default_factory=list)  # each worker of each round
     workers_after_analytics: list[float] = field(default_factory=list)
+    workers_after_page: list[float] = field(default_factory=list)
     workers_after_chart: list[float] = field(default_factory=list)
     first_chart: list[float] = field(default_factory=list)
     next_chart: list[float] = field(default_factory=list)
@@ -117,6 +121,9 @@ def measure_serve(side: Side, url: str, workers: int, logs: Path, delta: Path) -
         side.workers.extend(rss(w) for w in found)
         spread_over_workers(base, workers, ANALYTICS)
         side.workers_after_analytics.extend(rss(w) for w in found)
+        spread_over_workers(base, workers, PAGE)
+        time.sleep(2)  # the page's import of matplotlib runs in a thread of its own
+        side.workers_after_page.extend(rss(w) for w in found)
         spread_over_workers(base, workers, [CHART + "limit=10"])
         side.workers_after_chart.extend(rss(w) for w in found)
 
@@ -180,6 +187,8 @@ def render(args: argparse.Namespace, sides: list[Side]) -> str:
         f"| worker, API + pages | {' | '.join(spread(s.workers) for s in sides)} |",
         f"| worker, after the analytics answers | "
         f"{' | '.join(spread(s.workers_after_analytics) for s in sides)} |",
+        f"| worker, after the analytics page | "
+        f"{' | '.join(spread(s.workers_after_page) for s in sides)} |",
         f"| worker, after a chart | {' | '.join(spread(s.workers_after_chart) for s in sides)} |",
         f"| first chart of a worker, ms | "
         f"{' | '.join(spread([t * 1000 for t in s.first_chart]) for s in sides)} |",

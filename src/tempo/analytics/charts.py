@@ -94,6 +94,19 @@ def _source(label: str) -> str:
     return shown if len(shown) <= 48 else shown.rstrip("/").rsplit("/", 1)[-1]
 
 
+@functools.cache
+def warm_up() -> None:
+    """Import matplotlib (and NumPy, and its font list: about a second of CPU) in a thread
+    of its own, once per process. The analytics page calls it as it starts, so that the
+    eight charts its browser asks for next do not all queue behind that import, and a
+    worker that never shows the page never loads matplotlib."""
+    threading.Thread(target=_import_matplotlib, name="charts-warm-up", daemon=True).start()
+
+
+def _import_matplotlib() -> None:
+    import matplotlib.figure  # noqa: F401
+
+
 def _chart(
     title: str, *, height: float | Callable[[Any], float] = 4.5, **legend: Any
 ) -> Callable[[Callable[[Answer, Axes], str]], Callable[[Answer, Format], bytes]]:
