@@ -139,8 +139,12 @@ format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff check --fix src tests loadtest docker samples
 	$(UV) run --locked ruff format src tests loadtest docker samples
 
-bench: install bench-tools ## Hot path in < 2 min: Tempo vs bare ASGI, Flask + SQL, nginx (wrk)
+# The memory per process (supervisor, each worker) and `tempo --help`, against this ref.
+BENCH_MEMORY_REF ?= main
+
+bench: install bench-tools ## Hot path (< 2 min): Tempo vs bare ASGI, Flask + SQL, nginx (wrk); then RSS per worker vs main
 	$(UV) run --locked python loadtest/bench_http.py
+	$(UV) run --locked python loadtest/memory.py --ref $(BENCH_MEMORY_REF) --rounds 3
 
 # BENCH_PIPELINE_ARGS=--large adds the comparison at 30M messages (2.2 GB, minutes more).
 BENCH_PIPELINE_ARGS ?=

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
@@ -22,6 +23,7 @@ from tempo.core.cli.support import (
     cli_engine,
     command_settings,
     fail,
+    one_line_errors,
     run_with_database,
 )
 from tempo.people.cli import etl_people
@@ -93,10 +95,12 @@ def serve(
 ) -> None:
     """Run the HTTP API (uvicorn with uvloop and httptools, or granian)."""
     settings = command_settings()
-    url = run_with_database(_prepare_database(settings))
-    # Workers are separate processes: hand them the resolved URL so they join this
-    # process's embedded database instead of starting their own.
-    os.environ["DATABASE_URL"] = url
+    url = _join_embedded_database(settings)
+    _prepare_database_in_child()
+    if url is not None:
+        # Workers are separate processes: hand them the resolved URL so they join this
+        # process's embedded database instead of starting their own.
+        os.environ["DATABASE_URL"] = url
     typer.echo(f"Tempo on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     # Both servers re-raise SIGTERM or exit through os._exit paths of their own after a
     # graceful shutdown; exiting through Python instead lets atexit stop the embedded
@@ -143,9 +147,10 @@ def _serve_granian(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
-    # granian starts workers the multiprocessing way; a forked worker would inherit the
-    # Polars thread pool this process may have started (demo data) without its threads,
-    # and hang on its first Polars call.
+    # granian starts workers the multiprocessing way: spawned, not forked, so that a
+    # worker never inherits a thread pool (Polars') without its threads. This process
+    # imports no Polars now (the database is prepared in a child), but a fork would copy
+    # whatever it holds into every worker.
     multiprocessing.set_start_method("spawn", force=True)
     Granian(
         "tempo.app:create_app_behind_proxy",
@@ -162,6 +167,43 @@ def _serve_granian(host: str, port: int, workers: int) -> None:
 
 def _exit_on_sigterm(signum: int, _: object) -> None:
     sys.exit(128 + signum)
+
+
+def _join_embedded_database(settings: Settings) -> str | None:
+    """Start (or join) the embedded PostgreSQL, when there is no DATABASE_URL: this process
+    holds it for as long as it serves, and its workers join it by the URL returned."""
+    if not settings.uses_embedded_database:
+        return None
+    from tempo.core.embedded import embedded_database_url
+
+    with one_line_errors():
+        return embedded_database_url(settings.embedded_db_dir)
+
+
+# The child's whole program: `tempo serve`'s database preparation, with its one-line errors.
+PREPARE_DATABASE = "from tempo.cli import prepare_database_process; prepare_database_process()"
+
+
+def _prepare_database_in_child() -> None:
+    """Migrate and seed in a child process, so that the serving process (uvicorn's
+    supervisor with several workers) never imports Alembic, SQLAlchemy or Polars. The child
+    reads the same settings and prints its own lines and errors; its exit status is this
+    command's when it fails."""
+    child = subprocess.Popen([sys.executable, "-c", PREPARE_DATABASE])
+    try:
+        status = child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the child as well, which says so itself
+        status = child.wait()
+    if status != 0:
+        raise SystemExit(status if status > 0 else 128 - status)
+
+
+def prepare_database_process() -> None:
+    """The child of `_prepare_database_in_child`."""
+    try:
+        run_with_database(_prepare_database(command_settings()))
+    except KeyboardInterrupt:
+        fail("interrupted", INTERRUPTED)
 
 
 async def _prepare_database(settings: Settings) -> str:

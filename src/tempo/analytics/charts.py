@@ -13,14 +13,7 @@ import functools
 import io
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
-
-from matplotlib import rc_context
-from matplotlib.axes import Axes
-from matplotlib.container import BarContainer
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
-from matplotlib.typing import RcKeyType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tempo.analytics.schemas import (
     CategoryTotals,
@@ -36,6 +29,12 @@ from tempo.analytics.schemas import (
     ShareVsEarnings,
     TopTracks,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.container import BarContainer
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 Format = Literal["svg", "png"]
 Answer = TypeVar("Answer")
@@ -95,17 +94,34 @@ def _source(label: str) -> str:
     return shown if len(shown) <= 48 else shown.rstrip("/").rsplit("/", 1)[-1]
 
 
+@functools.cache
+def warm_up() -> None:
+    """Import matplotlib (and NumPy, and its font list: about a second of CPU) in a thread
+    of its own, once per process. The analytics page calls it as it starts, so that the
+    eight charts its browser asks for next do not all queue behind that import, and a
+    worker that never shows the page never loads matplotlib."""
+    threading.Thread(target=_import_matplotlib, name="charts-warm-up", daemon=True).start()
+
+
+def _import_matplotlib() -> None:
+    import matplotlib.figure  # noqa: F401
+
+
 def _chart(
     title: str, *, height: float | Callable[[Any], float] = 4.5, **legend: Any
 ) -> Callable[[Callable[[Answer, Axes], str]], Callable[[Answer, Format], bytes]]:
     """A chart function from one that draws `answer` on the axes and returns its subtitle:
     one chart at a time, in STYLE, `height` inches tall (or as tall as `height(answer)`
     says), with the title, the subtitle in small type under it and, given where it goes, a
-    legend, encoded as SVG or PNG."""
+    legend, encoded as SVG or PNG. matplotlib is imported by the first chart drawn, not by
+    this module: a worker that never draws one never loads it."""
 
     def decorate(draw: Callable[[Answer, Axes], str]) -> Callable[[Answer, Format], bytes]:
         @functools.wraps(draw)
         def chart(answer: Answer, fmt: Format) -> bytes:
+            from matplotlib import rc_context
+            from matplotlib.figure import Figure
+
             inches = height(answer) if callable(height) else height
             with _lock, rc_context(STYLE):
                 figure = Figure(figsize=(8.0, inches), layout="constrained")
@@ -208,6 +224,8 @@ def release_months(answer: ReleaseMonths, axes: Axes) -> str:
 
 @_chart("Distribution of popularity")
 def histogram(answer: Histogram, axes: Axes) -> str:
+    from matplotlib.ticker import FuncFormatter
+
     width = answer.bins[0].upper - answer.bins[0].lower if answer.bins else 10
     axes.bar(
         [b.lower for b in answer.bins],
@@ -260,6 +278,8 @@ def features(answer: FeatureCorrelations, axes: Axes) -> str:
     frameon=False,
 )
 def largest_majors(answer: LargestMajors, axes: Axes) -> str:
+    from matplotlib.ticker import FuncFormatter
+
     majors = list(reversed(answer.majors))
     labels = [_short(m.major.title(), 42) for m in majors]
     _men_and_women(axes, labels, majors, across=True)
@@ -270,6 +290,8 @@ def largest_majors(answer: LargestMajors, axes: Axes) -> str:
 
 @_chart("Men and women per major category", frameon=False)
 def majors_by_category(answer: MajorsByCategory, axes: Axes) -> str:
+    from matplotlib.ticker import FuncFormatter
+
     rows = answer.categories
     labels = [c.major_category.replace(" & ", " &\n") for c in rows]
     men, women = _men_and_women(axes, labels, rows, across=False)
@@ -294,6 +316,8 @@ def majors_by_category(answer: MajorsByCategory, axes: Axes) -> str:
     "Share of women vs median earnings", height=5.0, fontsize=8, frameon=False, loc="upper right"
 )
 def share_vs_earnings(answer: ShareVsEarnings, axes: Axes) -> str:
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
     points, fit = answer.points, answer.fit
     categories = sorted({p.major_category for p in points})
     for i, category in enumerate(categories):

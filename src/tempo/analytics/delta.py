@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import polars as pl
-from deltalake import DeltaTable
+from typing import TYPE_CHECKING
 
 from tempo.analytics.errors import AnalyticsError
 from tempo.analytics.schemas import DeltaVersion
 from tempo.core.settings import Settings
+
+if TYPE_CHECKING:
+    import polars as pl
+    from deltalake import DeltaTable
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,16 @@ class DeltaLocation:
         return cls(f"{base.rstrip('/')}/{table}", _s3_storage_options(settings))
 
     def exists(self) -> bool:
+        from deltalake import DeltaTable
+
         try:
             return DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options)
         except Exception as exc:  # deltalake raises its own types and OSError alike
             raise unreachable(self, exc) from None
 
     def table(self) -> DeltaTable:
+        from deltalake import DeltaTable
+
         if not self.exists():
             raise AnalyticsError(
                 404,
@@ -106,6 +112,8 @@ def latest_version(location: DeltaLocation) -> int:
 
 def scan(location: DeltaLocation, version: int | None) -> tuple[pl.LazyFrame, int, int]:
     """(the table at `version`, or the latest, as a lazy frame; that version; the latest)."""
+    import polars as pl
+
     latest = latest_version(location)
     if version is not None:
         known = [v.version for v in versions(location)]
@@ -124,6 +132,8 @@ def scan(location: DeltaLocation, version: int | None) -> tuple[pl.LazyFrame, in
 
 def write(location: DeltaLocation, frame: pl.DataFrame) -> int:
     """Replace the table's contents with `frame` as a new version; that version's number."""
+    from deltalake import DeltaTable
+
     try:
         frame.write_delta(location.uri, mode="overwrite", storage_options=location.storage_options)
         return int(DeltaTable(location.uri, storage_options=location.storage_options).version())

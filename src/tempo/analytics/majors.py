@@ -6,9 +6,7 @@ snapshot the lazy scan reads), so an old version is answered exactly as it was t
 
 from __future__ import annotations
 
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from tempo.analytics import delta
 from tempo.analytics.delta import DeltaLocation
@@ -25,6 +23,9 @@ from tempo.analytics.schemas import (
     ShareVsEarnings,
 )
 from tempo.analytics.stats import linear_fit
+
+if TYPE_CHECKING:
+    pass
 
 MAX_LIMIT = 100
 
@@ -55,6 +56,8 @@ ORDER BY share_women, major
 def _query(
     location: DeltaLocation, version: int | None, sql: str
 ) -> tuple[list[dict[str, Any]], DeltaInfo]:
+    import polars as pl
+
     frame, chosen, latest = delta.scan(location, version)
     try:
         with pl.SQLContext(majors=frame) as context:

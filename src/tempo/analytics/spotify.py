@@ -24,9 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Literal
 
 from tempo.analytics.schemas import (
     GENRE_UNITS,
@@ -56,6 +54,9 @@ from tempo.core.csv_input import (
     refuse_unusable,
     reject_rows,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Per = Literal["track", "playlist"]
 Progress = Callable[[str], None]
@@ -130,16 +131,22 @@ class SpotifyData:
 
 def _text(column: str) -> pl.Expr:
     """Stripped text; the literal NA and blank text are missing."""
+    import polars as pl
+
     value = pl.col(column).str.strip_chars()
     return pl.when(value.is_in([MISSING, ""])).then(None).otherwise(value)
 
 
 def _number(column: str) -> pl.Expr:
+    import polars as pl
+
     value = _text(column).cast(pl.Float64, strict=False)
     return pl.when(value.is_finite()).then(value)
 
 
 def _precision() -> pl.Expr:
+    import polars as pl
+
     raw = _text("track_album_release_date")
     padded = (
         pl.when(raw.str.contains(r"^\d{4}-\d{2}-\d{2}$"))
@@ -166,6 +173,8 @@ def read_spotify(
     path: Path, label: str | None = None, progress: Progress | None = None
 ) -> SpotifyData:
     """The Spotify songs CSV at `path`, typed; bad rows are counted, a bad file refused."""
+    import polars as pl
+
     started = time.perf_counter()
     say = progress or (lambda _: None)
     label = label or str(path)
@@ -270,6 +279,8 @@ def _finite(value: float | None) -> float | None:
 
 def top_tracks(data: SpotifyData, limit: int = 1) -> TopTracks:
     """The `limit` most popular tracks, and every track tied with the last of them."""
+    import polars as pl
+
     ordered = data.tracks.sort(["popularity", "track_id"], descending=[True, False])
     cutoff = int(ordered["popularity"][min(limit, ordered.height) - 1])
     chosen = ordered.filter(pl.col("popularity") >= cutoff)
@@ -297,6 +308,8 @@ def top_tracks(data: SpotifyData, limit: int = 1) -> TopTracks:
 def _summaries(frame: pl.DataFrame, by: str) -> list[tuple[Any, dict[str, Any]]]:
     """Per `by` value, in `by` order: the value, and the count, mean, median and sample sd of
     popularity with the mean's 95 % t interval, as GenreStats and MonthStats name them."""
+    import polars as pl
+
     summary = (
         frame.group_by(by)
         .agg(
@@ -324,6 +337,8 @@ def _summaries(frame: pl.DataFrame, by: str) -> list[tuple[Any, dict[str, Any]]]
 
 def genre_stats(data: SpotifyData, per: Per = "track") -> GenreTable:
     """Popularity per playlist genre, with a 95 % t interval for each mean."""
+    import polars as pl
+
     with_genre = data.rows.filter(pl.col("genre").is_not_null())
     keys = ["track_id", "genre"] if per == "track" else ["track_id", "playlist_id", "genre"]
     entries = with_genre.unique(keys, keep="first", maintain_order=True)
@@ -352,6 +367,8 @@ def release_months(data: SpotifyData) -> ReleaseMonths:
 
     Only dates that name a month (YYYY-MM-DD or YYYY-MM) count; the rest are reported.
     """
+    import polars as pl
+
     tracks = data.tracks
     counted = tracks.filter(pl.col("release_precision").is_in([_DAY, _MONTH])).with_columns(
         pl.col("release_date").str.slice(5, 2).cast(pl.Int8).alias("month")
@@ -380,6 +397,8 @@ def release_months(data: SpotifyData) -> ReleaseMonths:
 
 
 def _january_first_note(counted: pl.DataFrame) -> list[str]:
+    import polars as pl
+
     days = (
         counted.filter(pl.col("release_precision") == _DAY)
         .group_by(pl.col("release_date").str.slice(5, 5).alias("day"))
@@ -406,6 +425,8 @@ def popularity_histogram(data: SpotifyData, bins: int = 10) -> Histogram:
 
     Each bin includes its lower edge; the last one also includes 100.
     """
+    import polars as pl
+
     if not 1 <= bins <= MAX_BINS:
         raise ValueError(f"bins must be from 1 to {MAX_BINS}, got {bins}")
     popularity = data.tracks["popularity"].cast(pl.Int64)
@@ -439,6 +460,8 @@ def popularity_histogram(data: SpotifyData, bins: int = 10) -> Histogram:
 
 
 def _pearson(frame: pl.DataFrame, x: str, y: str) -> tuple[int, float | None]:
+    import polars as pl
+
     pairs = frame.select(x, y).drop_nulls()
     if pairs.height < 2:
         return pairs.height, None
@@ -448,6 +471,8 @@ def _pearson(frame: pl.DataFrame, x: str, y: str) -> tuple[int, float | None]:
 
 def _spearman(frame: pl.DataFrame, x: str, y: str) -> float | None:
     """Pearson's r of the ranks, ties given their average rank."""
+    import polars as pl
+
     pairs = frame.select(x, y).drop_nulls()
     if pairs.height < 2:
         return None
@@ -459,6 +484,8 @@ def _spearman(frame: pl.DataFrame, x: str, y: str) -> float | None:
 
 def feature_correlations(data: SpotifyData) -> FeatureCorrelations:
     """Each audio feature against popularity (Pearson and Spearman), and all against all."""
+    import polars as pl
+
     tracks = data.tracks.with_columns(pl.col("popularity").cast(pl.Float64))
     rows = []
     for feature, unit in FEATURES.items():

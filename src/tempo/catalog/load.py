@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +18,9 @@ from tempo.catalog.pipeline import TRACK_COLUMNS, CatalogResult, Progress, read_
 from tempo.core.csv_input import CsvError, RowProblem
 from tempo.core.db import Lock, record_load, replace_rows
 from tempo.core.sources import DownloadLimits, display_url, is_url, local_file
+
+if TYPE_CHECKING:
+    import polars as pl
 
 CATALOG_LOCK = Lock.CATALOG  # pg_advisory_xact_lock key: one catalog load at a time, everywhere
 NOTIFY_CHANNEL = "tempo_catalog"
@@ -68,6 +71,8 @@ class LoadResult:
 
 def _array_literal(column: str) -> pl.Expr:
     """A list of text as a PostgreSQL array literal, each element quoted: {"pop","r&b"}."""
+    import polars as pl
+
     quoted = pl.col(column).list.eval(
         pl.lit('"') + pl.element().str.replace_all(r'([\\"])', r"\$1") + pl.lit('"')
     )

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
+
 
 # Unicode White_Space spelled out: Python's \s also takes the ASCII separators \x1c-\x1f and
 # Rust's (Polars') does not, and the two sides must split text identically.

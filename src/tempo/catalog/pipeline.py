@@ -12,8 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from tempo.catalog.normalize import normalize_expr
 from tempo.core.csv_input import (
@@ -25,6 +24,9 @@ from tempo.core.csv_input import (
     refuse_unusable,
     reject_rows,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # The audio features, in the file's order: numbers, but for key and mode, which are integers.
 AUDIO_FEATURES = (
@@ -114,12 +116,16 @@ class CatalogResult:
 
 def _text(column: str) -> pl.Expr:
     """The stripped text of `column`; the literal NA and blank text are missing (null)."""
+    import polars as pl
+
     value = pl.col(column).str.strip_chars()
     return pl.when(value.is_in([MISSING, ""])).then(None).otherwise(value)
 
 
 def _release_date() -> tuple[pl.Expr, pl.Expr]:
     """(date, precision): partial dates become the first day of their month or year."""
+    import polars as pl
+
     raw = _text("track_album_release_date")
     precision = (
         pl.when(raw.str.contains(r"^\d{4}-\d{2}-\d{2}$"))
@@ -145,12 +151,16 @@ def _release_date() -> tuple[pl.Expr, pl.Expr]:
 
 def _number(column: str) -> pl.Expr:
     """The finite float in `column`, else null (also for a missing value)."""
+    import polars as pl
+
     value = _text(column).cast(pl.Float64, strict=False)
     return pl.when(value.is_finite()).then(value)
 
 
 def _checks(names: list[str]) -> list[RowCheck]:
     """In priority order: a row with several problems is counted under the first."""
+    import polars as pl
+
     duration = as_int("duration_ms")
     popularity = as_int("track_popularity")
     key, mode = _number("key"), _number("mode")
@@ -188,6 +198,8 @@ def _checks(names: list[str]) -> list[RowCheck]:
 
 
 def _typed_rows() -> list[pl.Expr]:
+    import polars as pl
+
     release_date, precision = _release_date()
     return [
         pl.col(ROW),
@@ -207,6 +219,8 @@ def _typed_rows() -> list[pl.Expr]:
 
 def _one_row_per_track(rows: pl.DataFrame) -> pl.DataFrame:
     """Attributes of each track's first row in file order; genres from all its rows."""
+    import polars as pl
+
     attributes = [c for c in TRACK_COLUMNS if c not in ("genres", "subgenres", "search_text")]
     tracks = rows.group_by("track_id").agg(
         *(pl.col(c).sort_by(ROW).first() for c in attributes if c != "track_id"),

@@ -20,13 +20,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, cast
-
-import obstore
-import polars as pl
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from tempo.core.errors import TempoError
 from tempo.core.sources import ObjectFile, SourceError, storage_errors
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # Polars' streaming CSV reader reads ahead of the parsers in large chunks and, left to its
 # defaults, holds about as much of a big file as the parsers are behind: 300 MiB of a 360 MB
@@ -113,6 +113,8 @@ class CsvError(TempoError):
 
 def scan_text(path: CsvInput) -> pl.LazyFrame:
     """A lazy scan with every column as text, so type problems are ours to report."""
+    import polars as pl
+
     if isinstance(path, ObjectFile):
         return pl.scan_csv(
             path.url,
@@ -133,6 +135,8 @@ def scan_text(path: CsvInput) -> pl.LazyFrame:
 
 
 def header(path: CsvInput) -> list[str]:
+    import polars as pl
+
     try:
         names = scan_text(path).collect_schema().names()
     except pl.exceptions.NoDataError:
@@ -259,15 +263,20 @@ def refuse_short_records(path: CsvInput, suspects: int) -> None:
             raise located
 
 
-# Without projection pushdown Polars parses every field of every record, so a record with
-# too many fields is refused even when the query only needs one column.
-STRICT = pl.QueryOptFlags(projection_pushdown=False)
+def strict() -> pl.QueryOptFlags:
+    """Without projection pushdown Polars parses every field of every record, so a record
+    with too many fields is refused even when the query only needs one column."""
+    import polars as pl
+
+    return pl.QueryOptFlags(projection_pushdown=False)
 
 
 def collect(path: CsvInput, frame: pl.LazyFrame) -> pl.DataFrame:
     """Collect on the streaming engine, translating Polars' parse errors."""
+    import polars as pl
+
     try:
-        return frame.collect(engine="streaming", optimizations=STRICT)
+        return frame.collect(engine="streaming", optimizations=strict())
     except pl.exceptions.NoDataError:
         raise CsvError(path, "the file is empty; expected a header row") from None
     except (pl.exceptions.ComputeError, pl.exceptions.ShapeError) as exc:
@@ -275,6 +284,8 @@ def collect(path: CsvInput, frame: pl.LazyFrame) -> pl.DataFrame:
 
 
 def as_int(column: str) -> pl.Expr:
+    import polars as pl
+
     return pl.col(column).str.strip_chars().cast(pl.Int64, strict=False)
 
 
@@ -292,6 +303,8 @@ def read_columns(path: CsvInput, columns: Sequence[str], *, of: str) -> pl.DataF
     columns (`of` says which file that is). A missing column, or no data row at all, is a
     CsvError; a blank line, which Polars reads as a record of nulls, is no data row (the
     csv module does not count it either)."""
+    import polars as pl
+
     require_columns(path, header(path), columns, of=of)
     raw = collect(path, scan_text(path).select(ROW, *columns))
     raw = raw.filter(~pl.all_horizontal(pl.col(columns).is_null()))
@@ -337,6 +350,8 @@ class RowProblem:
 def first_bad_row(frame: pl.DataFrame | pl.LazyFrame, check: RowCheck) -> RowProblem | None:
     """The first row `check` rejects, with its value as text. A lazy scan is read only as far
     as that row."""
+    import polars as pl
+
     found = (
         frame.lazy()
         .filter(check.bad)
@@ -380,6 +395,8 @@ def reject_rows(frame: pl.DataFrame, checks: Sequence[RowCheck], examples: int) 
     """For a file whose good rows are used and bad rows left out: which rows `checks`
     (in priority order) reject, how many for each reason, and the first `examples` rows
     of each reason. Several checks may share a reason (one per column, say)."""
+    import polars as pl
+
     first_failed = pl.coalesce(
         [pl.when(check.bad).then(pl.lit(i, dtype=pl.UInt32)) for i, check in enumerate(checks)]
     )
@@ -458,6 +475,8 @@ async def require_plain_object(source: ObjectFile, label: str) -> None:
     """`require_plain` for an object in a bucket: its first bytes, fetched with a range GET.
     Polars would inflate a gzip, zstd or zlib object as it scans it, 1.5 MB becoming
     gigabytes, with no limit of Tempo's in between."""
+    import obstore
+
     if source.size == 0:
         return
     with storage_errors(source.location):

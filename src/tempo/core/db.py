@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import logging
 import socket
@@ -9,13 +10,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from enum import IntEnum, unique
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, DateTime, Row, Text, event, func, insert, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
@@ -26,6 +23,9 @@ from sqlmodel import Field, SQLModel
 from tempo.core.embedded import embedded_database_url
 from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
 from tempo.core.settings import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # tempo/migrations: Alembic reads it by path, so core imports no domain model here.
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -317,19 +317,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
-
-
-def _current_revisions(connection: Connection) -> set[str]:
-    return set(MigrationContext.configure(connection).get_current_heads())
 
 
 async def migrate(engine: AsyncEngine) -> None:
@@ -357,11 +357,46 @@ async def _migrate(engine: AsyncEngine) -> None:
             await conn.commit()
 
 
-def head_revisions() -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+def head_revisions(migrations: Path = MIGRATIONS_DIR) -> set[str]:
+    """The newest migrations: those that no other one revises.
+
+    Read from the `revision` and `down_revision` assignments of the files in
+    migrations/versions, not through Alembic: /readyz asks on every probe, and importing
+    Alembic (and Mako) would cost each worker about 10 MB (tests/test_lean_imports.py
+    checks this against Alembic's own answer)."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in sorted((migrations / "versions").glob("*.py")):
+        assigned = _literal_assignments(path, ("revision", "down_revision"))
+        revision = assigned.get("revision")
+        if not isinstance(revision, str):
+            continue
+        revisions.add(revision)
+        down = assigned.get("down_revision")
+        revised.update((down,) if isinstance(down, str) else down or ())
+    return revisions - revised
+
+
+def _literal_assignments(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in names and node.value:
+                    found[target.id] = ast.literal_eval(node.value)
+    return found
+
+
+async def _current_revisions(conn: AsyncConnection) -> set[str]:
+    """The revisions recorded in the database, as Alembic reads them (none: no table)."""
+    if not await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL")):
+        return set()
+    rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+    return {row[0] for row in rows}
 
 
 async def pending_migrations(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
-        current = await conn.run_sync(_current_revisions)
+        current = await _current_revisions(conn)
     return current != head_revisions()

@@ -13,12 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from tempo.core.csv_input import (
     ROW,
-    STRICT,
     CsvError,
     CsvInput,
     as_int,
@@ -32,8 +30,12 @@ from tempo.core.csv_input import (
     require_integers,
     scan_text,
     shown_header,
+    strict,
 )
 from tempo.core.sources import S3Location, read_errors
+
+if TYPE_CHECKING:
+    import polars as pl
 
 RESULT_FILE = "pipeline_result.csv"
 RESULT_COLUMNS = ("rank", "user_id", "name", "messages")
@@ -74,6 +76,8 @@ class AggregateSummary:
 
 def competition_rank(messages: pl.Expr) -> pl.Expr:
     """1 = most messages; ties share a rank and the next rank skips (1, 2, 2, 4)."""
+    import polars as pl
+
     return messages.rank(method="min", descending=True).cast(pl.Int64)
 
 
@@ -99,6 +103,8 @@ def _count_typed(path: CsvInput, names: list[str], author: str) -> pl.DataFrame 
 
     Every id the reader parses is the integer `as_int` makes of it; what the reader refuses
     (a trailing space, a decimal point, an id too large) or leaves empty goes the checked way."""
+    import polars as pl
+
     if isinstance(path, Path) and is_gzip(path):
         return None  # decompressed once, by the checked pass, rather than twice
     scan = pl.scan_csv(
@@ -115,7 +121,7 @@ def _count_typed(path: CsvInput, names: list[str], author: str) -> pl.DataFrame 
                 pl.len().cast(pl.Int64).alias("messages"),
                 pl.col(names[-1]).null_count().alias("last_null"),
             )
-            .collect(engine="streaming", optimizations=STRICT)
+            .collect(engine="streaming", optimizations=strict())
         )
     except pl.exceptions.PolarsError:
         return None
@@ -126,6 +132,8 @@ def _count_checked(
     path: CsvInput, names: list[str], author: str, *, allow_empty: bool
 ) -> pl.DataFrame:
     """Author ids read as text and cast, so that the row of a bad one can be named."""
+    import polars as pl
+
     scan = scan_text(path)
     per_raw_id = collect(
         path,
@@ -145,6 +153,8 @@ def _count_checked(
 def read_users(path: CsvInput, *, allow_empty: bool = False) -> pl.DataFrame:
     """user_id → name, validated: integer ids, each id once, every record as wide as the
     header, and at least one user unless `allow_empty`."""
+    import polars as pl
+
     check_header(path)
     names = header(path)
     id_column = pick_column(path, names, USER_ID_COLUMNS)
@@ -207,6 +217,8 @@ def read_users(path: CsvInput, *, allow_empty: bool = False) -> pl.DataFrame:
 
 def rank(counts: pl.DataFrame, users: pl.DataFrame) -> pl.DataFrame:
     """Every user from either side; unknown authors keep their id with an empty name."""
+    import polars as pl
+
     joined = users.join(counts, on="user_id", how="full", coalesce=True)
     return (
         joined.with_columns(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import polars as pl
+from typing import TYPE_CHECKING
 
 from tempo.core.csv_input import (
     ROW,
@@ -21,6 +21,9 @@ from tempo.core.csv_input import (
 )
 from tempo.pipeline.aggregate import RESULT_COLUMNS, RESULT_FILE, competition_rank
 
+if TYPE_CHECKING:
+    import polars as pl
+
 INTEGER_COLUMNS = ("rank", "user_id", "messages")
 
 
@@ -29,6 +32,8 @@ def read_result(path: CsvInput, *, allow_empty: bool = False) -> pl.DataFrame:
 
     A file with a header and no rows would empty the leaderboard: refused unless
     `allow_empty`."""
+    import polars as pl
+
     check_header(path)
     names = header(path)
     require_columns(path, names, RESULT_COLUMNS, of=f"{RESULT_FILE} ({','.join(RESULT_COLUMNS)})")

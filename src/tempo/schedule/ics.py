@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-
-from icalendar import Calendar, Event
+from typing import TYPE_CHECKING
 
 from tempo import __version__
 from tempo.schedule.schemas import SchedulePlan
 
+if TYPE_CHECKING:
+    pass
+
 
 def to_ics(plan: SchedulePlan, day: dt.date, *, now: dt.datetime | None = None) -> bytes:
     """One event per planned item; free time is left out. Times are floating (local)."""
+    from icalendar import Calendar, Event
+
     calendar = Calendar()
     calendar.add("prodid", f"-//Tempo//Day planner {__version__}//EN")
     calendar.add("version", "2.0")

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from tempo.analytics import majors, service, spotify
+from tempo.analytics import charts, majors, service, spotify
 from tempo.analytics.charts import shown_source
 from tempo.analytics.delta import DeltaLocation, majors_location
 from tempo.analytics.errors import AnalyticsError
@@ -156,6 +156,7 @@ async def _load_majors(page: AnalyticsPage, settings: SettingsDep) -> None:
 async def analytics_page(
     settings: SettingsDep, session: SessionDep, per: str = "track", version: str = ""
 ) -> HTMLResponse:
+    charts.warm_up()  # the page's charts come next: matplotlib is imported meanwhile
     page = AnalyticsPage()
     # The page is for people: a strange query value becomes a notice, not a 422.
     if per in ("track", "playlist"):

@@ -11,11 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import obstore
-from obstore.exceptions import BaseError as ObjectStoreError
-from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
-from obstore.store import S3Store
-
 from tempo.core.locations import (
     S3Location,
     SourceError,
@@ -27,7 +22,7 @@ from tempo.core.locations import (
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
     from obstore import ReadableFile
-    from obstore.store import ClientConfig, RetryConfig, S3Config
+    from obstore.store import ClientConfig, RetryConfig, S3Config, S3Store
 
     from tempo.core.settings import Settings
 
@@ -81,6 +76,8 @@ class ObjectFile:
     @contextmanager
     def open(self) -> Iterator[BinaryIO]:
         """A sequential binary stream of the object (blocking; run it in a thread)."""
+        import obstore
+
         with storage_errors(self.location):
             reader = obstore.open_reader(self.store, self.location.key, buffer_size=1 << 20)
         stream = io.BufferedReader(_ObjectReader(reader), 1 << 20)
@@ -91,6 +88,8 @@ class ObjectFile:
 
 
 def _first_listed(store: S3Store, prefix: str) -> None:
+    import obstore
+
     for _ in obstore.list(store, prefix=prefix, chunk_size=1):
         break
 
@@ -163,6 +162,8 @@ class ObjectStorage:
         return config
 
     def store(self, bucket: str) -> S3Store:
+        from obstore.store import S3Store
+
         store = self._stores.get(bucket)
         if store is None:
             limits = self.limits
@@ -210,6 +211,8 @@ class ObjectStorage:
 
     async def require_object(self, location: S3Location) -> ObjectFile:
         """The object, or SourceError 404 naming whether the bucket or the key is missing."""
+        import obstore
+
         check_bucket_name(location.bucket)
         check_key(location.bucket, location.key)
         try:
@@ -238,6 +241,8 @@ class ObjectStorage:
 
     async def put(self, location: S3Location, data: bytes | Path) -> None:
         """Store `data` whole in one PUT: readers get the old object or the new one."""
+        import obstore
+
         check_bucket_name(location.bucket)
         check_key(location.bucket, location.key)
         with storage_errors(location):
@@ -265,6 +270,8 @@ def _is_missing_bucket(text: str) -> bool:
 
 def translate_storage_error(exc: BaseException, location: S3Location) -> SourceError:
     """What an obstore or Polars object-store exception means for a client."""
+    from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+
     text = str(exc)
     if _is_missing_bucket(text):
         return SourceError(
@@ -298,8 +305,11 @@ def translate_storage_error(exc: BaseException, location: S3Location) -> SourceE
     )
 
 
-# What obstore and Polars raise for a failed object-store request.
-STORAGE_ERRORS: tuple[type[BaseException], ...] = (ObjectStoreError, OSError, TimeoutError)
+def storage_error_types() -> tuple[type[BaseException], ...]:
+    """What obstore and Polars raise for a failed object-store request."""
+    from obstore.exceptions import BaseError as ObjectStoreError
+
+    return (ObjectStoreError, OSError, TimeoutError)
 
 
 @contextmanager
@@ -309,7 +319,7 @@ def storage_errors(location: S3Location) -> Iterator[None]:
         yield
     except SourceError:
         raise
-    except STORAGE_ERRORS as exc:
+    except storage_error_types() as exc:
         raise translate_storage_error(exc, location) from None
     except ValueError as exc:
         if "parse path" not in str(exc):

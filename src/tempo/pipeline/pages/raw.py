@@ -20,13 +20,15 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import polars as pl
+from typing import TYPE_CHECKING
 
 from tempo.core.csv_input import ROW, CsvError, CsvInput, collect, header, scan_text
 from tempo.core.sources import read_errors
 from tempo.site.paging import PAGE_SIZE
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
 
 MAX_CELL = 300  # characters of a value shown; message texts can be long
 
@@ -75,11 +77,15 @@ def read_page(source: CsvInput, label: str, offset: int, limit: int) -> RawPage:
 
 
 def _count(source: CsvInput) -> int:
+    import polars as pl
+
     return int(collect(source, scan_text(source).select(pl.len())).item())
 
 
 def _slice(source: CsvInput, offset: int, limit: int, total: int) -> pl.DataFrame:
     """Polars' own slice: stops reading after its last row."""
+    import polars as pl
+
     if offset >= total:
         return pl.DataFrame()
     return collect(source, scan_text(source).slice(offset, limit))
@@ -107,6 +113,8 @@ class FileIndex:
     def page(self, path: Path, offset: int, limit: int) -> pl.DataFrame | None:
         """Rows `offset` to `offset + limit`, read from their own bytes; None when this
         index cannot serve them (then slice the file)."""
+        import polars as pl
+
         if offset >= self.total:
             return pl.DataFrame()
         if self.starts is None or offset % STRIDE or limit > STRIDE:
@@ -177,6 +185,8 @@ def file_index(path: Path) -> FileIndex:
 
 
 def _build(path: Path) -> FileIndex:
+    import numpy as np
+
     columns = header(path)
     total = _count(path)  # every field of every record checked: errors surface here
     size = path.stat().st_size
@@ -195,6 +205,8 @@ def _record_ends(path: Path) -> Iterator[np.ndarray]:
 
     A doubled quote inside a quoted field counts twice, so parity alone tells whether a
     line feed is inside a quoted field (a CRLF ends on its LF all the same)."""
+    import numpy as np
+
     quotes_so_far = 0
     position = 0
     with path.open("rb") as handle:
