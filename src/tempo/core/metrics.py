@@ -47,7 +47,9 @@ REQUEST_BUCKETS = (
     2.5, 5.0, 10.0,
 )  # fmt: skip
 JOB_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+FIRST_BOUND = REQUEST_BUCKETS[0]
 _INF = len(REQUEST_BUCKETS)  # a row's +Inf bucket; the sum follows it
+_ZEROS = (0.0,) * (_INF + 2)
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
 
 
@@ -59,8 +61,9 @@ class Metrics:
         # variable: both must agree, so it is read here rather than passed in by a caller.
         self.multiprocess_dir = multiprocess_dir
         self.registry = None if multiprocess_dir else CollectorRegistry()
-        # (route, method, status) → [count per latency bucket …, +Inf count, seconds]
-        self._requests: dict[tuple[str, str, int], list[float]] = {}
+        # (route, method, status) → [count per latency bucket …, +Inf count, seconds] since
+        # the last flush; the dict and its rows stay (the request layer holds the dict).
+        self.requests: dict[tuple[str, str, int], list[float]] = {}
         self._cache: ResponseCache | None = None
         self._cache_flushed: dict[str, dict[str, int]] = {}
         self._engine: AsyncEngine | None = None
@@ -127,18 +130,17 @@ class Metrics:
         self._cache = cache
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request: a dict look-up and two additions."""
-        row = self._requests.get((route, method, status))
-        if row is None:
-            row = self._row(route, method, status)
-        row[bisect_left(REQUEST_BUCKETS, seconds)] += 1
+        """Count one answered request (RequestContextMiddleware inlines this)."""
+        row = self.requests.get((route, method, status)) or self.row(route, method, status)
+        row[0 if seconds <= FIRST_BOUND else bisect_left(REQUEST_BUCKETS, seconds)] += 1
         row[-1] += seconds
 
-    def _row(self, route: str, method: str, status: int) -> list[float]:
+    def row(self, route: str, method: str, status: int) -> list[float]:
+        """The row that counts these requests, made on the first one."""
         key = (route, method if method in METHODS else "OTHER", status)
-        row = self._requests.get(key)
+        row = self.requests.get(key)
         if row is None:
-            row = self._requests[key] = [0.0] * (_INF + 2)
+            row = self.requests[key] = [0.0] * (_INF + 2)
         return row
 
     def job(self, job: str, outcome: str, seconds: float, rows: int = 0) -> None:
@@ -150,13 +152,16 @@ class Metrics:
     def flush(self) -> None:
         """Add what this process counted since the last flush to prometheus-client's
         metrics, and set the gauges."""
-        pending, self._requests = self._requests, {}
         totals: dict[tuple[str, str], list[float]] = {}
-        for (route, method, status), row in pending.items():
-            self.http_requests.labels(route, method, str(status)).inc(sum(row[:-1]))
+        for (route, method, status), row in list(self.requests.items()):
+            count = sum(row[:-1])
+            if not count:
+                continue
+            self.http_requests.labels(route, method, str(status)).inc(count)
             total = totals.setdefault((route, method), [0.0] * len(row))
             for index, value in enumerate(row):
                 total[index] += value
+            row[:] = _ZEROS
         for (route, method), total in totals.items():
             _add_to_histogram(self.http_duration.labels(route, method), total)
         if self._cache is not None:

@@ -9,6 +9,7 @@ import os
 import random
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tempo.core.api_errors import error_response
 from tempo.core.cache import ResponseCacheMiddleware
 from tempo.core.logs import REQUEST_ID, access_log
-from tempo.core.metrics import Metrics, RouteTemplates
+from tempo.core.metrics import FIRST_BOUND, REQUEST_BUCKETS, Metrics, RouteTemplates
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Accept a caller's id only if it is short and harmless to echo into logs and headers.
@@ -99,8 +100,14 @@ class RequestContextMiddleware:
     def _done(self, scope: Scope, status: int, started: float, route: str | None = None) -> None:
         seconds = time.perf_counter() - started
         metrics = self.metrics
-        if metrics is not None:
-            metrics.observe(route or self.template(scope), scope["method"], status, seconds)
+        if metrics is not None:  # Metrics.observe, inlined: a third of its cost is the call
+            method = scope["method"]
+            route = route or self.template(scope)
+            row = metrics.requests.get((route, method, status)) or metrics.row(
+                route, method, status
+            )
+            row[0 if seconds <= FIRST_BOUND else bisect_left(REQUEST_BUCKETS, seconds)] += 1
+            row[-1] += seconds
         duration_ms = seconds * 1000
         routine = status < 400 and duration_ms < SLOW_MS
         if not routine or random.random() < self.sample_rate:
