@@ -4,6 +4,7 @@ API token in production; the compose profile's Prometheus and Grafana configurat
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tempo.app import create_app
+from tempo.core.metrics import forget_dead_workers
 from tempo.core.settings import Settings
 from tests.fixtures.app import TOKEN, make_settings, running
 from tests.fixtures.processes import tempo_serve
@@ -57,6 +59,7 @@ async def test_requests_counted_by_route_template_method_and_status(settings: Se
         assert (await client.get("/another-unknown-path")).status_code == 404
         assert (await client.post("/feed", json={})).status_code == 401  # refused before routing
         assert (await client.delete("/healthz")).status_code == 405
+        assert (await client.request("BREW", "/healthz")).status_code == 405
         text = (await client.get("/metrics", headers=AUTH)).text
     assert value(text, "tempo_http_requests_total", route="/leaderboard", method="GET",
                  status="200") == 3  # fmt: skip
@@ -64,6 +67,8 @@ async def test_requests_counted_by_route_template_method_and_status(settings: Se
     assert value(text, "tempo_http_requests_total", route="/feed", method="POST",
                  status="401") == 1  # fmt: skip
     assert value(text, "tempo_http_requests_total", route="/healthz", method="DELETE") == 1
+    assert value(text, "tempo_http_requests_total", route="/healthz", method="OTHER") == 1
+    assert not any(dict(ls).get("method") == "BREW" for (_, ls) in samples(text))
     routes = {dict(ls).get("route") for (n, ls) in samples(text) if n.startswith("tempo_http")}
     assert not any("12345" in r or "another" in r for r in routes if r), routes  # no raw paths
     # The first read filled the cache, the next two were hits.
@@ -144,6 +149,17 @@ def test_a_scrape_sums_every_worker_of_tempo_serve(database_url: str, tmp_path: 
     assert (counted, workers) == (sent, 2)
     assert counted > max(answered_by.values())
     assert scraped_by <= set(answered_by)
+
+
+def test_a_dead_workers_gauges_go_and_its_counters_stay(tmp_path: Path) -> None:
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    for name in (f"gauge_livesum_{dead}.db", f"gauge_livesum_{os.getpid()}.db",
+                 f"counter_{dead}.db"):  # fmt: skip
+        (tmp_path / name).write_bytes(b"")
+    forget_dead_workers(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead}.db", f"gauge_livesum_{os.getpid()}.db"]
+    )
 
 
 def metric_names(text: str) -> set[str]:

@@ -195,7 +195,7 @@ class Metrics:
         if self.registry is not None:
             return bytes(generate_latest(self.registry))
         assert self.multiprocess_dir is not None
-        _forget_dead_workers(self.multiprocess_dir)
+        forget_dead_workers(self.multiprocess_dir)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         return bytes(generate_latest(registry))
@@ -231,7 +231,7 @@ def _add_to_histogram(child: Histogram, row: Sequence[float]) -> None:
     child._sum.inc(row[-1])  # noqa: SLF001
 
 
-def _forget_dead_workers(folder: str) -> None:
+def forget_dead_workers(folder: str) -> None:
     """A worker that exited (a crash, a restart) leaves its files behind: its counters
     still count, but its gauges (a live sum) must go, which mark_process_dead does."""
     for path in glob.glob(os.path.join(folder, "gauge_live*.db")):
