@@ -60,6 +60,7 @@ async def test_requests_counted_by_route_template_method_and_status(settings: Se
         assert (await client.post("/feed", json={})).status_code == 401  # refused before routing
         assert (await client.delete("/healthz")).status_code == 405
         assert (await client.request("BREW", "/healthz")).status_code == 405
+        assert (await client.head("/healthz")).status_code == 200
         text = (await client.get("/metrics", headers=AUTH)).text
     assert value(text, "tempo_http_requests_total", route="/leaderboard", method="GET",
                  status="200") == 3  # fmt: skip
@@ -68,6 +69,8 @@ async def test_requests_counted_by_route_template_method_and_status(settings: Se
                  status="401") == 1  # fmt: skip
     assert value(text, "tempo_http_requests_total", route="/healthz", method="DELETE") == 1
     assert value(text, "tempo_http_requests_total", route="/healthz", method="OTHER") == 1
+    assert value(text, "tempo_http_requests_total", route="/healthz", method="HEAD",
+                 status="200") == 1  # fmt: skip
     assert not any(dict(ls).get("method") == "BREW" for (_, ls) in samples(text))
     routes = {dict(ls).get("route") for (n, ls) in samples(text) if n.startswith("tempo_http")}
     assert not any("12345" in r or "another" in r for r in routes if r), routes  # no raw paths

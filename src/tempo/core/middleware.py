@@ -90,19 +90,25 @@ class RequestContextMiddleware:
                 message = {**message, "body": b""}
             await send(message)
 
+        inner = {**scope, "method": "GET"} if head else scope
         token = REQUEST_ID.set(request_id)
         try:
-            await app({**scope, "method": "GET"} if head else scope, receive, send_with_id)
+            await app(inner, receive, send_with_id)
         finally:
-            self._done(scope, status, started)
+            self._done(scope, status, started, routed=inner)
             REQUEST_ID.reset(token)
 
-    def _done(self, scope: Scope, status: int, started: float, route: str | None = None) -> None:
+    def _done(
+        self, scope: Scope, status: int, started: float, route: str | None = None,
+        routed: Scope | None = None,
+    ) -> None:  # fmt: skip
+        """Count and log the request: `route` is its template if known, else it is read
+        from `routed`, the scope the app was given (FastAPI leaves its route there)."""
         seconds = time.perf_counter() - started
         metrics = self.metrics
         if metrics is not None:  # Metrics.observe, inlined: a third of its cost is the call
             method = scope["method"]
-            route = route or self.template(scope)
+            route = route or self.template(routed or scope)
             row = metrics.requests.get((route, method, status)) or metrics.row(
                 route, method, status
             )

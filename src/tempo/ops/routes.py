@@ -49,6 +49,11 @@ async def readyz(engine: EngineDep) -> Readiness:
 
 
 METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_EXAMPLE = """\
+# HELP tempo_http_requests_total HTTP requests answered, by route template, method and status
+# TYPE tempo_http_requests_total counter
+tempo_http_requests_total{method="GET",route="/leaderboard",status="200"} 1532.0
+"""
 
 
 @router.get(
@@ -58,7 +63,11 @@ METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
     "`Authorization: Bearer <API_TOKEN>` outside development. 404 with `METRICS=false`.",
     response_class=Response,
     responses={
-        200: {"content": {METRICS_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        200: {
+            "content": {
+                METRICS_MEDIA_TYPE: {"schema": {"type": "string"}, "example": METRICS_EXAMPLE}
+            }
+        },
         **error_responses(*TOKEN_ERRORS, 404),
     },
 )
