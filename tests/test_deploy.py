@@ -490,6 +490,8 @@ def test_compose_config_is_valid_with_every_profile_and_the_dev_container(
         "createbuckets",
         "locust-master",
         "locust-worker",
+        "prometheus",
+        "grafana",
     }
     with_dev = compose_config(tmp_path, "-f", "compose.yaml", "-f", ".devcontainer/compose.yaml")
     dev = with_dev["services"]["dev"]

@@ -26,6 +26,7 @@ from tempo.core.db import asyncpg_dsn, create_engine, database_url, migrate
 from tempo.core.json_body import document_models
 from tempo.core.limits import ConcurrencyLimitMiddleware, install_limits
 from tempo.core.logs import configure_logging, get_logger
+from tempo.core.metrics import Metrics
 from tempo.core.middleware import RequestContextMiddleware
 from tempo.core.security import TokenGuard
 from tempo.core.settings import Settings
@@ -61,6 +62,7 @@ class State(TypedDict):
     catalog_index: CatalogIndexes
     storage: ObjectStorage | None  # None: object storage is not configured
     token_guard: TokenGuard
+    metrics: Metrics | None  # None: METRICS=false
 
 
 # Read-mostly GET routes answered from the response cache, by topic …
@@ -104,8 +106,10 @@ class TempoAPI(FastAPI):
 
     def __init__(self, *, response_cache: ResponseCache, catalog_index: CatalogIndexes,
                  access_log_sample_rate: float, token_guard: TokenGuard,
-                 body_limits: dict[str, int], **kwargs: Any) -> None:  # fmt: skip
+                 body_limits: dict[str, int], metrics: Metrics | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
+        self.metrics = metrics
         self.response_cache = response_cache
         self.catalog_index = catalog_index
         self.access_log_sample_rate = access_log_sample_rate
@@ -126,7 +130,10 @@ class TempoAPI(FastAPI):
         cached = ResponseCacheMiddleware(
             admitted, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
         )
-        return RequestContextMiddleware(cached, sample_rate=self.access_log_sample_rate)
+        return RequestContextMiddleware(
+            cached, sample_rate=self.access_log_sample_rate, metrics=self.metrics,
+            routes=self.routes,
+        )  # fmt: skip
 
 
 def create_app(settings: Settings | None = None) -> TempoAPI:
@@ -138,6 +145,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
     catalog_index = CatalogIndexes(cache.listening)
     cache.watch("catalog", catalog_index.invalidate)
     guard = TokenGuard(settings)
+    metrics = Metrics.from_environment() if settings.metrics else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -147,6 +155,10 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
         if settings.uses_embedded_database:
             await migrate(engine)
         listener = asyncio.create_task(listen_for_changes(asyncpg_dsn(url), cache))
+        flusher = None
+        if metrics is not None:
+            metrics.bind(engine, cache)
+            flusher = asyncio.create_task(metrics.flush_forever())
         # Start caching with the first requests, unless the database is not there yet.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(cache.listening.wait(), timeout=2)
@@ -164,11 +176,16 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
                 "catalog_index": catalog_index,
                 "storage": storage,
                 "token_guard": guard,
+                "metrics": metrics,
             }
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in (listener, flusher):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if metrics is not None:
+                metrics.flush()  # this worker's last requests, for the next scrape
             await engine.dispose()
             log.info("shutdown")
 
@@ -178,6 +195,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
         access_log_sample_rate=settings.resolved_access_log_sample_rate,
         token_guard=guard,
         body_limits=body_limits(settings),
+        metrics=metrics,
         title="Tempo",
         version=__version__,
         description=DESCRIPTION,
@@ -188,7 +206,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
         redoc_url=None,
         # FastAPI's OpenTelemetry bridge asks the global providers on every request whether
         # anyone configured them (~12 µs, as long as a whole cached answer); Tempo exports
-        # no traces or metrics, its observability is the structured log.
+        # no traces; its metrics are its own (tempo.core.metrics, GET /metrics).
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_error_handlers(app)

@@ -101,6 +101,8 @@ def serve(
         # Workers are separate processes: hand them the resolved URL so they join this
         # process's embedded database instead of starting their own.
         os.environ["DATABASE_URL"] = url
+    if settings.metrics:
+        _share_metrics_between_workers()
     typer.echo(f"Tempo on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     # Both servers re-raise SIGTERM or exit through os._exit paths of their own after a
     # graceful shutdown; exiting through Python instead lets atexit stop the embedded
@@ -110,6 +112,19 @@ def serve(
         _serve_granian(host, port, workers)
     else:
         _serve_uvicorn(host, port, workers)
+
+
+def _share_metrics_between_workers() -> None:
+    """A fresh folder for this serve's metrics files (tempo.core.metrics), which every
+    worker finds in PROMETHEUS_MULTIPROC_DIR, so that a scrape sees them all; removed at
+    exit. Files of an earlier serve would count its requests again."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="tempo-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def _serve_uvicorn(host: str, port: int, workers: int) -> None:

@@ -48,6 +48,11 @@ class ResponseCache:
         self._watchers: dict[str, list[Callable[[], None]]] = {t: [] for t in self._entries}
         # Nothing is kept before the first LISTEN: a change before it would go unheard.
         self.listening = asyncio.Event()
+        self.connected = False  # the NOTIFY listener's connection is up now
+        # Counted always (a dict addition per request), read by tempo.core.metrics.
+        self.hits: dict[str, int] = dict.fromkeys(self._entries, 0)
+        self.misses: dict[str, int] = dict.fromkeys(self._entries, 0)
+        self.invalidations: dict[str, int] = dict.fromkeys(self._entries, 0)
 
     def get(self, topic: str, key: bytes) -> CachedResponse | None:
         return self._entries[topic].get(key)
@@ -76,6 +81,7 @@ class ResponseCache:
         for name in [topic] if topic else list(self._entries):
             self._generation[name] += 1
             self._entries[name] = {}
+            self.invalidations[name] += 1
             for drop in self._watchers[name]:
                 drop()
 
@@ -124,8 +130,10 @@ class ResponseCacheMiddleware:
             await first.wait()
             hit = self.cache.get(topic, key)  # None if that answer was not kept: ask below
         if hit is not None:
+            self.cache.hits[topic] += 1
             await self.answer(scope, send, hit)
             return
+        self.cache.misses[topic] += 1
         if (topic, key) in self._in_flight or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
@@ -141,7 +149,12 @@ class ResponseCacheMiddleware:
         if scope["method"] not in ("GET", "HEAD"):
             return None
         topic = self.reads.get(scope["path"])
-        return None if topic is None else self.cache.get(topic, scope["query_string"])
+        if topic is None:
+            return None
+        hit = self.cache.get(topic, scope["query_string"])
+        if hit is not None:
+            self.cache.hits[topic] += 1
+        return hit
 
     async def _fill(
         self, scope: Scope, receive: Receive, send: Send, topic: str, key: bytes
@@ -223,6 +236,7 @@ async def listen_for_changes(
             for channel, topic in CHANNELS.items():
                 await conn.add_listener(channel, _relay(cache.invalidate, topic))
             cache.listened()
+            cache.connected = True
             if attempt:
                 log.info("cache_listener_reconnected")
             attempt = 0
@@ -239,6 +253,7 @@ async def listen_for_changes(
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             pass
         finally:
+            cache.connected = False
             with contextlib.suppress(Exception):
                 await conn.close(timeout=1)
         attempt = max(attempt, 1)

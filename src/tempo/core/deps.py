@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tempo.core.metrics import Metrics
 from tempo.core.settings import Settings
 from tempo.core.sources import ObjectStorage
 
@@ -41,6 +42,11 @@ async def get_optional_storage(request: Request) -> ObjectStorage | None:
     return storage
 
 
+async def get_metrics(request: Request) -> Metrics | None:
+    metrics: Metrics | None = request.state.metrics
+    return metrics
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # Only for work a session cannot do: COPY and the pipeline's lock, which hold connections of
 # their own, and probes that must give theirs back within a timeout. Each use says why.
@@ -48,3 +54,5 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 # None without object storage: S3 routes answer 503, the pipeline uses the data directory.
 OptionalStorageDep = Annotated[ObjectStorage | None, Depends(get_optional_storage)]
+# None when METRICS=false.
+MetricsDep = Annotated[Metrics | None, Depends(get_metrics)]

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     result_bucket: str = "tempo-results"
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     run_on_upload: bool = True
+    # Prometheus metrics at GET /metrics. Unless METRICS_PUBLIC is true, a scrape needs the
+    # API token (`Authorization: Bearer …`); unset, it is public in development only.
+    metrics: bool = True
+    metrics_public: bool | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -67,6 +71,7 @@ class Settings(BaseSettings):
         "s3_enabled",
         "s3_access_key_id",
         "s3_secret_access_key",
+        "metrics_public",
         mode="before",
     )
     @classmethod
@@ -76,7 +81,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "s3_region", "raw_bucket", "result_bucket", "max_upload_bytes", "run_on_upload",
-        mode="before",
+        "metrics", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
@@ -144,6 +149,12 @@ class Settings(BaseSettings):
         if self.access_log_sample_rate is not None:
             return self.access_log_sample_rate
         return PRODUCTION_ACCESS_LOG_SAMPLE_RATE if self.environment == "production" else 1.0
+
+    @property
+    def metrics_need_token(self) -> bool:
+        if self.metrics_public is not None:
+            return not self.metrics_public
+        return self.environment != "development"
 
     @property
     def resolved_log_format(self) -> Literal["json", "console"]:

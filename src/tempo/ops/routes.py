@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from tempo.core.api_errors import error_responses
+from tempo.core.api_errors import TOKEN_ERRORS, error_responses
 from tempo.core.db import pending_migrations
 from tempo.core.db_errors import database_error
-from tempo.core.deps import EngineDep
+from tempo.core.deps import EngineDep, MetricsDep, SettingsDep
 from tempo.core.errors import TempoError
+from tempo.core.security import TokenGuard, bearer_token, client_address
 from tempo.ops.schemas import Health, Readiness
 
 router = APIRouter(tags=["ops"])
@@ -45,3 +46,37 @@ async def readyz(engine: EngineDep) -> Readiness:
             503, "migrations_pending", "the database schema is behind; run `tempo migrate`"
         )
     return Readiness()
+
+
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_EXAMPLE = """\
+# HELP tempo_http_requests_total HTTP requests answered, by route template, method and status
+# TYPE tempo_http_requests_total counter
+tempo_http_requests_total{method="GET",route="/leaderboard",status="200"} 1532.0
+"""
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of every worker (the API token in production)",
+    description="The Prometheus text format. Unless `METRICS_PUBLIC=true`, a scrape sends "
+    "`Authorization: Bearer <API_TOKEN>` outside development. 404 with `METRICS=false`.",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                METRICS_MEDIA_TYPE: {"schema": {"type": "string"}, "example": METRICS_EXAMPLE}
+            }
+        },
+        **error_responses(*TOKEN_ERRORS, 404),
+    },
+)
+async def metrics(request: Request, settings: SettingsDep, recorder: MetricsDep) -> Response:
+    if recorder is None:
+        raise TempoError(404, "not_found", "metrics are off (METRICS=false)")
+    if settings.metrics_need_token:
+        guard: TokenGuard = request.state.token_guard
+        guard.check(
+            client_address(request.scope), bearer_token(request.headers.get("authorization"))
+        )
+    return Response(recorder.render(), media_type=METRICS_MEDIA_TYPE)

@@ -7,17 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tempo.core.api_errors import BODY_ERRORS, TOKEN_ERRORS, error_responses
-from tempo.core.csv_input import require_plain, require_plain_object
+from tempo.core.csv_input import CsvInput, require_plain, require_plain_object
 from tempo.core.db_errors import (
     DatabaseMisconfigured,
     DatabaseUnavailable,
     SchemaMissing,
     database_error,
 )
-from tempo.core.deps import EngineDep, OptionalStorageDep, SessionDep, SettingsDep
+from tempo.core.deps import EngineDep, MetricsDep, OptionalStorageDep, SessionDep, SettingsDep
 from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
+from tempo.core.metrics import Metrics, timed_job
 from tempo.core.paging import Paging, paging
 from tempo.core.security import Authorized, resolve_data_path
 from tempo.core.sources import ObjectStorage, s3_location
@@ -62,13 +64,22 @@ nothing is replaced."""
     dependencies=[Authorized],
     responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
-async def post_feed(body: FeedRequest, settings: SettingsDep, engine: EngineDep) -> FeedResponse:
+async def post_feed(
+    body: FeedRequest, settings: SettingsDep, engine: EngineDep, metrics: MetricsDep
+) -> FeedResponse:
     # The engine, not a session: the feed COPYs the file in a transaction of its own.
     path = resolve_data_path(settings.data_dir, body.data_path)
     require_plain(path, body.data_path)
-    return _feed_response(
-        await feed_file(engine, path, source=body.data_path, allow_empty=body.allow_empty)
-    )
+    return await _feed(metrics, engine, path, body.data_path, body.allow_empty)
+
+
+async def _feed(
+    metrics: Metrics | None, engine: AsyncEngine, path: CsvInput, source: str, allow_empty: bool
+) -> FeedResponse:
+    with timed_job(metrics, "feed") as rows:
+        result = await feed_file(engine, path, source=source, allow_empty=allow_empty)
+        rows.append(result.rows)
+    return _feed_response(result)
 
 
 def _feed_response(result: FeedResult) -> FeedResponse:
@@ -93,7 +104,7 @@ def _feed_response(result: FeedResult) -> FeedResponse:
     responses=error_responses(*TOKEN_ERRORS, *BODY_ERRORS, 400, 404, 503),
 )
 async def post_feed_s3(
-    body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep
+    body: FeedS3Request, storage: OptionalStorageDep, engine: EngineDep, metrics: MetricsDep
 ) -> FeedResponse:
     # The engine, not a session: the feed COPYs the file in a transaction of its own.
     location = s3_location(body.s3_bucket, body.key)
@@ -101,9 +112,11 @@ async def post_feed_s3(
         raise ObjectStorage.not_configured(location.url)
     stored = await storage.require_object(location)
     await require_plain_object(stored, location.url)
-    return _feed_response(
-        await feed_file(engine, stored, source=location.url, allow_empty=body.allow_empty)
-    )
+    return await _feed(metrics, engine, stored, location.url, body.allow_empty)
+
+
+def _rows_fed(run: PipelineRun) -> int:
+    return (run.ranked_users or 0) if run.feed_id is not None else 0
 
 
 def _run_out(run: PipelineRun) -> PipelineRunOut:
@@ -133,20 +146,23 @@ async def post_pipeline_run(
     settings: SettingsDep,
     engine: EngineDep,
     storage: OptionalStorageDep,
+    metrics: MetricsDep,
     body: Annotated[PipelineRunRequest, Body(default_factory=PipelineRunRequest)],
 ) -> PipelineRunOut:
     # The engine, not a session: a run holds the pipeline lock on a connection of its own
     # for as long as it lasts, records itself in sessions of its own and feeds by COPY.
     plan = PipelinePlan.from_settings(settings)
     try:
-        run = await run_pipeline(
-            engine,
-            plan,
-            storage=storage,
-            trigger="api",
-            feed=body.feed,
-            allow_empty=body.allow_empty,
-        )
+        with timed_job(metrics, "pipeline_run") as rows:
+            run = await run_pipeline(
+                engine,
+                plan,
+                storage=storage,
+                trigger="api",
+                feed=body.feed,
+                allow_empty=body.allow_empty,
+            )
+            rows.append(_rows_fed(run))
     except RunFailed as failed:
         raise _run_error(failed) from None
     return _run_out(run)
@@ -239,6 +255,7 @@ async def post_uploads(
     settings: SettingsDep,
     engine: EngineDep,
     storage: OptionalStorageDep,
+    metrics: MetricsDep,
     allow_empty: Annotated[
         bool, Query(description="Accept a file with a header and no rows")
     ] = False,
@@ -266,7 +283,10 @@ async def post_uploads(
     run = None
     if settings.run_on_upload:
         try:
-            run = _run_out(await run_after_upload(engine, plan, storage, allow_empty=allow_empty))
+            with timed_job(metrics, "pipeline_run") as rows:
+                done = await run_after_upload(engine, plan, storage, allow_empty=allow_empty)
+                rows.append(_rows_fed(done))
+            run = _run_out(done)
         except Exception as exc:
             refused = _stored_but_not_run(exc, uploaded)
             if refused is None:
