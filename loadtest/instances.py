@@ -239,45 +239,56 @@ class Listeners:
         self.admin = admin
         self.database = database
 
-    async def of(self, instance: Instance) -> dict[int, int]:
-        """Worker → backend pid, for the listeners of `instance` that have LISTENed."""
+    async def of(self, instance: Instance) -> dict[int, tuple[int, float | None]]:
+        """Worker → (backend pid, when its last LISTEN began, on the server's clock as
+        epoch seconds), for the listeners of `instance` that have LISTENed."""
         rows = await self.admin.fetch(
-            "SELECT pid, client_port FROM pg_stat_activity WHERE datname = $1"
-            " AND application_name = $2 AND (query LIKE 'LISTEN%' OR query = 'SELECT 1')",
+            "SELECT pid, client_port, CASE WHEN query LIKE 'LISTEN%'"
+            " THEN extract(epoch FROM query_start)::float8 END AS listened"
+            " FROM pg_stat_activity WHERE datname = $1 AND application_name = $2"
+            " AND (query LIKE 'LISTEN%' OR query = 'SELECT 1')",  # its pings come after
             self.database, LISTENER_NAME,
         )  # fmt: skip
         found = {}
         for row in rows:
             worker = instance.owner(row["client_port"])
             if worker is not None:
-                found[worker] = row["pid"]
+                found[worker] = (row["pid"], row["listened"])
         return found
 
-    async def end(self, backends: Iterable[int]) -> None:
+    async def end(self, backends: Iterable[int]) -> float:
+        """End these backends; when (the server's clock, epoch seconds), once all are gone."""
         pids = list(backends)
-        ended = "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid"
-        await self.admin.execute(ended, pids)
+        ended = await self.admin.fetchval(
+            "SELECT extract(epoch FROM clock_timestamp())::float8"
+            " FROM (SELECT count(pg_terminate_backend(pid)) FROM unnest($1::int[]) pid) t",
+            pids,
+        )  # fmt: skip
         deadline = time.monotonic() + WAIT_SECONDS
         query = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])"
         while await self.admin.fetchval(query, pids):
             if time.monotonic() > deadline:
                 raise Broken(f"the listener backends {pids} did not end")
             await asyncio.sleep(0.005)
+        return float(ended)
 
 
 async def heal(listeners: Listeners, victim: Instance) -> dict[int, float]:
-    """End `victim`'s listeners; per worker, seconds until it listens again."""
+    """End `victim`'s listeners; per worker, seconds until its new listener's LISTEN (both
+    moments on the database server's clock)."""
     before = await listeners.of(victim)
     if set(before) != victim.workers():
         raise Broken(f"{victim.name}'s workers {victim.workers()} listen as {before}")
-    ended = time.monotonic()
-    await listeners.end(before.values())
+    ended = await listeners.end(backend for backend, _ in before.values())
+    waited = time.monotonic()
     healed: dict[int, float] = {}
     while len(healed) < len(before):
-        for worker, backend in (await listeners.of(victim)).items():
-            if backend != before[worker] and worker not in healed:
-                healed[worker] = time.monotonic() - ended
-        if time.monotonic() - ended > WAIT_SECONDS:
+        for worker, (backend, listened) in (await listeners.of(victim)).items():
+            if backend != before[worker][0] and worker not in healed:
+                # A ping already ran (5 s on): no LISTEN time left, only an upper bound.
+                late = time.time() - ended if listened is None else listened - ended
+                healed[worker] = late
+        if time.monotonic() - waited > WAIT_SECONDS:
             raise Broken(f"{victim.name}'s listeners not back after {WAIT_SECONDS:.0f} s")
         await asyncio.sleep(0.005)
     return healed
@@ -296,7 +307,7 @@ async def change_while_deaf(
     for process in held:
         process.suspend()
     try:
-        await listeners.end(backends.values())
+        await listeners.end(backend for backend, _ in backends.values())
         await post_feed(via, token, data_path)
         if time.monotonic() - started > HOLD_SECONDS:
             raise Broken(f"{victim.name}'s workers held for over {HOLD_SECONDS} s")
