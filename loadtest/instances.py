@@ -457,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=HERE.parent / "bench-results" / "instances")
     options = parser.parse_args(argv)
     options.work.mkdir(parents=True, exist_ok=True)
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"{os.cpu_count()} cores, load {load} (1, 5, 15 min) before the run", flush=True)
     with scratch_database() as (url, _), contextlib.ExitStack() as stack:
         print(f"preparing the database and data in {options.work} …", flush=True)
         data = prepare_data(url, options.work)
@@ -474,7 +476,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             instances, url, TOKEN, "pipeline_result.csv", options.feeds, options.connections,
             progress=lambda line: print(line, flush=True),
         ))  # fmt: skip
-        print(summary(results), flush=True)
+        per_feed = ", ".join(f"{v * 1000:.0f}" for v in results.worst())
+        print(f"per feed, ms: {per_feed}\n{summary(results)}", flush=True)
         if results.errors:
             print(f"errors while polling: {results.errors}", flush=True)
         before = [access_lines(logs / f"tempo-{i.name}.log") for i in instances]
@@ -484,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                   for i, b in zip(instances, before, strict=True)]  # fmt: skip
         print(f"Locust, a master and 2 workers, {options.locust_rate} requests/s for "
               f"{options.locust_seconds:.0f} s over A and B: {stats['Request Count']} requests, "
-              f"{stats['Failure Count']} failures, {stats['Requests/s']} requests/s; "
+              f"{stats['Failure Count']} failures, {float(stats['Requests/s']):.0f} requests/s; "
               f"served by A {shares[0]}, by B {shares[1]}", flush=True)  # fmt: skip
 
 
