@@ -41,7 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,13 +87,12 @@ class Instance:
                     found.add(child.pid)
         return found
 
-    def owner(self, local_port: int, remote_port: int | None = None) -> int | None:
-        """The worker with a socket from `local_port` (to `remote_port`, when given)."""
+    def owner(self, client_port: int) -> int | None:
+        """The worker serving the client connection from local port `client_port`."""
         for pid in self.workers():
             with contextlib.suppress(psutil.Error):
                 for c in psutil.Process(pid).net_connections("tcp"):
-                    if (c.laddr.port == local_port and c.raddr
-                            and remote_port in (None, c.raddr.port)):  # fmt: skip
+                    if c.laddr.port == self.port and c.raddr and c.raddr.port == client_port:
                         return pid
         return None
 
@@ -123,7 +122,7 @@ class Connection:
         now = time.monotonic()
         port = int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
         if port != self.port:
-            self.port, self.worker = port, self.instance.owner(self.instance.port, port)
+            self.port, self.worker = port, self.instance.owner(port)
         if response.status_code == 200:
             self.etag = response.headers["etag"]
             if self.worker is not None:
@@ -233,27 +232,33 @@ async def feed(watch: Watch, via: Instance, token: str, data_path: str) -> dict[
 
 
 class Listeners:
-    """The cache listeners' backends on the database, by the worker holding each."""
+    """The cache listeners' backends on the database. Which instance holds which is told
+    by holding it (`theirs`), not by the client's address: an embedded PostgreSQL is
+    reached over a Unix socket, which has no port to match."""
 
     def __init__(self, admin: asyncpg.Connection, database: str) -> None:
         self.admin = admin
         self.database = database
 
-    async def of(self, instance: Instance) -> dict[int, tuple[int, float | None]]:
-        """Worker → (backend pid, when its last LISTEN began, on the server's clock as
-        epoch seconds), for the listeners of `instance` that have LISTENed."""
+    async def current(self) -> dict[int, float | None]:
+        """Backend pid → when its LISTEN began (the server's clock, epoch seconds; None
+        once it has pinged since), for every listener that has LISTENed."""
         rows = await self.admin.fetch(
-            "SELECT pid, client_port, CASE WHEN query LIKE 'LISTEN%'"
+            "SELECT pid, CASE WHEN query LIKE 'LISTEN%'"
             " THEN extract(epoch FROM query_start)::float8 END AS listened"
             " FROM pg_stat_activity WHERE datname = $1 AND application_name = $2"
             " AND (query LIKE 'LISTEN%' OR query = 'SELECT 1')",  # its pings come after
             self.database, LISTENER_NAME,
         )  # fmt: skip
-        found = {}
-        for row in rows:
-            worker = instance.owner(row["client_port"])
-            if worker is not None:
-                found[worker] = (row["pid"], row["listened"])
+        return {row["pid"]: row["listened"] for row in rows}
+
+    async def until(self, count: int, seconds: float = WAIT_SECONDS) -> dict[int, float | None]:
+        """Wait until `count` listeners listen; them."""
+        deadline = time.monotonic() + seconds
+        while len(found := await self.current()) != count:
+            if time.monotonic() > deadline:
+                raise Broken(f"{len(found)} listeners after {seconds:.0f} s, not {count}")
+            await asyncio.sleep(0.005)
         return found
 
     async def end(self, backends: Iterable[int]) -> float:
@@ -272,55 +277,66 @@ class Listeners:
             await asyncio.sleep(0.005)
         return float(ended)
 
+    async def theirs(self, instances: Sequence[Instance], victim: Instance) -> set[int]:
+        """`victim`'s listeners: with its workers held, every listener is ended; those back
+        while it is held are the others'."""
+        total = sum(len(i.workers()) for i in instances)
+        await self.until(total)
+        with held(victim):
+            await self.end(await self.current())
+            others = await self.until(total - len(victim.workers()), HOLD_SECONDS)
+        return set(await self.until(total)) - set(others)
 
-async def heal(listeners: Listeners, victim: Instance) -> dict[int, float]:
-    """End `victim`'s listeners; per worker, seconds until its new listener's LISTEN (both
-    moments on the database server's clock)."""
-    before = await listeners.of(victim)
-    if set(before) != victim.workers():
-        raise Broken(f"{victim.name}'s workers {victim.workers()} listen as {before}")
-    ended = await listeners.end(backend for backend, _ in before.values())
-    waited = time.monotonic()
-    healed: dict[int, float] = {}
-    while len(healed) < len(before):
-        for worker, (backend, listened) in (await listeners.of(victim)).items():
-            if backend != before[worker][0] and worker not in healed:
-                # A ping already ran (5 s on): no LISTEN time left, only an upper bound.
-                late = time.time() - ended if listened is None else listened - ended
-                healed[worker] = late
-        if time.monotonic() - waited > WAIT_SECONDS:
-            raise Broken(f"{victim.name}'s listeners not back after {WAIT_SECONDS:.0f} s")
-        await asyncio.sleep(0.005)
-    return healed
+
+@contextlib.contextmanager
+def held(instance: Instance) -> Iterator[None]:
+    """The instance's workers stopped (SIGSTOP) for at most HOLD_SECONDS."""
+    processes = [psutil.Process(pid) for pid in instance.workers()]
+    started = time.monotonic()
+    for process in processes:
+        process.suspend()
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.resume()
+    if time.monotonic() - started > HOLD_SECONDS:
+        raise Broken(f"{instance.name}'s workers held for over {HOLD_SECONDS} s")
+
+
+async def heal(listeners: Listeners, theirs: set[int]) -> tuple[set[int], list[float]]:
+    """End these listeners (one instance's); their successors, and the seconds from the
+    end to each one's LISTEN (both on the database server's clock)."""
+    before = await listeners.current()
+    ended = await listeners.end(theirs)
+    now = await listeners.until(len(before))
+    if not set(before) - theirs <= set(now):
+        raise Broken("other listeners than those ended were replaced")
+    # A ping already ran (5 s on): no LISTEN time left, only an upper bound.
+    return set(now) - set(before), [
+        (time.time() if listened is None else listened) - ended
+        for pid, listened in now.items() if pid not in before
+    ]  # fmt: skip
 
 
 async def change_while_deaf(
-    watch: Watch, listeners: Listeners, victim: Instance, via: Instance, token: str,
-    data_path: str,
+    watch: Watch, listeners: Listeners, theirs: set[int], victim: Instance, via: Instance,
+    token: str, data_path: str,
 ) -> dict[Worker, float]:  # fmt: skip
     """A feed committed while `victim`'s workers have no listener; per worker, seconds
     from the moment they run again to the new ranking."""
     old = await watch.agreed()
-    backends = await listeners.of(victim)
-    held = [psutil.Process(pid) for pid in backends]
     started = time.monotonic()
-    for process in held:
-        process.suspend()
-    try:
-        await listeners.end(backend for backend, _ in backends.values())
+    with held(victim):
+        await listeners.end(theirs)
         await post_feed(via, token, data_path)
-        if time.monotonic() - started > HOLD_SECONDS:
-            raise Broken(f"{victim.name}'s workers held for over {HOLD_SECONDS} s")
-    finally:
-        for process in held:
-            process.resume()
     return await watch.seen(old, started, time.monotonic())
 
 
 @dataclass
 class Results:
     feeds: list[dict[Worker, float]]  # per feed, every worker's delay
-    healed: dict[int, float]  # B's workers: listening again after pg_terminate_backend
+    healed: list[float]  # B's listeners: listening again after pg_terminate_backend
     after_heal: dict[Worker, float]  # the feed right after that
     while_deaf: dict[Worker, float]  # the feed B's workers never heard of
     errors: list[str]
@@ -347,9 +363,11 @@ async def measure(
                 measured.append(await feed(watch, first, token, data_path))
                 progress(f"feed {number}/{feeds}: every worker within "
                          f"{max(measured[-1].values()) * 1000:.0f} ms")  # fmt: skip
-            healed = await heal(listeners, second)
+            theirs, healed = await heal(listeners, await listeners.theirs(instances, second))
             after_heal = await feed(watch, first, token, data_path)
-            deaf = await change_while_deaf(watch, listeners, second, first, token, data_path)
+            deaf = await change_while_deaf(
+                watch, listeners, theirs, second, first, token, data_path
+            )
             errors = watch.errors()
     finally:
         await admin.close()
@@ -432,7 +450,7 @@ def distribution(values: Sequence[float]) -> str:
 
 
 def summary(results: Results) -> str:
-    healed = max(results.healed.values()) * 1000
+    healed = max(results.healed) * 1000
     return "\n".join([
         f"feeds through A, every worker of A and B serving the new ranking ({len(results.feeds)}"
         f" feeds, the slowest worker each): {distribution(results.worst())}",

