@@ -192,7 +192,7 @@ assess: install bench-tools ## Tempo vs nginx under Locust, repeated: report in 
 # Locust distributed over both (loadtest/instances.py; README, Several instances).
 FEEDS ?= 20
 
-instances: install ## Two instances on one database: 20 feeds seen by every worker, listener kill, Locust on both (~3 min)
+instances: install ## Two instances on one database: 20 feeds seen by every worker, listener kill, Locust on both (~2 min)
 	$(UV) run --locked python -m loadtest.instances --feeds $(FEEDS)
 
 clean: ## Remove the virtualenv, the embedded database and caches
