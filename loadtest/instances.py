@@ -122,7 +122,8 @@ class Connection:
         now = time.monotonic()
         port = int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
         if port != self.port:
-            self.port, self.worker = port, self.instance.owner(port)
+            self.worker = self.instance.owner(port)
+            self.port = None if self.worker is None else port  # unmapped: again next time
         if response.status_code == 200:
             self.etag = response.headers["etag"]
             if self.worker is not None:
@@ -144,17 +145,24 @@ class Watch:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Watch:
+        try:
+            await self._cover()
+        except BaseException:
+            await self.__aexit__()
+            raise
+        self._tasks = [asyncio.create_task(self._poll(c)) for c in self.connections]
+        return self
+
+    async def _cover(self) -> None:
         self.workers = {(i.name, pid) for i in self.instances for pid in i.workers()}
         while self.covered() != self.workers:
             if len(self.connections) >= self.most * len(self.instances):
                 raise Broken(f"{len(self.connections)} connections reached only "
                              f"{sorted(self.covered())} of {sorted(self.workers)}")  # fmt: skip
             batch = [self._open(i) for i in self.instances for _ in range(self.per_instance)]
+            self.connections += batch
             # Together, so that the workers accept them while all are free to.
             await asyncio.gather(*(c.ask() for c in batch))
-            self.connections += batch
-        self._tasks = [asyncio.create_task(self._poll(c)) for c in self.connections]
-        return self
 
     async def __aexit__(self, *_: object) -> None:
         for task in self._tasks:
