@@ -24,7 +24,7 @@ TEST_WORKERS ?= $(shell echo $$(( 2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null |
 export CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools clean \
-	browser axe screenshots deploy-tools loadtest assess compare-servers fuzz
+	browser axe screenshots deploy-tools loadtest assess compare-servers fuzz instances
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -203,6 +203,13 @@ compare-servers: install ## uvicorn vs granian: server CPU per request under the
 assess: install bench-tools ## Tempo vs nginx under Locust, repeated: report in loadtest/reports/latest/ (~9 min)
 	$(UV) run --locked python -m loadtest.assess --processes $(PROCESSES) --repeats $(REPEATS) \
 		--step-seconds $(or $(STEP_SECONDS),12)
+
+# Two `tempo serve` instances (2 workers each) on one scratch database: feeds, a lost listener,
+# Locust distributed over both (loadtest/instances.py; README, Several instances).
+FEEDS ?= 20
+
+instances: install ## Two instances on one database: 20 feeds seen by every worker, listener kill, Locust on both (~2 min)
+	$(UV) run --locked python -m loadtest.instances --feeds $(FEEDS)
 
 clean: ## Remove the virtualenv, the embedded database and caches
 	rm -rf .venv .tempo .pytest_cache .mypy_cache .ruff_cache dist

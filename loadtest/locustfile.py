@@ -21,6 +21,8 @@ environment variables (the compose profile uses the defaults):
     LOADTEST_STEPS         target rates in requests/s, comma-separated (100,1000,5000,10000)
     LOADTEST_STEP_SECONDS  seconds per step (30)
     LOADTEST_USER_RPS      requests/s per user (10)
+    LOADTEST_HOSTS         base URLs of several Tempo instances, comma-separated: each
+                           process hands its users to them in turn (default: --host only)
     LOADTEST_API_TOKEN     Tempo's API_TOKEN; without it the mix sends no POST /feed
     LOADTEST_FEED_PATH     the feed's data_path, in Tempo's DATA_DIR (pipeline_result.csv)
     LOADTEST_FEED_EVERY    one feed per this many requests of the mix (10000)
@@ -33,6 +35,7 @@ Only the standard library and Locust are imported: the Locust image runs this fi
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -56,6 +59,7 @@ API_TOKEN = os.environ.get("LOADTEST_API_TOKEN", "")
 FEED_PATH = os.environ.get("LOADTEST_FEED_PATH", "pipeline_result.csv")
 FEED_EVERY = int(os.environ.get("LOADTEST_FEED_EVERY", "10000"))
 RECORD_DIR = os.environ.get("LOADTEST_RECORD_DIR")
+HOSTS = [host.strip() for host in os.environ.get("LOADTEST_HOSTS", "").split(",") if host.strip()]
 
 FIRST_PAGE = "/leaderboard?limit=100"
 REVALIDATE = FIRST_PAGE + " If-None-Match"  # its name in the statistics
@@ -76,9 +80,17 @@ TYPICAL_DAY = (HERE / "typical_day.json").read_text()
 JSON = {"Content-Type": "application/json"}
 
 
+_next_host = itertools.count()
+
+
 class Client(FastHttpUser):
     abstract = True
     wait_time = constant_throughput(USER_RPS)
+
+    def __init__(self, environment: Any) -> None:
+        if HOSTS:  # several instances: this user's, in turn (the session is made from it)
+            self.host = HOSTS[next(_next_host) % len(HOSTS)]
+        super().__init__(environment)
 
 
 class Leaderboard(Client):

@@ -146,6 +146,12 @@ _GROUPS: dict[str, int] = {}  # base URL of a running target → its process gro
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def leader(url: str) -> int:
+    """The process id of the target running at `url` (for a server with workers, their
+    supervisor: the workers are its children)."""
+    return _GROUPS[url]
+
+
 def cpu_seconds(url: str) -> float:
     """CPU time (user + system) used so far by every process of the target at `url`."""
     group, total = _GROUPS[url], 0
