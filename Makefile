@@ -23,7 +23,7 @@ TEST_WORKERS ?= $(shell echo $$(( 2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null |
 # The browser tests drive this Chromium (the Debian package); Playwright downloads none.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools clean \
+.PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools capacity clean \
 	browser axe screenshots deploy-tools loadtest assess compare-servers fuzz
 
 help: ## List the targets
@@ -139,8 +139,11 @@ format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff check --fix src tests loadtest docker samples
 	$(UV) run --locked ruff format src tests loadtest docker samples
 
-bench: install bench-tools ## Hot path in < 2 min: Tempo vs bare ASGI, Flask + SQL, nginx (wrk)
+bench: install bench-tools ## Hot path in ~3 min: Tempo vs bare ASGI, Flask + SQL, nginx (wrk); per route for `make capacity`
 	$(UV) run --locked python loadtest/bench_http.py
+
+capacity: install ## Cores, replicas and database load for 10k–1M requests/s, from `make bench`'s figures (README block)
+	$(UV) run --locked python loadtest/capacity.py
 
 # BENCH_PIPELINE_ARGS=--large adds the comparison at 30M messages (2.2 GB, minutes more).
 BENCH_PIPELINE_ARGS ?=
