@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -347,7 +348,7 @@ CAPACITY_ROUTES: dict[str, tuple[str, str, int]] = {  # name → method, path, c
     "schedule": ("POST", "/schedule", 16),
 }
 FEED_ROWS = 200_000
-FEEDS = 3
+FEEDS = {"pipeline_result.csv": 10, "capacity_feed.csv": 3}  # data_path → feeds
 
 
 def backend_cpu(dsn: str) -> dict[int, float] | None:
@@ -424,8 +425,7 @@ def capacity_runs(
                 run, db_us = one(name, args.seconds)
                 runs[name].append((progress(round_, CAPACITY_ROUTES[name][0], name, run), db_us))
         # The ranking the bench serves (the file the mix's POST /feed sends), then a large one.
-        files = ("pipeline_result.csv", "capacity_feed.csv")
-        feeds = {f: [feed_once(base, dsn, token, f) for _ in range(FEEDS)] for f in files}
+        feeds = {f: feed_batch(base, dsn, token, f, n) for f, n in FEEDS.items()}
         max_connections = int(asyncio.run(_show(dsn, "max_connections")))
     routes = {}
     for name, measured in runs.items():
@@ -459,46 +459,36 @@ def capacity_runs(
         "seconds_per_run": args.seconds,
         "rounds": args.rounds,
         "routes": routes,
-        "feeds": [
-            {
-                "file": name,
-                "rows": runs_[0].rows,
-                "feeds": len(runs_),
-                "seconds": statistics.median(f.seconds for f in runs_),
-                "cpu_s_app": statistics.median(f.cpu_s_app for f in runs_),
-                "cpu_s_db": _median_or_none([f.cpu_s_db for f in runs_]),
-            }
-            for name, runs_ in feeds.items()
-        ],
+        "feeds": [{"file": name} | dataclasses.asdict(feed) for name, feed in feeds.items()],
         "db": {"max_connections": max_connections, "host": make_url(dsn).host},
     }
-
-
-def _median_or_none(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return statistics.median(known) if len(known) == len(values) else None
 
 
 @dataclass
 class Feed:
     rows: int
-    seconds: float
-    cpu_s_app: float
+    feeds: int
+    seconds: float  # median wall time of one
+    cpu_s_app: float  # mean CPU of one: the batch's over its count (the clock ticks by 10 ms)
     cpu_s_db: float | None
 
 
-def feed_once(base: str, dsn: str, token: str, data_path: str) -> Feed:
-    """One POST /feed of `data_path`: wall seconds, Tempo's CPU, its backends' CPU."""
+def feed_batch(base: str, dsn: str, token: str, data_path: str, count: int) -> Feed:
+    """`count` POST /feed of `data_path`, one after the other: Tempo's and its backends' CPU
+    over the batch, per feed."""
     app_before, db_before = targets.cpu_seconds(base), backend_cpu(dsn)
-    began = time.monotonic()
-    response = httpx.post(base + "/feed", json={"data_path": data_path}, timeout=300,
-                          headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-    response.raise_for_status()
-    seconds = time.monotonic() - began
-    rows = response.json()["rows"]
-    print(f"feed  {rows:,} rows in {seconds:.2f} s", flush=True)
-    used = targets.cpu_seconds(base) - app_before
-    return Feed(rows, seconds, used, db_seconds(db_before, backend_cpu(dsn)))
+    walls, rows = [], 0
+    for _ in range(count):
+        began = time.monotonic()
+        response = httpx.post(base + "/feed", json={"data_path": data_path}, timeout=300,
+                              headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        response.raise_for_status()
+        walls.append(time.monotonic() - began)
+        rows = response.json()["rows"]
+    used = (targets.cpu_seconds(base) - app_before) / count
+    db = db_seconds(db_before, backend_cpu(dsn))
+    print(f"feed  {count} × {rows:,} rows, {statistics.median(walls):.2f} s each", flush=True)
+    return Feed(rows, count, statistics.median(walls), used, None if db is None else db / count)
 
 
 async def _show(dsn: str, setting: str) -> str:
@@ -535,7 +525,7 @@ def render_capacity(capacity: dict[str, object]) -> str:
     for feed in feeds:
         db_s = "n/a" if feed["cpu_s_db"] is None else f"{feed['cpu_s_db']:.3f}"
         lines.append(
-            f"| POST /feed, {feed['rows']:,} rows (median of {feed['feeds']}) | "
+            f"| POST /feed, {feed['rows']:,} rows (mean of {feed['feeds']}) | "
             f"{feed['rows'] / feed['seconds']:,.0f} rows/s | {feed['cpu_s_app']:.3f} s | "
             f"{db_s} s | |"
         )
