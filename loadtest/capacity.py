@@ -367,8 +367,10 @@ def render(bench: dict[str, Any], mix: Mix, d: Deployment, c: Costs,
     ]
     for task, share in mix.shares.items():
         r = routes[TASK_ROUTES[task]]
+        keys = len(set(mix.keys.get(task, [])))
+        priced = f", {keys} query strings priced as this one" if keys > 1 else ""
         lines.append(f"| {task}: {r['method']} {r['path']}"
-                     f"{' (304)' if 'revalidate' in task else ''} ({share / total:.0%}) | "
+                     f"{' (304)' if 'revalidate' in task else ''} ({share / total:.0%}{priced}) | "
                      f"{r['cpu_us_app']:,.1f} | {_n(r['cpu_us_db'], ',.1f')} |")  # fmt: skip
     lines += [
         f"| **the mix, weighted** | **{c.app_us:,.1f}** | **{c.db_us:,.1f}** |",
@@ -461,7 +463,9 @@ def render(bench: dict[str, Any], mix: Mix, d: Deployment, c: Costs,
         f"autoscaling holds the CPU at its target of {u:.0%} (`CpuTarget`) with one "
         f"worker per vCPU (`Workers`); a replica's CPU is all Tempo's (the task's other "
         f"processes are idle); the database's CPU is its backends' alone (no WAL writer, "
-        f"checkpoints, replication to the Multi-AZ standby); everything scales linearly from "
+        f"checkpoints, replication to the Multi-AZ standby), and a burstable class such as "
+        f"db.t4g sustains its vCPUs only on CPU credits; the connections leave out the "
+        f"pipeline's runs and migrations; everything scales linearly from "
         f"{bench['cores']} cores.",
     ]
     return "\n".join(lines) + "\n"
