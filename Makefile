@@ -139,7 +139,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff check --fix src tests loadtest docker samples
 	$(UV) run --locked ruff format src tests loadtest docker samples
 
-bench: install bench-tools ## Hot path in ~3 min: Tempo vs bare ASGI, Flask + SQL, nginx (wrk); per route for `make capacity`
+bench: install bench-tools ## Hot path in ~5 min: Tempo vs bare ASGI, Flask + SQL, nginx (wrk); per route for `make capacity`
 	$(UV) run --locked python loadtest/bench_http.py
 
 capacity: install ## Cores, replicas and database load for 10k–1M requests/s, from `make bench`'s figures (README block)

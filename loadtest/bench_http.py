@@ -1,4 +1,4 @@
-"""The hot path's figures, as ratios measured in one run (`make bench`, under two minutes).
+"""The hot path's figures, as ratios measured in one run (`make bench`, about five minutes).
 
 Every server below runs at once on its own port, with the same worker count, and wrk
 visits them in turn, round after round, so that a noisy neighbour hurts all of them alike:

@@ -417,8 +417,9 @@ def render(bench: dict[str, Any], mix: Mix, d: Deployment, c: Costs,
         lines.append(
             f"- **The fan-out of feeds.** With one feed in {mix.feed_every:,} requests, "
             f"every worker refetches {c.hot_keys} leaderboard pages after each feed, at "
-            f"{c.miss_extra_app_us:,.0f} µs of Tempo's CPU and {c.miss_db_us:,.0f} µs of "
-            f"PostgreSQL's each. Feeds grow with the rate and misses with the workers, so "
+            f"{c.miss_extra_app_us:,.0f} µs more of Tempo's CPU than a hit and "
+            f"{c.miss_db_us:,.0f} µs of PostgreSQL's each. Feeds grow with the rate and "
+            f"misses with the workers, so "
             f"past about {ceiling:,.0f} requests/s a core added brings more refetching than "
             f"it can serve (∞ above). Feeds at a rate of their own (a pipeline's, say one a "
             f"minute) cost {c.hot_keys} misses per worker a minute instead."
