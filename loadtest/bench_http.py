@@ -402,6 +402,7 @@ def capacity_runs(
     shutil.copy(feed_in / "pipeline_result.csv", data / "capacity_feed.csv")
     token = "capacity-token-" + "x" * 24
     target = targets.tempo(server, args.workers, dsn, DATA_DIR=str(data), API_TOKEN=token)
+    target = dataclasses.replace(target, name=target.name + "-capacity")  # a log of its own
     runs: dict[str, list[tuple[Run, float | None]]] = {name: [] for name in CAPACITY_ROUTES}
     with targets.running(target, logs) as base:
         etag = httpx.get(base + "/leaderboard?limit=100").headers["etag"]
