@@ -489,6 +489,12 @@ def main(argv: list[str] | None = None) -> None:
     if not args.bench.exists():
         sys.exit(f"{args.bench} is missing: run `make bench` first (about 3 minutes)")
     bench = json.loads(args.bench.read_text())
+    unmeasured = [name for name, r in bench["routes"].items() if r["cpu_us_db"] is None]
+    if unmeasured or any(f["cpu_s_db"] is None for f in bench["feeds"]):
+        sys.exit(
+            f"{args.bench} has no PostgreSQL CPU for {', '.join(unmeasured) or 'the feeds'}: "
+            "make bench reads it from /proc, so DATABASE_URL must name a server on this machine"
+        )
     mix = read_mix()
     deployment = read_deployment()
     block = render(bench, mix, deployment, costs(bench, mix), locust_figures())

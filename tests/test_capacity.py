@@ -176,3 +176,12 @@ def test_costs_names_the_feed_it_models() -> None:
     assert capacity.costs(figures, MIX).feed_rows == 1000  # the mix's: the first
     assert capacity.costs(figures, MIX, "big.csv").feed_db_s == 1.5
     assert isinstance(capacity.costs(figures, MIX), Costs)
+
+
+def test_figures_without_the_database_cpu_are_refused(tmp_path: Path) -> None:
+    figures = bench(leaderboard_miss=route(1040, 0))
+    figures["routes"]["leaderboard_miss"]["cpu_us_db"] = None  # a server on another machine
+    path = tmp_path / "http.json"
+    path.write_text(json.dumps(figures))
+    with pytest.raises(SystemExit, match="no PostgreSQL CPU for leaderboard_miss"):
+        capacity.main(["--bench", str(path), "--no-readme"])
