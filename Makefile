@@ -23,7 +23,7 @@ TEST_WORKERS ?= $(shell echo $$(( 2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null |
 # The browser tests drive this Chromium (the Debian package); Playwright downloads none.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools clean \
+.PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools capacity clean \
 	browser axe screenshots deploy-tools loadtest assess compare-servers fuzz instances
 
 help: ## List the targets
@@ -154,9 +154,12 @@ format: install ## Apply ruff's fixes and formatting
 # The memory per process (supervisor, each worker) and `tempo --help`, against this ref.
 BENCH_MEMORY_REF ?= main
 
-bench: install bench-tools ## Hot path (< 2 min): Tempo vs bare ASGI, Flask + SQL, nginx (wrk); then RSS per worker vs main
+bench: install bench-tools ## Hot path and each route of the mix (~5 min, wrk), for `make capacity`; then RSS per worker vs main
 	$(UV) run --locked python loadtest/bench_http.py
 	$(UV) run --locked python loadtest/memory.py --ref $(BENCH_MEMORY_REF) --rounds 3
+
+capacity: install ## Cores, replicas and database load for 10k–1M requests/s, from `make bench`'s figures (README block)
+	$(UV) run --locked python loadtest/capacity.py
 
 # BENCH_PIPELINE_ARGS=--large adds the comparison at 30M messages (2.2 GB, minutes more).
 BENCH_PIPELINE_ARGS ?=

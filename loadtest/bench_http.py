@@ -1,4 +1,4 @@
-"""The hot path's figures, as ratios measured in one run (`make bench`, under two minutes).
+"""The hot path's figures, as ratios measured in one run (`make bench`, about five minutes).
 
 Every server below runs at once on its own port, with the same worker count, and wrk
 visits them in turn, round after round, so that a noisy neighbour hurts all of them alike:
@@ -16,12 +16,20 @@ visits them in turn, round after round, so that a noisy neighbour hurts all of t
 Each figure comes with the server CPU time per request (all its processes), which a busy
 machine disturbs far less than requests per second. Results go to stdout and to
 bench-results/http.md.
+
+Then each route of the realistic mix (loadtest/locustfile.py) runs on one Tempo alone on
+the bench database, with the CPU of its PostgreSQL backends (found in pg_stat_activity,
+read from /proc) measured beside Tempo's, and a POST /feed of 200,000 rows; those figures
+also go to bench-results/http.json, which `make capacity` (loadtest/capacity.py) reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
+import json
 import os
 import platform
 import re
@@ -47,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-results"
 TEMPO = str(Path(sys.executable).parent / "tempo")
 WRK_POST = ROOT / "loadtest" / "wrk" / "post_json.lua"
+WRK_UNIQUE = ROOT / "loadtest" / "wrk" / "unique_query.lua"
 TYPICAL_DAY = ROOT / "loadtest" / "typical_day.json"
 
 
@@ -55,14 +64,27 @@ class Run:
     rps: float
     errors: int
     cpu_us: float  # server CPU per request
+    requests: int = 0
 
 
-def wrk(url: str, seconds: float, connections: int, post: Path | None = None) -> Run:
+def wrk(
+    url: str,
+    seconds: float,
+    connections: int,
+    post: Path | None = None,
+    *,
+    script: Path | None = None,
+    headers: dict[str, str] | None = None,
+) -> Run:
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url]
     env = os.environ.copy()
     if post is not None:
         argv[1:1] = ["-s", str(WRK_POST)]
         env["BODY"] = str(post)
+    elif script is not None:
+        argv[1:1] = ["-s", str(script)]
+    for name, value in (headers or {}).items():
+        argv[1:1] = ["-H", f"{name}: {value}"]
     base = url.split("/", 3)
     server = "/".join(base[:3])
     before = targets.cpu_seconds(server)
@@ -77,7 +99,7 @@ def wrk(url: str, seconds: float, connections: int, post: Path | None = None) ->
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return Run(rps, errors, used / max(requests, 1) * 1e6)
+    return Run(rps, errors, used / max(requests, 1) * 1e6, requests)
 
 
 @contextmanager
@@ -152,6 +174,7 @@ def main() -> None:
         sys.exit("wrk is missing: sudo apt-get install wrk  (make bench installs it as root)")
     servers: list[targets.Server] = args.servers.split(",")
     started = time.monotonic()
+    load_before = os.getloadavg()
     work = OUT / "http"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -217,9 +240,13 @@ def main() -> None:
             for name in posts:
                 run = wrk(urls[name] + "/schedule", args.seconds, 16, post=TYPICAL_DAY)
                 posts[name].append(progress(round_, "POST", name, run))
+        stack.close()  # the others stop: the database's backends are then the next one's only
+        capacity = capacity_runs(args, url, work, logs, servers[0], load_before)
 
     report = render(args, gets, posts, servers, len(body), time.monotonic() - started)
+    report += render_capacity(capacity)
     (OUT / "http.md").write_text(report)
+    (OUT / "http.json").write_text(json.dumps(capacity, indent=2) + "\n")
     print("\n" + report)
 
 
@@ -314,6 +341,203 @@ def render(
         share = median_range(ratios(tempo_posts, posts[f"FastAPI, body only, {server}"]), ".2f")
         lines.append(
             f"| POST /schedule ({server}) / FastAPI validating the body only | {share} | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --- the figures `make capacity` (loadtest/capacity.py) reads: bench-results/http.json -------
+# Each route of the realistic mix (loadtest/locustfile.py) on one Tempo, alone on the bench
+# database, with the CPU of its PostgreSQL backends beside its own; then POST /feed.
+CAPACITY_ROUTES: dict[str, tuple[str, str, int]] = {  # name → method, path, connections
+    "leaderboard_cached": ("GET", "/leaderboard?limit=100", 64),
+    "leaderboard_revalidate": ("GET", "/leaderboard?limit=100", 64),  # If-None-Match: 304
+    "leaderboard_miss": ("GET", "/leaderboard?limit=100", 16),  # a query string of its own
+    "tracks_cached": ("GET", "/tracks?q=love", 64),
+    "tracks_miss": ("GET", "/tracks?q=love", 8),  # the catalog search's concurrency limit
+    "schedule": ("POST", "/schedule", 16),
+}
+FEED_ROWS = 200_000
+FEEDS = {"pipeline_result.csv": 10, "capacity_feed.csv": 3}  # data_path → feeds
+
+
+def backend_cpu(dsn: str) -> dict[int, float] | None:
+    """CPU seconds so far of every PostgreSQL backend connected to `dsn`'s database but
+    this one asking; None when the server's processes are not on this machine."""
+
+    async def pids() -> list[int]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+        return [row["pid"] for row in rows]
+
+    found: dict[int, float] = {}
+    for pid in asyncio.run(pids()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found or None
+
+
+def db_seconds(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    """The backends' CPU between two readings (a backend that came in between counts whole;
+    one that left is lost, which a pool at its size does not do)."""
+    if before is None or after is None:
+        return None
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def capacity_runs(
+    args: argparse.Namespace, dsn: str, work: Path, logs: Path, server: targets.Server,
+    load_before: tuple[float, float, float],
+) -> dict[str, object]:  # fmt: skip
+    from tempo.catalog.demo import DEMO_TRACKS
+
+    data = work / "data"
+    env = os.environ | {"DATABASE_URL": dsn}
+    run_cli = [TEMPO, "catalog", "load", str(DEMO_TRACKS)]
+    subprocess.run(run_cli, env=env, check=True, stdout=subprocess.DEVNULL)
+    feed_in = work / "feed"
+    subprocess.run([TEMPO, "sample", str(feed_in), "--messages", str(FEED_ROWS * 3), "--users",
+                    str(FEED_ROWS)], env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run([TEMPO, "aggregate", str(feed_in / "messages.csv"), str(feed_in / "users.csv"),
+                    str(feed_in)], env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    shutil.copy(feed_in / "pipeline_result.csv", data / "capacity_feed.csv")
+    token = "capacity-token-" + "x" * 24
+    target = targets.tempo(server, args.workers, dsn, DATA_DIR=str(data), API_TOKEN=token)
+    target = dataclasses.replace(target, name=target.name + "-capacity")  # a log of its own
+    runs: dict[str, list[tuple[Run, float | None]]] = {name: [] for name in CAPACITY_ROUTES}
+    with targets.running(target, logs) as base:
+        etag = httpx.get(base + "/leaderboard?limit=100").headers["etag"]
+
+        def one(name: str, seconds: float) -> tuple[Run, float | None]:
+            method, path, connections = CAPACITY_ROUTES[name]
+            before = backend_cpu(dsn)
+            if method == "POST":
+                run = wrk(base + path, seconds, connections, post=TYPICAL_DAY)
+            else:
+                script = WRK_UNIQUE if name.endswith("_miss") else None
+                headers = {"If-None-Match": etag} if "revalidate" in name else None
+                run = wrk(base + path, seconds, connections, script=script, headers=headers)
+            used = db_seconds(before, backend_cpu(dsn))
+            return run, None if used is None else used / max(run.requests, 1) * 1e6
+
+        for name in CAPACITY_ROUTES:  # warm up
+            one(name, 1)
+        for round_ in range(1, args.rounds + 1):
+            for name in CAPACITY_ROUTES:
+                run, db_us = one(name, args.seconds)
+                runs[name].append((progress(round_, CAPACITY_ROUTES[name][0], name, run), db_us))
+        # The ranking the bench serves (the file the mix's POST /feed sends), then a large one.
+        feeds = {f: feed_batch(base, dsn, token, f, n) for f, n in FEEDS.items()}
+        max_connections = int(asyncio.run(_show(dsn, "max_connections")))
+    routes = {}
+    for name, measured in runs.items():
+        method, path, connections = CAPACITY_ROUTES[name]
+        db = [d for _, d in measured if d is not None]
+        routes[name] = {
+            "method": method, "path": path, "wrk_connections": connections,
+            "cpu_us_app": statistics.median(r.cpu_us for r, _ in measured),
+            "cpu_us_db": statistics.median(db) if db else None,
+            "rps": statistics.median(r.rps for r, _ in measured),
+            "errors": sum(r.errors for r, _ in measured),
+            "requests": sum(r.requests for r, _ in measured),
+            "rounds": [{"cpu_us_app": r.cpu_us, "cpu_us_db": d, "rps": r.rps} for r, d in measured],
+        }  # fmt: skip
+    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit + ("-dirty" if dirty else ""),
+        "server": server,
+        "workers": args.workers,
+        "cores": os.cpu_count(),
+        "machine": {
+            "platform": platform.platform(),
+            "cpu": _cpu_model(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "seconds_per_run": args.seconds,
+        "rounds": args.rounds,
+        "routes": routes,
+        "feeds": [{"file": name} | dataclasses.asdict(feed) for name, feed in feeds.items()],
+        "db": {"max_connections": max_connections, "host": make_url(dsn).host},
+    }
+
+
+@dataclass
+class Feed:
+    rows: int
+    feeds: int
+    seconds: float  # median wall time of one
+    cpu_s_app: float  # mean CPU of one: the batch's over its count (the clock ticks by 10 ms)
+    cpu_s_db: float | None
+
+
+def feed_batch(base: str, dsn: str, token: str, data_path: str, count: int) -> Feed:
+    """`count` POST /feed of `data_path`, one after the other: Tempo's and its backends' CPU
+    over the batch, per feed."""
+    app_before, db_before = targets.cpu_seconds(base), backend_cpu(dsn)
+    walls, rows = [], 0
+    for _ in range(count):
+        began = time.monotonic()
+        response = httpx.post(base + "/feed", json={"data_path": data_path}, timeout=300,
+                              headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        response.raise_for_status()
+        walls.append(time.monotonic() - began)
+        rows = response.json()["rows"]
+    used = (targets.cpu_seconds(base) - app_before) / count
+    db = db_seconds(db_before, backend_cpu(dsn))
+    print(f"feed  {count} × {rows:,} rows, {statistics.median(walls):.2f} s each", flush=True)
+    return Feed(rows, count, statistics.median(walls), used, None if db is None else db / count)
+
+
+async def _show(dsn: str, setting: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return str(await conn.fetchval(f"SHOW {setting}"))
+    finally:
+        await conn.close()
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def render_capacity(capacity: dict[str, object]) -> str:
+    routes: dict[str, dict[str, object]] = capacity["routes"]  # type: ignore[assignment]
+    feeds: list[dict[str, float]] = capacity["feeds"]  # type: ignore[assignment]
+    lines = [
+        "",
+        f"## Per route, for `make capacity` (bench-results/http.json; {capacity['server']}, "
+        f"{capacity['workers']} workers, alone on the database)",
+        "",
+        "| route | requests/s | Tempo CPU µs/request | PostgreSQL CPU µs/request | errors |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in routes.items():
+        db = "n/a" if r["cpu_us_db"] is None else f"{r['cpu_us_db']:.1f}"
+        lines.append(f"| {name}: {r['method']} {r['path']} | {r['rps']:,.0f} | "
+                     f"{r['cpu_us_app']:.1f} | {db} | {r['errors']} |")  # fmt: skip
+    for feed in feeds:
+        db_s = "n/a" if feed["cpu_s_db"] is None else f"{feed['cpu_s_db']:.3f}"
+        lines.append(
+            f"| POST /feed, {feed['rows']:,} rows (mean of {feed['feeds']}) | "
+            f"{feed['rows'] / feed['seconds']:,.0f} rows/s | {feed['cpu_s_app']:.3f} s | "
+            f"{db_s} s | |"
         )
     return "\n".join(lines) + "\n"
 
