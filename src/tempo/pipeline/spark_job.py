@@ -193,7 +193,7 @@ def _refuse_empty(path: str, rows: int, allow_empty: bool) -> None:
         raise InputError(
             path,
             "no data rows after the header; an empty input is accepted only when asked for "
-            "(tempo … --allow-empty)",
+            '(tempo … --allow-empty, or "allow_empty": true in the request)',
         )
 
 
@@ -211,14 +211,18 @@ def count_messages(spark: SparkSession, path: str, *, allow_empty: bool = False)
         .agg(F.count(F.lit(1)).alias("messages"))
         .cache()
     )
-    totals = counts.agg(
-        F.coalesce(F.sum("messages"), F.lit(0)).alias("messages"),
-        F.count_if(F.col("user_id").isNull()).alias("bad"),
-    ).first()
-    assert totals is not None  # a global aggregate has one row
-    _refuse_empty(path, int(totals["messages"]), allow_empty)
-    if totals["bad"]:
-        _refuse_bad_integer(path, frame, author)
+    try:
+        totals = counts.agg(
+            F.coalesce(F.sum("messages"), F.lit(0)).alias("messages"),
+            F.count_if(F.col("user_id").isNull()).alias("bad"),
+        ).first()
+        assert totals is not None  # a global aggregate has one row
+        _refuse_empty(path, int(totals["messages"]), allow_empty)
+        if totals["bad"]:
+            _refuse_bad_integer(path, frame, author)
+    except BaseException:
+        counts.unpersist()
+        raise
     return counts
 
 
@@ -246,30 +250,38 @@ def read_users(spark: SparkSession, path: str, *, allow_empty: bool = False) -> 
     users = frame.select(
         as_int(id_column).alias("user_id"), F.coalesce(name, F.lit("")).alias("name")
     ).cache()
-    checks = users.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count_if(F.col("user_id").isNull()).alias("bad"),
-        F.count_if(F.col("name").contains("\x00")).alias("nul"),
-        F.count_distinct("user_id").alias("distinct"),
-    ).first()
-    assert checks is not None
-    _refuse_empty(path, int(checks["rows"]), allow_empty)
-    if checks["bad"]:
-        _refuse_bad_integer(path, frame, id_column)
-    if checks["nul"]:
-        raise InputError(
-            path, "contains a NUL character, which PostgreSQL cannot store", column="name"
-        )
-    if checks["distinct"] != checks["rows"]:
-        again = (
-            users.groupBy("user_id").count().filter(F.col("count") > 1).orderBy("user_id").first()
-        )
-        assert again is not None
-        raise InputError(
-            path,
-            f"duplicate user id {again['user_id']}: {again['count']} rows have it",
-            column=id_column,
-        )
+    try:
+        checks = users.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count_if(F.col("user_id").isNull()).alias("bad"),
+            F.count_if(F.col("name").contains("\x00")).alias("nul"),
+            F.count_distinct("user_id").alias("distinct"),
+        ).first()
+        assert checks is not None
+        _refuse_empty(path, int(checks["rows"]), allow_empty)
+        if checks["bad"]:
+            _refuse_bad_integer(path, frame, id_column)
+        if checks["nul"]:
+            raise InputError(
+                path, "contains a NUL character, which PostgreSQL cannot store", column="name"
+            )
+        if checks["distinct"] != checks["rows"]:
+            again = (
+                users.groupBy("user_id")
+                .count()
+                .filter(F.col("count") > 1)
+                .orderBy("user_id")
+                .first()
+            )
+            assert again is not None
+            raise InputError(
+                path,
+                f"duplicate user id {again['user_id']}: {again['count']} rows have it",
+                column=id_column,
+            )
+    except BaseException:
+        users.unpersist()
+        raise
     return users
 
 
@@ -396,17 +408,21 @@ def aggregate(
     for key, value in SESSION_CONF.items():
         spark.conf.set(key, value)
     target = output_file(output)
-    say(f"counting messages in {messages}")
-    with spark_errors(messages):
-        counts = count_messages(spark, messages, allow_empty=allow_empty)
-    say(f"reading users from {users}")
-    with spark_errors(users):
-        people = read_users(spark, users, allow_empty=allow_empty)
+    cached: list[DataFrame] = []  # unpersisted whatever happens: a cached plan of the same
+    # path would otherwise answer the next run in this session with this run's data
     tally = _Tally()
-    say(f"ranking and writing {target}")
-    write(spark, target, ranked_lines(spark, counts, people, tally))
-    counts.unpersist()
-    people.unpersist()
+    try:
+        say(f"counting messages in {messages}")
+        with spark_errors(messages):
+            cached.append(count_messages(spark, messages, allow_empty=allow_empty))
+        say(f"reading users from {users}")
+        with spark_errors(users):
+            cached.append(read_users(spark, users, allow_empty=allow_empty))
+        say(f"ranking and writing {target}")
+        write(spark, target, ranked_lines(spark, cached[0], cached[1], tally))
+    finally:
+        for frame in cached:
+            frame.unpersist()
     return Summary(
         messages=tally.messages,
         users=tally.users,
@@ -432,7 +448,7 @@ class spark_errors:  # noqa: N801 - used as a context manager, like contextlib's
             return
         text = str(exc)
         if "PATH_NOT_FOUND" in text:
-            raise InputError(self.path, "no such file") from None
+            raise InputError(self.path, "file not found") from None
         if "No FileSystem for scheme" in text or "UnsupportedFileSystemException" in text:
             scheme = self.path.split(":", 1)[0]
             raise InputError(
