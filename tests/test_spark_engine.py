@@ -140,6 +140,7 @@ FAILING = {
     "duplicate-column": ("message_id,author_id,author_id\n1,1,1\n", USERS),
     "header-only": ("message_id,author_id\n", USERS),
     "empty-file": ("", USERS),
+    "header-too-long": ("x" * 70_000 + ",message_id,author_id\n1,1,1\n", USERS),
 }
 
 

@@ -40,6 +40,7 @@ MESSAGE_ID_COLUMN = "message_id"
 MESSAGE_AUTHOR_COLUMNS = ("author_id", "user_id")
 USER_ID_COLUMNS = ("user_id", "id")
 MAX_COLUMNS = 1000
+MAX_HEADER_BYTES = 64 * 1024
 SHOWN_COLUMNS = 10
 
 # What the Polars engine's `str.strip_chars().cast(Int64, strict=False)` accepts: an optional
@@ -121,6 +122,12 @@ def header(spark: SparkSession, path: str) -> list[str]:
     if not first:
         raise InputError(path, "the file is empty; expected a header row")
     line: str = first[0][0].removeprefix("\ufeff").removesuffix("\r")
+    if len(line.encode()) > MAX_HEADER_BYTES:  # read whole by Spark's text reader, first
+        raise InputError(
+            path,
+            f"the header row is longer than {MAX_HEADER_BYTES:,} bytes (no line break "
+            "found); this is not a messages, users or result file",
+        )
     if "\x00" in line[:1024] or line.startswith("\ufffd\ufffd"):
         raise InputError(
             path, "the file is UTF-16 (or binary), not UTF-8 text; save it as UTF-8 CSV"
