@@ -171,6 +171,26 @@ def test_failures_polars_words_differently_are_still_named(spark: object, tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("bad", ["messages.csv", "users.csv"])
+def test_bytes_that_are_not_utf8_are_refused_as_by_the_polars_engine(
+    spark: object, tmp_path: Path, bad: str
+) -> None:
+    from tempo.pipeline.spark_job import aggregate as spark_aggregate
+
+    files = {"messages.csv": b"message_id,author_id,content\n1,1,ok\n2,1,ok\n",
+             "users.csv": b"user_id,name\n1,A\n"}  # fmt: skip
+    files[bad] = files[bad].replace(b"ok" if bad == "messages.csv" else b"A", b"caf\xe9", 1)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(InputError) as caught:  # Spark's decoder would read U+FFFD instead
+        spark_aggregate(spark, str(tmp_path / "messages.csv"), str(tmp_path / "users.csv"),  # type: ignore[arg-type]
+                        str(tmp_path / "spark"))  # fmt: skip
+    said = str(caught.value)
+    assert f"{bad}: not valid UTF-8 text (1 record with bytes that are not UTF-8" in said, said
+    assert "not valid UTF-8 text" in polars_error(tmp_path)
+
+
+@pytest.mark.slow
 def test_the_cli_is_quiet_and_fails_in_one_line(tmp_path: Path) -> None:
     m = write(tmp_path / "messages.csv", "message_id,author_id\n1,2\n2,2\n3,9\n")
     u = write(tmp_path / "users.csv", USERS)

@@ -51,6 +51,7 @@ UNICODE_STRIP = r"(?U)^\s+|\s+$"
 # empty string; Polars reads the first as null and the second as "". A `nullValue` no CSV
 # holds keeps the two apart, as Polars does.
 NO_NULL_TEXT = "\ufffe\uffff"
+REPLACEMENT = "\ufffd"  # what Spark's decoder reads a byte that is not UTF-8 as
 CSV_OPTIONS = {
     "header": "true",
     "multiLine": "true",  # quoted line breaks (CRLF or LF) inside a field
@@ -195,6 +196,25 @@ def _refuse_bad_integer(path: str, frame: DataFrame, column: str) -> None:
     raise InputError(path, f"not an integer (value {value[:80]!r})", column=column)
 
 
+def _replaced(frame: DataFrame) -> Column:
+    """True for a record holding U+FFFD: Spark's decoder puts one in place of every byte that
+    is not UTF-8, where the Polars engine refuses the file. A file that holds U+FFFD itself
+    is refused too; that character has no place in these files."""
+    from pyspark.sql import functions as F
+
+    fields = [F.coalesce(F.col(f"`{name}`"), F.lit("")) for name in frame.columns]
+    return F.concat_ws("", *fields).contains(REPLACEMENT)
+
+
+def _refuse_replaced(path: str, records: int) -> None:
+    if records:
+        raise InputError(
+            path,
+            f"not valid UTF-8 text ({records:,} record{'s' if records > 1 else ''} with bytes "
+            "that are not UTF-8, or with U+FFFD); save it as UTF-8 CSV",
+        )
+
+
 def _refuse_empty(path: str, rows: int, allow_empty: bool) -> None:
     if rows == 0 and not allow_empty:
         raise InputError(
@@ -215,15 +235,20 @@ def count_messages(spark: SparkSession, path: str, *, allow_empty: bool = False)
     frame = read_csv(spark, path)
     counts = (
         frame.groupBy(as_int(author).alias("user_id"))
-        .agg(F.count(F.lit(1)).alias("messages"))
+        .agg(
+            F.count(F.lit(1)).alias("messages"),
+            F.count_if(_replaced(frame)).alias("replaced"),
+        )
         .cache()
     )
     try:
         totals = counts.agg(
             F.coalesce(F.sum("messages"), F.lit(0)).alias("messages"),
             F.count_if(F.col("user_id").isNull()).alias("bad"),
+            F.coalesce(F.sum("replaced"), F.lit(0)).alias("replaced"),
         ).first()
         assert totals is not None  # a global aggregate has one row
+        _refuse_replaced(path, int(totals["replaced"]))
         _refuse_empty(path, int(totals["messages"]), allow_empty)
         if totals["bad"]:
             _refuse_bad_integer(path, frame, author)
@@ -255,16 +280,20 @@ def read_users(spark: SparkSession, path: str, *, allow_empty: bool = False) -> 
         )
     frame = read_csv(spark, path)
     users = frame.select(
-        as_int(id_column).alias("user_id"), F.coalesce(name, F.lit("")).alias("name")
+        as_int(id_column).alias("user_id"),
+        F.coalesce(name, F.lit("")).alias("name"),
+        _replaced(frame).alias("replaced"),
     ).cache()
     try:
         checks = users.agg(
             F.count(F.lit(1)).alias("rows"),
+            F.count_if("replaced").alias("replaced"),
             F.count_if(F.col("user_id").isNull()).alias("bad"),
             F.count_if(F.col("name").contains("\x00")).alias("nul"),
             F.count_distinct("user_id").alias("distinct"),
         ).first()
         assert checks is not None
+        _refuse_replaced(path, int(checks["replaced"]))
         _refuse_empty(path, int(checks["rows"]), allow_empty)
         if checks["bad"]:
             _refuse_bad_integer(path, frame, id_column)
