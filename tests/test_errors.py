@@ -30,6 +30,7 @@ from tempo.core.db_errors import (
 from tempo.core.errors import TempoError
 from tempo.core.locations import SourceError
 from tempo.people.service import PiiKeyError
+from tempo.pipeline.spark_engine import SparkUnavailable
 from tempo.schedule.service import FieldProblem, InvalidSchedule
 from tempo.site.chrome import WORDING, page_problem
 from tests.fixtures.app import make_settings, running
@@ -49,6 +50,7 @@ EXAMPLES: list[TempoError] = [
     SchemaMissing(),
     DatabaseBusy(),
     DatabaseMisconfigured('InvalidCatalogNameError: database "x" does not exist'),
+    SparkUnavailable("the Spark engine needs Java 17 or newer on PATH"),
 ]
 
 
