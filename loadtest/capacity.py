@@ -487,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-readme", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if not args.bench.exists():
-        sys.exit(f"{args.bench} is missing: run `make bench` first (about 3 minutes)")
+        sys.exit(f"{args.bench} is missing: run `make bench` first (about 5 minutes)")
     bench = json.loads(args.bench.read_text())
     unmeasured = [name for name, r in bench["routes"].items() if r["cpu_us_db"] is None]
     if unmeasured or any(f["cpu_s_db"] is None for f in bench["feeds"]):

@@ -209,6 +209,7 @@ async def test_unknown_routes_and_methods_use_the_error_shape(client: httpx.Asyn
     wrong_method = await client.delete("/leaderboard")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    assert wrong_method.headers["allow"] == "GET, HEAD"  # HEAD is served (see below)
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/leaderboard?limit=2", "/board", "/openapi.json"])

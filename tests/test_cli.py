@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,36 @@ def test_serve_out_of_the_box(served: tuple[str, Path, subprocess.Popen[str]]) -
     proc.terminate()
     assert proc.wait(timeout=30) in (0, 128 + 15)
     assert not (cwd / ".tempo" / "pgdata" / "postmaster.pid").exists()
+
+
+@pytest.mark.db  # the embedded one, which `tempo serve` starts
+@pytest.mark.slow
+def test_sigterm_while_the_database_is_prepared_stops_the_embedded_one() -> None:
+    """docker stop or an IDE's stop button during start-up: the embedded PostgreSQL goes
+    too (it used to stay, and every later serve then left it running)."""
+    import psutil
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    with tempfile.TemporaryDirectory(prefix="tempo-serve-") as folder:
+        proc = subprocess.Popen([TEMPO, "serve", "--port", "0"], cwd=folder, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            deadline = time.monotonic() + READY_SECONDS
+            while not any("prepare_database_process" in " ".join(c.cmdline())
+                          for c in psutil.Process(proc.pid).children()):  # fmt: skip
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+                time.sleep(0.05)
+            proc.terminate()
+            assert proc.wait(timeout=60) == 128 + 15
+        finally:
+            proc.kill()
+        pgdata = str(Path(folder) / ".tempo" / "pgdata")
+        time.sleep(1)  # pg_ctl's fast shutdown has returned; its processes are gone
+        left = [p.pid for p in psutil.process_iter(["cmdline"])
+                if pgdata in " ".join(p.info["cmdline"] or [])]  # fmt: skip
+        assert left == [], f"processes still on {pgdata}: {left}"
+        assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
 
 
 def test_an_unreadable_file_is_reported(tmp_path: Path) -> None:

@@ -73,3 +73,25 @@ def test_database_urls_are_normalised_to_asyncpg(given: str, expected: str) -> N
 def test_other_databases_are_refused() -> None:
     with pytest.raises(ValueError, match="must be a PostgreSQL URL"):
         normalize_url("mysql://u@h/d")
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://u:hunter2@db/x", "must be a PostgreSQL URL"),
+        ("not a url", "this is not a URL"),
+        ("postgresql://u:hunter2@[::1", "not a valid URL: Invalid IPv6 URL"),
+        ("postgresql://u:hunter2@db:54x/x", "not a valid URL: Port could not be cast"),
+        ("postgresql:///x", "names no host"),
+    ],
+)
+def test_a_database_url_that_cannot_work_is_refused_in_one_line(url: str, said: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make(database_url=url)
+    assert said in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+def test_database_urls_that_can_work_are_taken() -> None:
+    for url in ("postgres://u@db/x", "postgresql+asyncpg://u:p@[::1]:5432/x",
+                "postgresql:///x?host=/var/run/postgresql"):  # fmt: skip
+        assert make(database_url=url).database_url is not None

@@ -84,7 +84,7 @@ class Server(StrEnum):
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 8000,
     workers: Annotated[
         int, typer.Option(min=1, envvar="WEB_CONCURRENCY", help="Worker processes")
     ] = 1,
@@ -95,6 +95,9 @@ def serve(
 ) -> None:
     """Run the HTTP API (uvicorn with uvloop and httptools, or granian)."""
     settings = command_settings()
+    # Before anything starts: a SIGTERM (docker stop, systemd, an IDE's stop button), in
+    # start-up or later, exits through Python, so that atexit stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     url = _join_embedded_database(settings)
     _prepare_database_in_child()
     if url is not None:
@@ -104,10 +107,8 @@ def serve(
     if settings.metrics:
         _share_metrics_between_workers()
     typer.echo(f"Tempo on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    # Both servers re-raise SIGTERM or exit through os._exit paths of their own after a
-    # graceful shutdown; exiting through Python instead lets atexit stop the embedded
-    # PostgreSQL.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # The SIGTERM handler above stays: both servers re-raise SIGTERM or exit through
+    # os._exit paths of their own after a graceful shutdown.
     if server is Server.GRANIAN:
         _serve_granian(host, port, workers)
     else:
@@ -204,17 +205,32 @@ def _prepare_database_in_child() -> None:
     supervisor with several workers) never imports Alembic, SQLAlchemy or Polars. The child
     reads the same settings and prints its own lines and errors; its exit status is this
     command's when it fails."""
-    child = subprocess.Popen([sys.executable, "-c", PREPARE_DATABASE])
+    # A session of its own: Ctrl-C reaches this process only, which stops the child and
+    # says so once, whatever the child was doing (importing, migrating) at the time.
+    child = subprocess.Popen([sys.executable, "-c", PREPARE_DATABASE], start_new_session=True)
     try:
         status = child.wait()
-    except KeyboardInterrupt:  # Ctrl-C reached the child as well, which says so itself
-        status = child.wait()
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C (main says so), or SIGTERM (see serve)
+        _stop(child)
+        raise
     if status != 0:
         raise SystemExit(status if status > 0 else 128 - status)
 
 
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, which the child turns into a normal exit (its embedded-database handle is
+    let go at exit); SIGKILL if it has not gone within 10 s."""
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
 def prepare_database_process() -> None:
     """The child of `_prepare_database_in_child`."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         run_with_database(_prepare_database(command_settings()))
     except KeyboardInterrupt:

@@ -85,7 +85,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, raw_id)]
+                headers = message.get("headers", [])
+                if status == 405:
+                    headers = _allow_head(headers)
+                message["headers"] = [*headers, (REQUEST_ID_HEADER, raw_id)]
             elif head and message.get("body"):
                 message = {**message, "body": b""}
             await send(message)
@@ -135,6 +138,16 @@ def _request_id(scope: Scope) -> str:
         if name == REQUEST_ID_HEADER and _SAFE_ID.match(value):
             return str(value.decode())
     return f"{_ID_PREFIX}{_next_id():08x}"
+
+
+def _allow_head(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A 405's `Allow` names HEAD wherever it names GET, since this layer serves it."""
+    allowed = []
+    for name, value in headers:
+        if name == b"allow" and b"GET" in value.split(b", ") and b"HEAD" not in value:
+            value += b", HEAD"
+        allowed.append((name, value))
+    return allowed
 
 
 def _nul_refused(query: bytes) -> ASGIApp:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,7 +19,11 @@ PRODUCTION_ACCESS_LOG_SAMPLE_RATE = 0.1
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a refused value may be a secret (a DATABASE_URL with its
+    # password), and a ValidationError printed anywhere would otherwise show it.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = "development"
     # Unset means: start the embedded PostgreSQL under `embedded_db_dir`.
@@ -86,6 +91,30 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
         return cls.model_fields[info.field_name or ""].default if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refused here, in one line naming no password, rather than as a traceback from
+        the driver's URL parser in whichever process first connects."""
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme.split("+", 1)[0].lower() not in ("postgresql", "postgres"):
+            raise ValueError(
+                "DATABASE_URL must be a PostgreSQL URL such as "
+                "postgresql://user:password@host:5432/name"
+                + (f", not {scheme}://…" if scheme else "; this is not a URL")
+            )
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (a bad port or bracketed host raises only when read)
+        except ValueError as exc:
+            raise ValueError(f"DATABASE_URL is not a valid URL: {exc}") from None
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("DATABASE_URL names no host (postgresql://user@host:5432/name)")
+        return value
 
     @field_validator("s3_endpoint_url")
     @classmethod
