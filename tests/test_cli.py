@@ -207,6 +207,17 @@ def test_serve_out_of_the_box(served: tuple[str, Path, subprocess.Popen[str]]) -
     assert not (cwd / ".tempo" / "pgdata" / "postmaster.pid").exists()
 
 
+def _cmdline(process: Any) -> str:
+    """A process's command line, or "" for one that has exited meanwhile (pg_ctl and the
+    like come and go during a start-up)."""
+    import psutil
+
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 @pytest.mark.db  # the embedded one, which `tempo serve` starts
 @pytest.mark.slow
 def test_sigterm_while_the_database_is_prepared_stops_the_embedded_one() -> None:
@@ -221,7 +232,7 @@ def test_sigterm_while_the_database_is_prepared_stops_the_embedded_one() -> None
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:
             deadline = time.monotonic() + READY_SECONDS
-            while not any("prepare_database_process" in " ".join(c.cmdline())
+            while not any("prepare_database_process" in _cmdline(c)
                           for c in psutil.Process(proc.pid).children()):  # fmt: skip
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
                 time.sleep(0.05)
@@ -235,6 +246,21 @@ def test_sigterm_while_the_database_is_prepared_stops_the_embedded_one() -> None
                 if pgdata in " ".join(p.info["cmdline"] or [])]  # fmt: skip
         assert left == [], f"processes still on {pgdata}: {left}"
         assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # Refused before the database is touched: this URL would fail later, and otherwise.
+        result = tempo("serve", "--port", str(port), cwd=tmp_path,
+                       env={"DATABASE_URL": "postgresql://u@127.0.0.1:9/nowhere"})  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert "Tempo on" not in result.stdout
 
 
 def test_an_unreadable_file_is_reported(tmp_path: Path) -> None:

@@ -98,6 +98,7 @@ def serve(
     # Before anything starts: a SIGTERM (docker stop, systemd, an IDE's stop button), in
     # start-up or later, exits through Python, so that atexit stops the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    _refuse_a_taken_address(host, port)
     url = _join_embedded_database(settings)
     _prepare_database_in_child()
     if url is not None:
@@ -113,6 +114,23 @@ def serve(
         _serve_granian(host, port, workers)
     else:
         _serve_uvicorn(host, port, workers)
+
+
+def _refuse_a_taken_address(host: str, port: int) -> None:
+    """One line now, rather than the database prepared, "Tempo on …" printed and then the
+    server's own JSON log line about the address. The socket is bound as uvicorn and
+    granian bind theirs (SO_REUSEADDR), then closed; a race with another program remains."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def _share_metrics_between_workers() -> None:
