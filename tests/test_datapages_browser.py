@@ -35,7 +35,10 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 
 async def table_rows(page: Page, selector: str) -> list[list[str]]:
+    """The rows of a table that has some, once the page shows them: the URL changes when a
+    navigation commits, before the new page's table is parsed (an empty list, once, in CI)."""
     rows = page.locator(f"{selector} tbody tr")
+    await rows.first.wait_for()
     return [(await row.inner_text()).split("\t") for row in await rows.all()]
 
 
