@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 
 from tempo.core.db_errors import KNOWN_FAILURES, database_error
 from tempo.core.errors import TempoError
+from tempo.core.json_body import not_json
 from tempo.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -132,15 +133,11 @@ def _field_problem(err: dict[str, Any]) -> dict[str, str]:
 def _not_json(request: Request, exc: RequestValidationError) -> TempoError | None:
     """A JSON body route sent another media type: FastAPI then validates the raw bytes and
     says the body is not an object (422); the client's mistake is the media type (415)."""
-    content_type = request.headers.get("content-type")
-    if content_type is None or "json" in content_type.lower():
-        return None
     if not any(
         e["type"] == "model_attributes_type" and tuple(e["loc"]) == ("body",) for e in exc.errors()
     ):
         return None
-    message = f"send the body as application/json, not {content_type}"
-    return TempoError(415, "unsupported_media_type", message)
+    return not_json(request.headers.get("content-type"))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -30,13 +30,9 @@ async def json_body(request: Request, model: type[Model], max_bytes: int) -> Mod
     """The body as `model`, validated strictly; errors are FastAPI's own 422 (fields named
     `body.…`). A body over `max_bytes` is refused (413) before it is held in memory, whatever
     its framing."""
-    content_type = request.headers.get("content-type")
-    if content_type is not None and "json" not in content_type.lower():
-        raise TempoError(
-            415,
-            "unsupported_media_type",
-            f"send the body as application/json, not {content_type}",
-        )
+    refused = not_json(request.headers.get("content-type"))
+    if refused is not None:
+        raise refused
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(int(declared), max_bytes)
@@ -55,6 +51,14 @@ async def json_body(request: Request, model: type[Model], max_bytes: int) -> Mod
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
         ) from None
+
+
+def not_json(content_type: str | None) -> TempoError | None:
+    """The 415 for a JSON route sent another media type; None for JSON or no type at all."""
+    if content_type is None or "json" in content_type.lower():
+        return None
+    message = f"send the body as application/json, not {content_type}"
+    return TempoError(415, "unsupported_media_type", message)
 
 
 class RequestRoute(APIRoute):

@@ -130,7 +130,7 @@ class Metrics:
         self._cache = cache
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request (RequestContextMiddleware inlines this)."""
+        """Count one answered request: plain additions to this worker's row, no lock."""
         row = self.requests.get((route, method, status)) or self.row(route, method, status)
         row[0 if seconds <= FIRST_BOUND else bisect_left(REQUEST_BUCKETS, seconds)] += 1
         row[-1] += seconds
