@@ -22,7 +22,7 @@ from sqlmodel import Field, SQLModel
 
 from tempo.core.embedded import embedded_database_url
 from tempo.core.errors import RETRY_AFTER_SECONDS, TempoError
-from tempo.core.settings import Settings
+from tempo.core.settings import Settings, refuse_other_databases
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -114,10 +114,8 @@ class JobBusy(TempoError):
 
 def normalize_url(url: str) -> str:
     """Accept the usual PostgreSQL URL spellings and select the asyncpg driver."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() not in ("postgresql", "postgres"):
-        raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got {parsed.drivername!r}")
-    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    refuse_other_databases(url)
+    return make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 def csv_chunks(csv_rows: bytes, size: int = COPY_CHUNK_BYTES) -> Iterator[bytes]:

@@ -18,6 +18,18 @@ PLACEHOLDER_PII_KEY = "change-me-pii"  # noqa: S105 - as above, refused where it
 PRODUCTION_ACCESS_LOG_SAMPLE_RATE = 0.1
 
 
+def refuse_other_databases(url: str) -> None:
+    """ValueError unless `url` names PostgreSQL (any driver); it names only the scheme, never
+    the password."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme.split("+", 1)[0].lower() not in ("postgresql", "postgres"):
+        raise ValueError(
+            "DATABASE_URL must be a PostgreSQL URL such as "
+            "postgresql://user:password@host:5432/name"
+            + (f", not {scheme}://…" if scheme else "; this is not a URL")
+        )
+
+
 class Settings(BaseSettings):
     # hide_input_in_errors: a refused value may be a secret (a DATABASE_URL with its
     # password), and a ValidationError printed anywhere would otherwise show it.
@@ -100,13 +112,7 @@ class Settings(BaseSettings):
         if value is None:
             return None
         url = value.get_secret_value()
-        scheme = url.split("://", 1)[0] if "://" in url else ""
-        if scheme.split("+", 1)[0].lower() not in ("postgresql", "postgres"):
-            raise ValueError(
-                "DATABASE_URL must be a PostgreSQL URL such as "
-                "postgresql://user:password@host:5432/name"
-                + (f", not {scheme}://…" if scheme else "; this is not a URL")
-            )
+        refuse_other_databases(url)
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018  (a bad port or bracketed host raises only when read)
