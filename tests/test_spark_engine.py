@@ -292,6 +292,20 @@ def test_the_job_file_imports_nothing_of_tempo() -> None:
     assert args.allow_empty and Summary.__dataclass_fields__.keys() >= {"messages", "output"}
 
 
+def test_the_job_files_copies_of_the_contract_match_the_polars_engines() -> None:
+    """Standing alone, the job file repeats the names and limits the Polars engine takes
+    from tempo.pipeline.aggregate and tempo.core.csv_input: they must not drift apart."""
+    from tempo.core import csv_input
+    from tempo.pipeline import aggregate as polars_engine
+    from tempo.pipeline import spark_job
+
+    for name in ("RESULT_FILE", "RESULT_COLUMNS", "MESSAGE_ID_COLUMN",
+                 "MESSAGE_AUTHOR_COLUMNS", "USER_ID_COLUMNS"):  # fmt: skip
+        assert getattr(spark_job, name) == getattr(polars_engine, name), name
+    for name in ("MAX_COLUMNS", "MAX_HEADER_BYTES", "SHOWN_COLUMNS"):
+        assert getattr(spark_job, name) == getattr(csv_input, name), name
+
+
 def test_make_run_leaves_pyspark_out_and_make_test_brings_it() -> None:
     """`make run` syncs without the dev group; `make install` (hence `make test`) with it."""
     from tests.fixtures.processes import find_uv
