@@ -23,7 +23,7 @@ TEST_WORKERS ?= $(shell echo $$(( 2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null |
 # The browser tests drive this Chromium (the Debian package); Playwright downloads none.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools capacity clean \
+.PHONY: help install install-runtime run test lint format typecheck check bench bench-pipeline bench-tools capacity clean model \
 	browser axe java screenshots deploy-tools loadtest assess compare-servers fuzz instances
 
 help: ## List the targets
@@ -55,8 +55,8 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker 
 	else echo docker-compose; fi)
 
 lint: install deploy-tools ## ruff, mypy, hadolint, actionlint, zizmor, cfn-lint, checkov, compose
-	$(UV) run --locked ruff check src tests loadtest docker samples
-	$(UV) run --locked ruff format --check src tests loadtest docker samples
+	$(UV) run --locked ruff check src tests loadtest docker samples training
+	$(UV) run --locked ruff format --check src tests loadtest docker samples training
 	$(UV) run --locked mypy
 	$(UV) run --locked lint-imports  # the layers in pyproject.toml: core, site, domains, entry points
 	$(UV) run --locked hadolint docker/Dockerfile .devcontainer/Dockerfile
@@ -135,8 +135,11 @@ screenshots: install browser axe ## Refresh the README's screenshots (.github/as
 	UPDATE_SCREENSHOTS=1 $(UV) run --locked pytest -p no:cacheprovider $(SCREENSHOT_TESTS)
 
 format: install ## Apply ruff's fixes and formatting
-	$(UV) run --locked ruff check --fix src tests loadtest docker samples
-	$(UV) run --locked ruff format src tests loadtest docker samples
+	$(UV) run --locked ruff check --fix src tests loadtest docker samples training
+	$(UV) run --locked ruff format src tests loadtest docker samples training
+
+model: install ## Retrain the bundled digits model (src/tempo/images/model/): same data, same split, same answer
+	$(UV) run --locked python training/train_digits.py
 
 # The memory per process (supervisor, each worker) and `tempo --help`, against this ref.
 BENCH_MEMORY_REF ?= main

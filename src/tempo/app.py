@@ -31,6 +31,9 @@ from tempo.core.middleware import RequestContextMiddleware
 from tempo.core.security import TokenGuard
 from tempo.core.settings import Settings
 from tempo.core.sources import ObjectStorage
+from tempo.images.pages.routes import router as images_page_router
+from tempo.images.routes import router as images_router
+from tempo.images.upload import body_limit as image_body_limit
 from tempo.leaderboard.pages.routes import router as leaderboard_pages_router
 from tempo.leaderboard.routes import router as leaderboard_router
 from tempo.ops.routes import router as ops_router
@@ -85,12 +88,15 @@ PLANNER_FORM_LIMIT = 1024 * 1024  # the planner page's form: 50 rows a section a
 
 def body_limits(settings: Settings) -> dict[str, int]:
     uploads = upload_ceiling(settings.max_upload_bytes)
+    images = image_body_limit(settings.image_max_bytes)
     return {
         "/schedule": SCHEDULE_MAX_BODY_BYTES,
         "/": PLANNER_FORM_LIMIT,
         "/plan.ics": PLANNER_FORM_LIMIT,
         "/uploads": uploads,
         "/upload": uploads,  # the upload page
+        "/images/classify": images,
+        "/classify": images,  # the classify page
     }
 
 
@@ -224,6 +230,8 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
     app.include_router(analytics_page_router)
     app.include_router(leaderboard_pages_router)
     app.include_router(pipeline_pages_router)
+    app.include_router(images_router)
+    app.include_router(images_page_router)
     install_api_docs(app)
     # Bodies that routes read with tempo.core.json_body rather than from their signature.
     document_models(app, ScheduleRequest)

@@ -26,6 +26,7 @@ from tempo.core.cli.support import (
     one_line_errors,
     run_with_database,
 )
+from tempo.images.cli import classify
 from tempo.people.cli import etl_people
 from tempo.pipeline.cli import aggregate, feed, sample
 from tempo.pipeline.cli import app as pipeline_app
@@ -57,7 +58,7 @@ etl_app.command("majors")(etl_majors)
 etl_app.command("people")(etl_people)
 app.add_typer(etl_app, name="etl")
 # Each domain's top-level commands, written beside the services they call.
-for command in (aggregate, feed, schedule, sample):
+for command in (aggregate, feed, schedule, sample, classify):
     app.command()(command)
 
 
@@ -256,7 +257,14 @@ def prepare_database_process() -> None:
 
 
 async def _prepare_database(settings: Settings) -> str:
-    """Resolve the database, migrate the embedded one, seed demo data in development."""
+    """Check IMAGE_MODEL, resolve the database, migrate the embedded one, seed demo data in
+    development."""
+    if settings.image_model is not None:
+        # Loaded here once, so that a model that cannot be used stops `tempo serve` with its
+        # reason now, not at a worker's first classification (which loads it for itself).
+        from tempo.images.model import load
+
+        load(settings.image_model, settings.image_labels)
     from tempo.catalog.demo import seed_demo_catalog
     from tempo.core.db import create_engine, database_url, migrate
     from tempo.pipeline.demo import seed_demo_leaderboard

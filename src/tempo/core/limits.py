@@ -125,6 +125,10 @@ DATAMART = RouteLimit("datamart", 4, queue=8)
 ANALYTICS = RouteLimit("analytics", 4, queue=8)
 CATALOG_SEARCH = RouteLimit("catalog search", 8, queue=16)
 CATALOG_LOOKUPS = RouteLimit("catalog look-up", 8, queue=16)
+# Image classification (the API and the page take it themselves, once the image is read):
+# decoding and inference keep a core busy for milliseconds to a second (a large JPEG, an
+# ImageNet model), so two at once per worker, and a short queue.
+IMAGES = RouteLimit("image classification", 2, queue=4, wait=2.0)
 
 # (method, path prefix) → limit, for the routes limited before they are routed; the
 # planner's routes take CATALOG_LOOKUPS themselves, only once the body says it needs the

@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     # API token (`Authorization: Bearer …`); unset, it is public in development only.
     metrics: bool = True
     metrics_public: bool | None = None
+    # Image classification (tempo.images): unset IMAGE_MODEL means the bundled digits model.
+    # IMAGE_LABELS is its labels file, one a line; unset, the one the model's JSON names, else
+    # <model>.labels.txt beside it, else the class numbers. The model itself is loaded by
+    # each worker on first use; `tempo serve` checks it before it starts.
+    image_model: Path | None = None
+    image_labels: Path | None = None
+    # An image's bytes, and its pixels (width × height, read from its header before any
+    # decoding: a small compressed file can hold a huge picture).
+    image_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    image_max_pixels: int = Field(default=16_000_000, gt=0)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -89,6 +99,8 @@ class Settings(BaseSettings):
         "s3_access_key_id",
         "s3_secret_access_key",
         "metrics_public",
+        "image_model",
+        "image_labels",
         mode="before",
     )
     @classmethod
@@ -98,7 +110,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "s3_region", "raw_bucket", "result_bucket", "max_upload_bytes", "run_on_upload",
-        "metrics", mode="before",
+        "metrics", "image_max_bytes", "image_max_pixels", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
@@ -136,6 +148,28 @@ class Settings(BaseSettings):
         if problem is not None:
             raise ValueError(f"{value!r} is not a valid S3 bucket name: {problem}")
         return value
+
+    @field_validator("image_model", "image_labels")
+    @classmethod
+    def _readable_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """A wrong path is refused here, at start-up; what the file holds is checked when the
+        model is loaded (tempo.images.service)."""
+        if value is None:
+            return None
+        name = (info.field_name or "").upper()
+        if name == "IMAGE_MODEL" and value.suffix.lower() != ".onnx":
+            raise ValueError(f"IMAGE_MODEL must be an ONNX model (a .onnx file), got {value.name}")
+        if not value.is_file():
+            raise ValueError(f"{name}: no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _labels_need_a_model(self) -> Settings:
+        if self.image_labels is not None and self.image_model is None:
+            raise ValueError(
+                "IMAGE_LABELS is set but IMAGE_MODEL is not: the bundled model has its own labels"
+            )
+        return self
 
     @model_validator(mode="after")
     def _s3_keys_in_pairs(self) -> Settings:

@@ -1,0 +1,104 @@
+"""An image out of a request: a raw body (Content-Type image/png, image/jpeg or image/webp)
+or the `image` field of a multipart/form-data form; at most IMAGE_MAX_BYTES either way.
+
+A declared Content-Length over the cap is refused before a byte is read (here, and for
+the whole body, the multipart's framing allowed, by tempo.core.admission); a body without
+one is counted as it arrives and refused at the chunk that passes the cap. The type is
+checked by the first bytes before anything is decoded.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+
+from tempo.images.decode import MEDIA_TYPES, SUPPORTED_WORDS, sniff, unsupported, what_it_is
+from tempo.images.errors import ImageError
+
+FIELD = "image"
+FORM = "multipart/form-data"
+# Boundaries and part headers around the image, allowed on top of IMAGE_MAX_BYTES.
+MULTIPART_OVERHEAD = 16 * 1024
+
+
+def body_limit(max_bytes: int) -> int:
+    """The most a classification request's body may hold (tempo.core.admission)."""
+    return max_bytes + MULTIPART_OVERHEAD
+
+
+def too_large(size: int, max_bytes: int, *, more: bool) -> ImageError:
+    at_least = "at least " if more else ""
+    return ImageError(
+        413,
+        "image_too_large",
+        f"the image is {at_least}{size:,} bytes; the limit is {max_bytes:,} (IMAGE_MAX_BYTES)",
+        {"max_bytes": max_bytes},
+    )
+
+
+def no_image() -> ImageError:
+    return ImageError(
+        422,
+        "no_image",
+        f"no image: send one as multipart/form-data in the field `{FIELD}`, or as the body "
+        f"with Content-Type image/png, image/jpeg or image/webp",
+    )
+
+
+async def read_image(
+    request: Request, max_bytes: int, fields: dict[str, str] | None = None
+) -> bytes:
+    """The image's bytes, of a supported type by their first bytes; ImageError otherwise.
+    A form's text fields go into `fields`, if given (the page's choice of top_k)."""
+    content_type = request.headers.get("content-type") or ""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == FORM:
+        data = await _form_image(request, max_bytes, fields)
+    elif media in MEDIA_TYPES:
+        data = await _raw_image(request, max_bytes)
+    elif not media:
+        raise no_image()
+    else:
+        raise ImageError(
+            415,
+            "unsupported_media_type",
+            f"{media} is not taken; send a {SUPPORTED_WORDS} image as the body (Content-Type "
+            f"image/png, image/jpeg or image/webp) or in a {FORM} field `{FIELD}`",
+            {"content_type": media[:100]},
+        )
+    if not data:
+        raise no_image()
+    if sniff(data[:16]) is None:
+        raise unsupported(what_it_is(data[:512]))
+    return data
+
+
+async def _raw_image(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(int(declared), max_bytes, more=False)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large(size, max_bytes, more=True)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form_image(request: Request, max_bytes: int, fields: dict[str, str] | None) -> bytes:
+    # Starlette spools the file part to a temporary file past 1 MiB; the whole body is
+    # capped by tempo.core.admission at IMAGE_MAX_BYTES plus the form's framing.
+    form = await request.form(max_files=1, max_fields=8)
+    try:
+        if fields is not None:
+            fields.update((k, v) for k, v in form.multi_items() if isinstance(v, str))
+        upload = form.get(FIELD)
+        if not isinstance(upload, UploadFile):
+            raise no_image()
+        data = await upload.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise too_large(len(data), max_bytes, more=True)
+        return data
+    finally:
+        await form.close()
