@@ -29,6 +29,7 @@ from tempo.core.db_errors import (
 )
 from tempo.core.errors import TempoError
 from tempo.core.locations import SourceError
+from tempo.images.errors import ImageError, ModelError
 from tempo.people.service import PiiKeyError
 from tempo.pipeline.spark_engine import SparkUnavailable
 from tempo.schedule.service import FieldProblem, InvalidSchedule
@@ -51,6 +52,13 @@ EXAMPLES: list[TempoError] = [
     DatabaseBusy(),
     DatabaseMisconfigured('InvalidCatalogNameError: database "x" does not exist'),
     SparkUnavailable("the Spark engine needs Java 17 or newer on PATH"),
+    ImageError(
+        415,
+        "unsupported_image_type",
+        "the file is a GIF image; send a PNG, JPEG or WebP image",
+        {"supported": ["image/jpeg", "image/png", "image/webp"]},
+    ),
+    ModelError("labels.txt has 2 labels but model.onnx outputs 3 classes"),
 ]
 
 

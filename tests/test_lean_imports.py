@@ -21,7 +21,7 @@ from tempo.core.db import MIGRATIONS_DIR, head_revisions
 
 # Each costs a worker from a few MB (httpx, Alembic) to some 60 MB (Polars).
 HEAVY = ("polars", "pyarrow", "numpy", "matplotlib", "deltalake", "obstore", "alembic",
-         "mako", "httpx", "icalendar")  # fmt: skip
+         "mako", "httpx", "icalendar", "onnxruntime", "PIL")  # fmt: skip
 
 APP = """
 import json, sys

@@ -1,0 +1,56 @@
+"""The bundled model is what training/train_digits.py makes: retrained from scratch, it
+measures the same held-out accuracy as the committed JSON states, and answers the held-out
+digits as the committed model does. It ships inside the package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from tempo.images.model import BUNDLED_MODEL, MODEL_DIR, load
+from tests.fixtures.images import held_out
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def probabilities(model: Path) -> np.ndarray:  # type: ignore[type-arg]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    images, _ = held_out()
+    (scores,) = session.run(["probabilities"], {"input": images.astype(np.float32)})
+    return np.asarray(scores)
+
+
+def test_retraining_gives_the_committed_model_and_accuracy(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "training/train_digits.py", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    fresh = json.loads((tmp_path / "digits.json").read_text())
+    committed = json.loads((MODEL_DIR / "digits.json").read_text())
+    assert fresh == committed  # accuracy, split and preprocessing alike
+    assert (tmp_path / "digits.labels.txt").read_text() == "".join(f"{d}\n" for d in range(10))
+    new, old = probabilities(tmp_path / "digits.onnx"), probabilities(BUNDLED_MODEL)
+    assert (new.argmax(axis=1) == old.argmax(axis=1)).all()
+    assert np.allclose(new, old, atol=1e-5)
+    _, labels = held_out()
+    assert round((old.argmax(axis=1) == labels).mean(), 6) == committed["accuracy"]["held_out"]
+    assert f"{committed['accuracy']['held_out']:.2%}" in result.stdout
+
+
+def test_the_readme_states_the_held_out_accuracy() -> None:
+    accuracy = json.loads((MODEL_DIR / "digits.json").read_text())["accuracy"]["held_out"]
+    readme = (ROOT / "README.md").read_text()
+    assert f"{accuracy:.2%}".replace("%", " %") in readme or f"{accuracy:.2%}" in readme
+
+
+def test_the_bundled_model_loads_with_its_sidecar() -> None:
+    model = load(BUNDLED_MODEL, bundled=True)
+    assert model.labels == [str(d) for d in range(10)]
+    assert model.description.preprocessing.invert
+    assert model.session.get_session_options().intra_op_num_threads == 1
