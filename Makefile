@@ -145,8 +145,9 @@ model: install ## Retrain the bundled digits model (src/tempo/images/model/): sa
 # The memory per process (supervisor, each worker) and `tempo --help`, against this ref.
 BENCH_MEMORY_REF ?= main
 
-bench: install bench-tools ## Hot path and each route of the mix (~5 min, wrk), for `make capacity`; then RSS per worker vs main
+bench: install bench-tools ## Hot path and each route of the mix (~5 min, wrk), for `make capacity`; images/s per core; then RSS per worker vs main
 	$(UV) run --locked python loadtest/bench_http.py
+	$(UV) run --locked python loadtest/bench_images.py
 	$(UV) run --locked python loadtest/memory.py --ref $(BENCH_MEMORY_REF) --rounds 3
 
 capacity: install ## Cores, replicas and database load for 10k–1M requests/s, from `make bench`'s figures (README block)
