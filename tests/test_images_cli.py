@@ -88,3 +88,18 @@ def test_many_files_draw_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert run.returncode == 0, run.text
     assert "classifying" in run.text and "12/12" in ANSI.sub("", run.terminal)
     assert len(run.stdout.splitlines()) == 12 and "\x1b" not in run.stdout
+
+
+def test_serve_refuses_to_start_with_a_model_its_labels_do_not_fit(
+    database_url: str, tmp_path: Path
+) -> None:
+    model = colour_model(tmp_path, sidecar=COLOUR_SIDECAR)
+    labels = tmp_path / "four.txt"
+    labels.write_text("red\ngreen\nblue\ngrey\n")
+    env = {"DATABASE_URL": database_url, "IMAGE_MODEL": str(model), "IMAGE_LABELS": str(labels)}
+    result = tempo("serve", "--port", "0", env=env, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "error: four.txt has 4 labels but colours.onnx outputs 3 classes: use the labels file "
+        "that came with the model\n"
+    )

@@ -195,6 +195,10 @@ def test_every_readme_example_runs_as_written(database_url: str, tmp_path: Path)
     assert example is not None
     leaderboard = next(out for out in outputs.values() if '{"leaderboard":' in out)
     assert example.group(1) in leaderboard
+    # What the README says the bundled model answers for samples/digit-3.png is what it did.
+    classified = re.search(r'^\{"model":\{"name":"digits".*\}$', text, re.MULTILINE)
+    assert classified is not None
+    assert any(classified.group(0) in out for out in outputs.values())
     # The files the examples write.
     assert (clone / "data" / "pipeline_result.csv").is_file()
     assert (clone / "day.ics").read_text().startswith("BEGIN:VCALENDAR")

@@ -218,7 +218,10 @@ def _preprocessing(doc: dict[str, Any], shape: list[Any], where: str) -> Preproc
     height = given.get("height") or (_dimension(shape[axes[1]]) if axes else None)
     width = given.get("width") or (_dimension(shape[axes[2]]) if axes else None)
     if not (isinstance(width, int) and isinstance(height, int)) or width < 1 or height < 1:
-        raise ModelError(f"{where}: the input's width and height are not known; give them")
+        raise ModelError(
+            f"{where}: the input's shape {shape} does not say the image's width and height; "
+            "give them in a JSON beside the model (README, Classify images)"
+        )
     if channels not in (1, 3):
         raise ModelError(f"{where}: {channels} channels; Tempo feeds 1 (grayscale) or 3 (RGB)")
     if layout == "flat" and _dimension(shape[1]) not in (None, width * height * channels):
