@@ -325,6 +325,9 @@ async def test_wheel_runs_like_the_image_with_an_empty_environment(
     # So does the data tempo etl majors and the demo leaderboard read, with its SOURCES.md.
     for name in ("women-stem.csv", "messages.csv", "users.csv", "SOURCES.md"):
         assert (site / "tempo" / "bundled" / name).is_file(), f"{name} ships inside the wheel"
+    # And the bundled image model, with its labels and the JSON that says how to feed it.
+    for name in ("digits.onnx", "digits.labels.txt", "digits.json"):
+        assert (site / "tempo" / "images" / "model" / name).is_file(), f"{name} ships too"
     assert not (site / "pgserver").exists()
     for dev_only in ("pytest", "mypy", "ruff", "hadolint", "cfnlint", "playwright"):
         assert not (site / dev_only).exists(), dev_only
