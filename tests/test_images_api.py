@@ -332,3 +332,16 @@ def test_settings_refuse_a_wrong_model_path(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValidationError, match=said):
             Settings(_env_file=None, **given)  # type: ignore[call-arg, arg-type]
+
+
+def test_pillows_own_bomb_guard_stands_behind_the_pixel_cap() -> None:
+    from tempo.images.decode import decode
+    from tempo.images.errors import ImageError
+
+    # Past Pillow's MAX_IMAGE_PIXELS (a warning, made an error) and past twice it (an
+    # error), with IMAGE_MAX_PIXELS set higher still.
+    for width, height in ((10_000, 10_000), (100_000, 100_000)):
+        with pytest.raises(ImageError) as refused:
+            decode(png_claiming(width, height), max_pixels=10**12, color="L", at_least=(8, 8))
+        assert (refused.value.status, refused.value.code) == (413, "too_many_pixels")
+        assert "decompression bomb" in refused.value.message

@@ -4,7 +4,8 @@ The type is told by the first bytes (a declared Content-Type may lie), so a GIF,
 text is refused before Pillow sees it. Pillow's `Image.open` reads the header only: the
 width × height is checked against IMAGE_MAX_PIXELS before a single pixel is decoded, so a
 small file that inflates into gigabytes (a decompression bomb) costs next to nothing. Pillow's
-own bomb guard (DecompressionBombError, and its warning made an error) stands behind it.
+own bomb limit (MAX_IMAGE_PIXELS: it warns past it and raises past twice it) stands behind
+it, both refused the same way.
 An animated image (APNG, animated WebP) is classified by its first frame.
 
 Pillow is imported inside the functions: the app's start-up does not load it.
@@ -13,7 +14,6 @@ Pillow is imported inside the functions: the app's start-up does not load it.
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -105,32 +105,40 @@ def decode(data: bytes, *, max_pixels: int, color: str, at_least: tuple[int, int
     format = sniff(data[:16])
     if format is None:
         raise unsupported(what_it_is(data[:512]))
-    with warnings.catch_warnings():
-        # Pillow warns past MAX_IMAGE_PIXELS and raises past twice that: both are refusals.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=[format])  # the header only
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageError(413, "too_many_pixels", str(exc)) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise corrupt(format, exc) from None
-        width, height = image.size
-        if width * height > max_pixels:
-            raise too_many_pixels(width, height, max_pixels)
-        try:
-            frames = int(getattr(image, "n_frames", 1))
-            if frames > 1:
-                image.seek(0)
-            if format == "JPEG":
-                # Decode at 1/2, 1/4 or 1/8 scale when the model needs no more: a 12 MP
-                # photo for a 224 × 224 input decodes 64 times fewer pixels.
-                image.draft(color, at_least)
-            image.load()
-            picture = _flattened(image, color)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageError(413, "too_many_pixels", str(exc)) from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise corrupt(format, exc) from None
+    try:
+        image = Image.open(io.BytesIO(data), formats=[format])  # the header only
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(413, "too_many_pixels", str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise corrupt(format, exc) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise too_many_pixels(width, height, max_pixels)
+    bomb = Image.MAX_IMAGE_PIXELS
+    if bomb and width * height > bomb:
+        # Past it Pillow only warns (and refuses past twice it): refused here too, without
+        # touching the process's warning filters from a worker thread.
+        raise ImageError(
+            413,
+            "too_many_pixels",
+            f"the image is {width:,} × {height:,} pixels, over Pillow's decompression bomb "
+            f"limit of {bomb:,}",
+            {"width": width, "height": height, "max_pixels": bomb},
+        )
+    try:
+        frames = int(getattr(image, "n_frames", 1))
+        if frames > 1:
+            image.seek(0)
+        if format == "JPEG":
+            # Decode at 1/2, 1/4 or 1/8 scale when the model needs no more: a 12 MP
+            # photo for a 224 × 224 input decodes 64 times fewer pixels.
+            image.draft(color, at_least)
+        image.load()
+        picture = _flattened(image, color)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(413, "too_many_pixels", str(exc)) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise corrupt(format, exc) from None
     return Decoded(picture, format, width, height, frames)
 
 
