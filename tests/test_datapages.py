@@ -17,7 +17,7 @@ from tests.fixtures.files import Ranking, csv_rows, many_users, reference_rankin
 from tests.fixtures.html import Node, parse
 from tests.fixtures.s3 import S3Server
 
-PAGES = ("/", "/board", "/datamart", "/upload", "/analytics")
+PAGES = ("/", "/board", "/datamart", "/upload", "/analytics", "/classify")
 
 
 async def upload(
@@ -80,7 +80,7 @@ async def test_every_page_links_to_the_others(client: httpx.AsyncClient) -> None
         current = [a.attrs["href"] for a in nav.all("a") if "aria-current" in a.attrs]
         assert current == [path]
     spec = (await client.get("/openapi.json")).json()
-    assert not {"/board", "/datamart", "/upload"} & set(spec["paths"])
+    assert not {"/board", "/datamart", "/upload", "/classify"} & set(spec["paths"])
 
 
 # --- the leaderboard page ------------------------------------------------------------------
