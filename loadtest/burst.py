@@ -1,6 +1,6 @@
 """Bursts on expensive routes: does the cached GET /leaderboard keep answering?
 
-    uv run --group dev python loadtest/burst.py [--routes datamart,schedule,chart,tracks]
+    uv run --group dev python loadtest/burst.py [--routes datamart,schedule,chart,tracks,images]
         [--workers 2] [--seconds 10] [--connections 200] [--messages 1000000] [--source DIR]
 
 Starts `tempo serve` (uvicorn, production settings) on a database of its own on
@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gzip
+import io
 import json
 import os
 import random
@@ -40,7 +42,7 @@ from loadtest.bench_http import scratch_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPOTIFY = ROOT / "samples" / "spotify_songs.csv.gz"
-ROUTES = ("datamart", "schedule", "chart", "tracks")
+ROUTES = ("datamart", "schedule", "chart", "tracks", "images")
 LOOKUPS = 148
 PROBE_EVERY = 0.02
 IDLE_CPU = 0.05  # of one core
@@ -76,9 +78,27 @@ def request_for(route: str, pages: int, texts: list[str]) -> tuple[str, str, Any
             f"/analytics/spotify/popularity-histogram/chart.{kind}?bins={random.randint(1, 100)}",
             None,
         )
+    if route == "images":
+        return "POST", "/images/classify", random.choice(_images())
     words = ["love", "remix", "the", "night", "feat", "dance", "you", "girl", "baby", "rock"]
     q = random.choice(words)
     return "GET", f"/tracks?q={q}&offset={random.randint(0, 900)}&limit=100", None
+
+
+@functools.cache
+def _images() -> list[bytes]:
+    """The README's sample digits enlarged to 1024×1024 PNGs (a million pixels to decode
+    each), slightly different each so that no two requests are the same bytes."""
+    from PIL import Image
+
+    made = []
+    for name, shade in (("digit-3.png", 0), ("digit-7.png", 0), ("digit-3.png", 8)):
+        picture = Image.open(ROOT / "samples" / name).convert("L")
+        picture = picture.point(lambda p, s=shade: min(255, p + s))
+        buffer = io.BytesIO()
+        picture.resize((1024, 1024), Image.Resampling.BILINEAR).save(buffer, "PNG")
+        made.append(buffer.getvalue())
+    return made
 
 
 async def generate(url: str, route: str, seconds: float, connections: int, pages: int) -> None:
@@ -94,7 +114,12 @@ async def generate(url: str, route: str, seconds: float, connections: int, pages
             while time.monotonic() < deadline:
                 method, path, body = request_for(route, pages, texts)
                 try:
-                    response = await client.request(method, path, json=body)
+                    if isinstance(body, bytes):  # an image
+                        response = await client.request(
+                            method, path, content=body, headers={"Content-Type": "image/png"}
+                        )
+                    else:
+                        response = await client.request(method, path, json=body)
                     status = str(response.status_code)
                     if response.status_code >= 400:  # which refusal: busy, or another
                         with contextlib.suppress(ValueError, KeyError, TypeError):

@@ -332,17 +332,24 @@ def describe(description: Description) -> dict[str, Any]:
 
 # --- one model per worker, loaded on first use ------------------------------------------
 
-_loaded: dict[tuple[Path, Path | None], Model] = {}
+_loaded: dict[tuple[Path, Path | None], Model | ModelError] = {}
 _lock = threading.Lock()
 
 
 def configured(model: Path | None, labels: Path | None) -> Model:
-    """The model of these settings (None: the bundled one), loaded once per process."""
+    """The model of these settings (None: the bundled one), loaded once per process. A model
+    that cannot be used is tried once too: every later request gets the same ModelError
+    without reading the file again."""
     key = (model or BUNDLED_MODEL, labels)
     found = _loaded.get(key)
-    if found is not None:
-        return found
-    with _lock:
-        if key not in _loaded:
-            _loaded[key] = load(key[0], labels, bundled=model is None)
-        return _loaded[key]
+    if found is None:
+        with _lock:
+            if key not in _loaded:
+                try:
+                    _loaded[key] = load(key[0], labels, bundled=model is None)
+                except ModelError as exc:
+                    _loaded[key] = exc
+            found = _loaded[key]
+    if isinstance(found, ModelError):
+        raise ModelError(found.message)
+    return found

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from tempo.core.api_errors import error_responses
 from tempo.core.deps import SettingsDep
-from tempo.core.limits import IMAGES, run_blocking
+from tempo.core.limits import IMAGES, ensure_connected, run_blocking
 from tempo.images.schemas import CLASSIFICATION_EXAMPLE, Classification, ModelInfo
 from tempo.images.service import TOP_K_MAX, ModelChoice, classify, model_info
 from tempo.images.upload import read_image
@@ -76,6 +76,7 @@ async def classify_image(
 ) -> Classification:
     data = await read_image(request, settings.image_max_bytes)
     async with IMAGES.slot():
+        await ensure_connected(request, "before classifying")  # it may have waited its turn
         model = await run_blocking(ModelChoice.of(settings).load)
         return await run_blocking(classify, model, data, top_k, settings.image_max_pixels)
 
