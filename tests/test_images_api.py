@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -345,3 +346,35 @@ def test_pillows_own_bomb_guard_stands_behind_the_pixel_cap() -> None:
             decode(png_claiming(width, height), max_pixels=10**12, color="L", at_least=(8, 8))
         assert (refused.value.status, refused.value.code) == (413, "too_many_pixels")
         assert "decompression bomb" in refused.value.message
+
+
+async def test_a_model_shaped_like_an_imagenet_classifier_needs_no_json(
+    database_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    from tests.fixtures.images import imagenet_shaped_model
+
+    path = imagenet_shaped_model(tmp_path)
+    labels = tmp_path / "synset.txt"
+    labels.write_text("".join(f"n{k:08d} class {k}\n" for k in range(1000)))
+    settings = make_settings(database_url, data_dir, image_model=path, image_labels=labels)
+    photo = encode(Image.new("RGB", (1600, 1200), (255, 0, 0)), "JPEG", quality=90)
+    async for client in running(create_app(settings)):
+        model = (await client.get("/images/model")).json()
+        assert model["described_by"] == "input shape" and model["labels"] == 1000
+        assert model["input"] == {
+            "name": "input", "width": 224, "height": 224, "channels": 3, "color": "RGB",
+            "layout": "NCHW", "resize": "crop",
+        }  # fmt: skip
+        assert model["output"] == {"name": "output", "kind": "auto"}
+        response = await client.post("/images/classify", params={"top_k": 5}, content=photo,
+                                     headers={"Content-Type": "image/jpeg"})  # fmt: skip
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert (answer["width"], answer["height"], answer["format"]) == (1600, 1200, "JPEG")
+        assert answer["model"] == {"name": "imagenet-shaped", "version": "unknown"}
+        # Pure red, normalised as ImageNet's: (1 - 0.485) / 0.229 = 2.249 on the red channel,
+        # so logit k is 0.02249 k and the softmax favours class 999, then 998, ….
+        top = answer["predictions"]
+        assert [p["label"] for p in top] == [f"n{k:08d} class {k}" for k in range(999, 994, -1)]
+        ratio = top[0]["score"] / top[1]["score"]
+        assert ratio == pytest.approx(math.exp((1 - 0.485) / 0.229 / 100), rel=1e-3)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -292,7 +292,7 @@ def load(path: Path, labels_path: Path | None = None, *, bundled: bool = False) 
     meta = session.get_modelmeta()
     description = Description(
         name=str(doc.get("name") or meta.graph_name or path.stem),
-        version=str(doc.get("version") or meta.version or "unknown"),
+        version=str(doc.get("version") or _model_version(meta.version)),
         description=doc.get("description") or meta.description or None,
         source="bundled" if bundled else "custom",
         file=path.name,
@@ -326,8 +326,9 @@ def load(path: Path, labels_path: Path | None = None, *, bundled: bool = False) 
     return model
 
 
-def describe(description: Description) -> dict[str, Any]:
-    return asdict(description)
+def _model_version(version: int) -> str:
+    """The model's own `model_version`; ONNX Runtime says 2^63 - 1 when it has none."""
+    return "unknown" if version in (0, 2**63 - 1) else str(version)
 
 
 # --- one model per worker, loaded on first use ------------------------------------------
