@@ -23,7 +23,7 @@ PROGRESS_FROM = 10
 def classify(
     images: Annotated[
         list[Path],
-        typer.Argument(metavar="IMAGE...", help="PNG, JPEG or WebP files", show_default=False),
+        typer.Argument(metavar="IMAGE", help="PNG, JPEG or WebP files", show_default=False),
     ],
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=10, help="Labels per image")] = 3,
     as_json: Annotated[
