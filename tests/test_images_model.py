@@ -1,6 +1,6 @@
 """The bundled model is what training/train_digits.py makes: retrained from scratch, it
-measures the committed JSON's held-out accuracy (to half a point on another maths library), and answers the held-out
-digits as the committed model does. It ships inside the package."""
+measures the committed JSON's held-out accuracy (to half a point on another maths library)
+and answers the held-out digits as the committed model does. It ships inside the package."""
 
 from __future__ import annotations
 
