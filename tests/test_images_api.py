@@ -92,7 +92,7 @@ async def test_the_model_route_describes_the_bundled_model(client: httpx.AsyncCl
     assert model["described_by"] == "sidecar" and model["labels"] == 10
     assert model["input"] == {
         "name": "input", "width": 8, "height": 8, "channels": 1, "color": "grayscale",
-        "layout": "flat", "resize": "stretch",
+        "layout": "flat", "resize": "fit",
     }  # fmt: skip
     assert model["normalization"]["invert"] is True
     assert model["normalization"]["std"] == [1 / 16]

@@ -6,9 +6,12 @@ scikit-learn ships the data set (`load_digits`: 1,797 scans of digits written by
 each an 8×8 grid of ink counts from 0 to 16), so nothing is downloaded. A small neural
 network (one hidden layer of 64) is trained on a fixed, stratified three quarters of it; the
 held-out quarter, fixed as well, measures the accuracy written into the JSON beside the
-model. The model is exported with skl2onnx without its ZipMap, so its `probabilities` output
-is a plain (N, 10) tensor, and writes three files: digits.onnx, digits.labels.txt and
-digits.json (what tempo.images reads to feed the model an image).
+model. Each digit is trained on as Tempo serves it: drawn as a scan, then fed through
+tempo.images' own preprocessing (cropped to its ink, centred, full ink made 16), so a
+digit drawn small in a corner of a page is seen as the training digits were. The model is
+exported with skl2onnx without its ZipMap, so its `probabilities` output is a plain (N, 10)
+tensor, and writes three files: digits.onnx, digits.labels.txt and digits.json (what
+tempo.images reads to feed the model an image).
 """
 
 from __future__ import annotations
@@ -43,12 +46,30 @@ def held_out_split() -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[
     return train_x, test_x, train_y, test_y
 
 
+def scan(ink: NDArray[Any], side: int = 64) -> Any:
+    """One digit as a scan shows it: dark ink on white paper (16 is black), enlarged to
+    `side` pixels square."""
+    from PIL import Image
+
+    grey = (255 - np.round(ink.reshape(8, 8) * 255 / INK_MAX)).astype(np.uint8)
+    return Image.fromarray(grey, "L").resize((side, side), Image.Resampling.NEAREST)
+
+
+def as_fed(images: NDArray[Any]) -> NDArray[np.float32]:
+    """What Tempo feeds the model for each digit's scan, through tempo.images' own
+    preprocessing (fitted to the ink, full ink made 16): the model learns what it is served."""
+    from tempo.images.model import preprocessing
+
+    fed = preprocessing(describe(0.0, 0), [None, 64], f"{NAME}.json")
+    return np.vstack([fed.input(scan(ink)) for ink in images])
+
+
 def train() -> Any:
     from sklearn.neural_network import MLPClassifier
 
     train_x, _, train_y, _ = held_out_split()
     model = MLPClassifier(hidden_layer_sizes=(64,), max_iter=1000, random_state=RANDOM_STATE)
-    model.fit(train_x, train_y)
+    model.fit(as_fed(train_x), train_y)
     return model
 
 
@@ -86,7 +107,7 @@ def describe(accuracy: float, held_out: int) -> dict[str, Any]:
             "channels": 1,
             "color": "grayscale",
             "layout": "flat",
-            "resize": "stretch",
+            "resize": "fit",
         },
         "normalization": {
             # The data set counts ink: dark ink on light paper (a scan, a drawing) is
@@ -114,7 +135,7 @@ def held_out_accuracy(onnx_bytes: bytes) -> float:
 
     _, test_x, _, test_y = held_out_split()
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    (probabilities,) = session.run(["probabilities"], {"input": test_x.astype(np.float32)})
+    (probabilities,) = session.run(["probabilities"], {"input": as_fed(test_x)})
     return float((np.argmax(probabilities, axis=1) == test_y).mean())
 
 
@@ -125,16 +146,11 @@ SAMPLE_SIDE = 64  # px: each of the 8×8 cells becomes 8×8 pixels
 def write_samples(folder: Path) -> list[Path]:
     """The first held-out 3 and 7 as the README's sample files: 64×64 PNGs, dark ink on
     white paper as a scan shows a digit (the data set counts ink, so 16 is black)."""
-    from PIL import Image
-
     _, test_x, _, test_y = held_out_split()
     written = []
     for digit in SAMPLE_DIGITS:
-        ink = test_x[list(test_y).index(digit)]
-        grey = (255 - np.round(ink.reshape(8, 8) * 255 / INK_MAX)).astype(np.uint8)
-        picture = Image.fromarray(grey, "L").resize((SAMPLE_SIDE,) * 2, Image.Resampling.NEAREST)
         path = folder / f"digit-{digit}.png"
-        picture.save(path, "PNG", optimize=True)
+        scan(test_x[list(test_y).index(digit)], SAMPLE_SIDE).save(path, "PNG", optimize=True)
         written.append(path)
     return written
 

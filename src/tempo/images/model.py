@@ -44,10 +44,11 @@ BUNDLED_MODEL = MODEL_DIR / "digits.onnx"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CROP_RATIO = 0.875  # 224 of 256: the usual ImageNet evaluation crop
+FIT_DECODED_SIDE = 256
 METADATA_KEY = "tempo"
 
 Layout = Literal["flat", "NCHW", "NHWC"]
-Resize = Literal["stretch", "crop"]
+Resize = Literal["stretch", "crop", "fit"]
 OutputKind = Literal["probabilities", "logits", "auto"]
 
 
@@ -67,13 +68,24 @@ class Preprocessing:
     def color(self) -> str:
         return "L" if self.channels == 1 else "RGB"
 
+    @property
+    def decoded_at_least(self) -> tuple[int, int]:
+        """The size a JPEG may be decoded down to (its draft mode), not below. `fit` crops
+        to the ink afterwards, which may be a small part of the picture: it keeps at least
+        FIT_DECODED_SIDE pixels a side (a phone's photo is still decoded at 1/8)."""
+        if self.resize == "fit":
+            return max(self.width, FIT_DECODED_SIDE), max(self.height, FIT_DECODED_SIDE)
+        return self.width, self.height
+
     def input(self, image: Image) -> NDArray[np.float32]:
         """`image` (in `color`) as one batch of the model's input."""
         import numpy as np
         from PIL import Image as PILImage
 
         size = (self.width, self.height)
-        if self.resize == "stretch":
+        if self.resize == "fit":
+            image = _fit_to_ink(image, self.invert)
+        if self.resize in ("stretch", "fit"):
             # BOX averages every source pixel into its target: the right filter for
             # shrinking a drawing to a few pixels.
             image = image.resize(size, PILImage.Resampling.BOX, reducing_gap=3.0)
@@ -92,6 +104,10 @@ class Preprocessing:
             pixels = pixels[:, :, None]
         if self.invert:
             pixels = 255.0 - pixels
+        if self.resize == "fit" and (strongest := float(pixels.max())) > 0:
+            # A pen's thin stroke averages out to faint ink at a few pixels: the strongest
+            # pixel is taken as full ink, as the data set's digits have it.
+            pixels *= 255.0 / strongest
         mean = np.asarray(self.mean, dtype=np.float32)
         std = np.asarray(self.std, dtype=np.float32)
         pixels = (pixels / 255.0 - mean) / std
@@ -100,6 +116,35 @@ class Preprocessing:
         if self.layout == "NCHW":
             return np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])
         return pixels[None]
+
+
+# Ink is what is at least this share of the darkest (or, not inverted, lightest) pixel's
+# contrast with the ground: paper's grain and a JPEG's ringing stay below it.
+INK_SHARE = 0.25
+
+
+def _fit_to_ink(image: Image, invert: bool) -> Image:
+    """The ink's bounding box, centred in a square of the ground's colour: a digit drawn
+    small in a corner of a large page becomes what the data set's digits are, a figure
+    that fills its box (its height, or its width when wider). A blank image stays as it is."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    grey = image if image.mode == "L" else image.convert("L")
+    ink = ImageOps.invert(grey) if invert else grey
+    extrema = ink.getextrema()  # (least, most) for one band
+    strongest = int(extrema[1]) if isinstance(extrema[1], int | float) else 0
+    threshold = int(strongest * INK_SHARE)
+    box = ink.point(lambda v: 255 if v > threshold else 0).getbbox() if strongest else None
+    if box is None:
+        return image
+    figure = image.crop(box)
+    side = max(figure.size)
+    level = 255 if invert else 0
+    ground = level if image.mode == "L" else (level, level, level)
+    square = PILImage.new(image.mode, (side, side), ground)
+    square.paste(figure, ((side - figure.width) // 2, (side - figure.height) // 2))
+    return square
 
 
 @dataclass(frozen=True)
@@ -194,7 +239,7 @@ def _dimension(value: object) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def _preprocessing(doc: dict[str, Any], shape: list[Any], where: str) -> Preprocessing:
+def preprocessing(doc: dict[str, Any], shape: list[Any], where: str) -> Preprocessing:
     given = doc.get("input", {}) or {}
     norm = doc.get("normalization", {}) or {}
     layout: str = given.get("layout") or ("flat" if len(shape) == 2 else "")
@@ -232,8 +277,8 @@ def _preprocessing(doc: dict[str, Any], shape: list[Any], where: str) -> Preproc
     if len(mean) not in (1, channels) or len(std) not in (1, channels) or 0 in std:
         raise ModelError(f"{where}: mean and std need 1 or {channels} values, std none zero")
     resize = given.get("resize", "crop" if imagenet else "stretch")
-    if resize not in ("stretch", "crop"):
-        raise ModelError(f"{where}: resize {resize!r} is not stretch or crop")
+    if resize not in ("stretch", "crop", "fit"):
+        raise ModelError(f"{where}: resize {resize!r} is not stretch, crop or fit")
     return Preprocessing(
         width=width, height=height, channels=channels, layout=layout,  # type: ignore[arg-type]
         resize=resize, invert=bool(norm.get("invert", False)),
@@ -272,7 +317,7 @@ def load(path: Path, labels_path: Path | None = None, *, bundled: bool = False) 
     if inputs[input_name].type != "tensor(float)":
         raise ModelError(f"{path.name}: input {input_name!r} is {inputs[input_name].type}, "
                          "not tensor(float)")  # fmt: skip
-    preprocessing = _preprocessing(doc, list(inputs[input_name].shape), where)
+    fed = preprocessing(doc, list(inputs[input_name].shape), where)
     outputs = session.get_outputs()
     output_doc = doc.get("output") or {}
     output_name = output_doc.get("name") or next(
@@ -300,18 +345,18 @@ def load(path: Path, labels_path: Path | None = None, *, bundled: bool = False) 
         input_name=input_name,
         output_name=output_name,
         output_kind=kind,
-        preprocessing=preprocessing,
+        preprocessing=fed,
         labels_file=labels_path.name if labels_path else None,
         accuracy=doc.get("accuracy"),
     )
     model = Model(description, labels or [], session)
     # One inference on a blank image: the number of classes, and a model that runs.
-    blank = np.zeros((preprocessing.height, preprocessing.width), dtype=np.uint8)
+    blank = np.zeros((fed.height, fed.width), dtype=np.uint8)
     from PIL import Image as PILImage
 
-    picture = PILImage.fromarray(blank, "L").convert(preprocessing.color)
+    picture = PILImage.fromarray(blank, "L").convert(fed.color)
     try:
-        classes = model.scores(preprocessing.input(picture)).shape[1]
+        classes = model.scores(fed.input(picture)).shape[1]
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"{path.name} fails on an image of the described input: {first}") from None

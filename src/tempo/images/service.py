@@ -43,7 +43,7 @@ class ModelChoice:
 
 def classify(model: Model, data: bytes, top_k: int, max_pixels: int) -> Classification:
     pre = model.description.preprocessing
-    decoded = decode(data, max_pixels=max_pixels, color=pre.color, at_least=(pre.width, pre.height))
+    decoded = decode(data, max_pixels=max_pixels, color=pre.color, at_least=pre.decoded_at_least)
     return _answer(model, decoded, top_k)
 
 
@@ -115,7 +115,7 @@ def classify_with_preview(model: Model, data: bytes, top_k: int, max_pixels: int
     from PIL import Image
 
     pre = model.description.preprocessing
-    decoded = decode(data, max_pixels=max_pixels, color=pre.color, at_least=(pre.width, pre.height))
+    decoded = decode(data, max_pixels=max_pixels, color=pre.color, at_least=pre.decoded_at_least)
     classification = _answer(model, decoded, top_k)
     image = decoded.image
     scale = PREVIEW_SIDE / max(image.size)
