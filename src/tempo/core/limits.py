@@ -125,6 +125,9 @@ DATAMART = RouteLimit("datamart", 4, queue=8)
 ANALYTICS = RouteLimit("analytics", 4, queue=8)
 CATALOG_SEARCH = RouteLimit("catalog search", 8, queue=16)
 CATALOG_LOOKUPS = RouteLimit("catalog look-up", 8, queue=16)
+# Calendars sent to POST /schedule: parsed and expanded in the thread pool below, which
+# has EXPENSIVE_THREADS threads (defined further down); as many at once, twice as many wait.
+CALENDAR_IMPORTS = RouteLimit("calendar import", 4, queue=8)
 
 # (method, path prefix) → limit, for the routes limited before they are routed; the
 # planner's routes take CATALOG_LOOKUPS themselves, only once the body says it needs the

@@ -4,16 +4,24 @@ import datetime as dt
 
 from fastapi import APIRouter, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from tempo.catalog.index import CatalogIndexes
 from tempo.core.api_errors import error_responses
 from tempo.core.deps import open_session
 from tempo.core.errors import TempoError
-from tempo.core.json_body import RequestRoute, json_body, openapi_body
+from tempo.core.json_body import RequestRoute, json_body, openapi_body, validate_json
 from tempo.core.limits import CATALOG_LOOKUPS, ensure_connected
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
-from tempo.schedule.service import needs_catalog, plan_day, plan_day_json
+from tempo.schedule.service import (
+    FieldProblem,
+    InvalidSchedule,
+    needs_catalog,
+    plan_day,
+    plan_day_json,
+)
 
 # Its one route reads its request itself (RequestRoute): no FastAPI request handler.
 router = APIRouter(tags=["schedule"], route_class=RequestRoute)
@@ -65,7 +73,11 @@ ACCEPT_PARAMETER = {
     },
 )
 async def post_schedule(request: Request) -> Response:
-    body = await json_body(request, ScheduleRequest, MAX_BODY_BYTES)
+    content_type = request.headers.get("content-type")
+    if content_type is not None and content_type.startswith("multipart/"):
+        body = await multipart_body(request)
+    else:
+        body = await json_body(request, ScheduleRequest, MAX_BODY_BYTES)
     # Most requests have no query string: no QueryParams to parse then.
     format = request.query_params.get("format") if request.scope["query_string"] else None
     if format not in (None, "json", "ics"):
@@ -85,6 +97,73 @@ async def post_schedule(request: Request) -> Response:
                 # reads (once) only when a load has dropped it.
                 return await answer(body, session, ics, request.state.catalog_index)
     return await answer(body, None, ics)  # songs given in full: no database work at all
+
+
+async def multipart_body(request: Request) -> ScheduleRequest:
+    """A multipart/form-data request: the JSON body as its `request` part (optional), the
+    calendar as its `calendar` part (text/calendar). The body's size is capped before it is
+    read (tempo.core.admission), as for JSON."""
+    if not request.headers["content-type"].startswith("multipart/form-data"):
+        raise TempoError(
+            415, "unsupported_media_type",
+            f"send the body as application/json or multipart/form-data, "
+            f"not {request.headers['content-type']}",
+        )  # fmt: skip
+    try:
+        form = await request.form(max_files=2, max_fields=2, max_part_size=MAX_BODY_BYTES)
+    except HTTPException as error:  # a malformed multipart body is python-multipart's 400
+        if error.status_code != 400:
+            raise  # the body cap's 413
+        raise TempoError(
+            422, "invalid_request", f"invalid multipart body: {error.detail}"
+        ) from None
+    unknown = sorted(set(form.keys()) - {"request", "calendar"})
+    if unknown:
+        message = f"unknown part {unknown[0]!r}: the parts are request (JSON) and calendar"
+        raise _part_problem("body", message)
+    raw = form.get("request")
+    text = await _part_text(raw, "request", JSON_TYPES) if raw is not None else "{}"
+    body = validate_json(ScheduleRequest, text.encode())
+    calendar = form.get("calendar")
+    if calendar is None:
+        raise _part_problem(
+            "body.calendar", "a multipart request needs a calendar part (text/calendar)"
+        )
+    if body.calendar is not None:
+        raise _part_problem(
+            "body.calendar", "give the calendar once: as the calendar part or in the JSON"
+        )
+    return body.model_copy(update={"calendar": await _part_text(calendar, "calendar", ICS_TYPES)})
+
+
+JSON_TYPES = ("application/json",)
+ICS_TYPES = ("text/calendar",)
+
+
+async def _part_text(part: UploadFile | str, name: str, types: tuple[str, ...]) -> str:
+    """A part as text: a plain field, or a file of one of `types` (or with no type of its
+    own, e.g. curl's application/octet-stream for a file named *.ics or *.json), in UTF-8."""
+    if isinstance(part, str):
+        return part
+    media = (part.content_type or "").split(";")[0].strip().lower()
+    suffix = ".ics" if name == "calendar" else ".json"
+    untyped = media in ("", "application/octet-stream") and (part.filename or "").lower().endswith(
+        suffix
+    )
+    if media not in types and not untyped:
+        raise TempoError(
+            415, "unsupported_media_type",
+            f"the {name} part must be {types[0]}, not {media or 'untyped'}",
+        )  # fmt: skip
+    data = await part.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _part_problem(f"body.{name}", f"the {name} part is not UTF-8: {error}") from None
+
+
+def _part_problem(field: str, message: str) -> InvalidSchedule:
+    return InvalidSchedule([FieldProblem(field, message)])
 
 
 async def answer(
