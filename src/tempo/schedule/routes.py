@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,7 +15,12 @@ from tempo.core.errors import TempoError
 from tempo.core.json_body import RequestRoute, json_body, openapi_body, validate_json
 from tempo.core.limits import CATALOG_LOOKUPS, ensure_connected
 from tempo.schedule.ics import to_ics
-from tempo.schedule.schemas import SchedulePlan, ScheduleRequest
+from tempo.schedule.schemas import (
+    EXAMPLE_REQUEST,
+    SAMPLE_CALENDAR,
+    SchedulePlan,
+    ScheduleRequest,
+)
 from tempo.schedule.service import (
     FieldProblem,
     InvalidSchedule,
@@ -55,6 +61,52 @@ ACCEPT_PARAMETER = {
 }
 
 
+def schedule_body() -> dict[str, Any]:
+    """The JSON body (`openapi_body`), with examples, and the same as multipart/form-data
+    with the calendar as a file."""
+    body: dict[str, Any] = openapi_body(ScheduleRequest)["requestBody"]
+    with_calendar = {
+        "date": "2026-11-23", "timezone": "Europe/Paris", "day_start": "08:00",
+        "todos": [{"title": "Write report", "duration_minutes": 90, "priority": 1}],
+    }  # fmt: skip
+    body["content"]["application/json"]["examples"] = {
+        "day": {"summary": "Appointments, to-dos and music", "value": EXAMPLE_REQUEST},
+        "calendar": {
+            "summary": "The day's calendar (iCalendar text) and a to-do around it",
+            "value": with_calendar | {"calendar": SAMPLE_CALENDAR},
+        },
+    }
+    request = dict(body["content"]["application/json"]["schema"])
+    request["description"] = "The JSON body as above, without `calendar`; optional"
+    body["content"]["multipart/form-data"] = {
+        "schema": {
+            "type": "object",
+            "required": ["calendar"],
+            "properties": {
+                "request": request,
+                "calendar": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "An .ics file (text/calendar, UTF-8): its events on "
+                    "`date` become appointments, its all-day events are listed",
+                },
+            },
+        },
+        "encoding": {
+            "request": {"contentType": "application/json"},
+            "calendar": {"contentType": "text/calendar"},
+        },
+        "examples": {
+            "calendar": {
+                "summary": "curl -F 'request=…;type=application/json' "
+                "-F 'calendar=@day.ics;type=text/calendar'",
+                "value": {"request": with_calendar, "calendar": SAMPLE_CALENDAR},
+            }
+        },
+    }
+    return body
+
+
 @router.post(
     "/schedule",
     response_model=SchedulePlan,
@@ -68,7 +120,7 @@ ACCEPT_PARAMETER = {
         **error_responses(413, 415, 422, 503),
     },
     openapi_extra={
-        **openapi_body(ScheduleRequest),
+        "requestBody": schedule_body(),
         "parameters": [FORMAT_PARAMETER, ACCEPT_PARAMETER],
     },
 )
