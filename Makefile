@@ -142,9 +142,10 @@ format: install ## Apply ruff's fixes and formatting
 # The memory per process (supervisor, each worker) and `tempo --help`, against this ref.
 BENCH_MEMORY_REF ?= main
 
-bench: install bench-tools ## Hot path and each route of the mix (~5 min, wrk), for `make capacity`; then RSS per worker vs main
+bench: install bench-tools ## Hot path and each route of the mix (~5 min, wrk), for `make capacity`; then RSS per worker vs main; then a day from a calendar vs as JSON
 	$(UV) run --locked python loadtest/bench_http.py
 	$(UV) run --locked python loadtest/memory.py --ref $(BENCH_MEMORY_REF) --rounds 3
+	$(UV) run --locked pytest loadtest/bench_schedule.py -k calendar --benchmark-only -p no:cacheprovider
 
 capacity: install ## Cores, replicas and database load for 10k–1M requests/s, from `make bench`'s figures (README block)
 	$(UV) run --locked python loadtest/capacity.py
