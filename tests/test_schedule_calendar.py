@@ -335,3 +335,24 @@ def test_events_across_midnight_and_zones_in_the_icalendar_librarys_own_output()
         ("Daily", 20 * 60, 20 * 60 + 10, True),  # the RDATE; the 08:00 one is excluded
     ]
     assert [title for title, _ in found.all_day] == ["Holiday"]
+
+
+async def test_a_multipart_body_over_the_cap_is_a_413(client: httpx.AsyncClient) -> None:
+    big = GOOGLE.encode() + b" " * (1024 * 1024)
+    files = {"calendar": ("day.ics", big, "text/calendar")}
+    response = await client.post("/schedule", data={"request": '{"date": "2026-11-23"}'},
+                                 files=files)  # fmt: skip
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "too_large"
+
+
+async def test_the_pages_download_holds_the_calendars_events(client: httpx.AsyncClient) -> None:
+    form = {"date": DAY, "day_start": "08:00", "day_end": "19:00", "timezone": "Europe/Paris"}
+    files = {"calendar_file": ("work.ics", GOOGLE.encode(), "text/calendar")}
+    response = await client.post("/plan.ics", data=form, files=files)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/calendar")
+    calendar = Calendar.from_ical(response.content)
+    events = {str(e["SUMMARY"]): e for e in calendar.walk("VEVENT")}
+    assert events["Lunch with Sam"].start == dt.datetime(2026, 11, 23, 12, 30)
+    assert "Design review" not in events and "Dentist" not in events

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from tempo.schedule.schemas import MAX_ITEMS, zone
 
 DAY = 24 * 3600
-# About 0.6 s of expansion at ~3 µs a step: what one calendar may cost, all rules together.
+# 0.6–1 s of expansion at 3–5 µs a step: what one calendar may cost, all rules together.
 MAX_RECURRENCE_STEPS = 200_000
 MAX_TITLE = 200
 # Tempo's own .ics marks its events with their kind (tempo.schedule.ics).
