@@ -17,6 +17,7 @@ import pytest
 from icalendar import Calendar, Event
 
 from tempo.schedule.calendar_import import MAX_RECURRENCE_STEPS, CalendarProblem, day_events
+from tests.fixtures.processes import tempo_serve
 
 CALENDARS = Path(__file__).resolve().parent / "data" / "calendars"
 GOOGLE = (CALENDARS / "google.ics").read_text(encoding="utf-8")
@@ -356,3 +357,39 @@ async def test_the_pages_download_holds_the_calendars_events(client: httpx.Async
     events = {str(e["SUMMARY"]): e for e in calendar.walk("VEVENT")}
     assert events["Lunch with Sam"].start == dt.datetime(2026, 11, 23, 12, 30)
     assert "Design review" not in events and "Dentist" not in events
+
+
+@pytest.mark.slow
+async def test_a_served_tempo_answers_others_while_a_calendar_expands(
+    database_url: str, tmp_path: Path
+) -> None:
+    """One worker of a real `tempo serve`: a calendar near the bound, then a hostile one,
+    while /healthz is asked over and over."""
+    heavy = costly({"freq": "hourly"}, dt.datetime(2004, 3, 1, tzinfo=dt.UTC))
+    hostile = costly({"freq": "minutely"}, dt.datetime(1990, 1, 1, tzinfo=dt.UTC))
+    with tempo_serve(database_url, tmp_path) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            began = time.perf_counter()
+            task = asyncio.create_task(
+                http.post("/schedule", json={"date": DAY, "calendar": heavy})
+            )
+            await asyncio.sleep(0.05)  # it is expanding now
+            sent = time.perf_counter()
+            refused = await http.post("/schedule", json={"date": DAY, "calendar": hostile})
+            refusal = time.perf_counter() - sent
+            pings = []
+            while not task.done():
+                sent = time.perf_counter()
+                assert (await http.get("/healthz")).status_code == 200
+                pings.append(time.perf_counter() - sent)
+                await asyncio.sleep(0.01)
+            response = await task
+            elapsed = time.perf_counter() - began
+    assert response.status_code == 200, response.text
+    assert elapsed < 3, elapsed
+    # The refusal parses its small calendar in the thread pool too, sharing the GIL with
+    # the expansion: some tens of ms here, well before the heavy one is done.
+    assert refused.status_code == 422 and refusal < 1, (refused.text, refusal)
+    # Typically ~8 ms, 14 ms at most (shared machine: the bound leaves room for its noise).
+    assert len(pings) >= 3 and sorted(pings)[len(pings) // 2] < 0.05, pings
+    assert max(pings) < 0.5, pings
