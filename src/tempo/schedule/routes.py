@@ -14,6 +14,7 @@ from tempo.core.deps import open_session
 from tempo.core.errors import TempoError
 from tempo.core.json_body import RequestRoute, json_body, openapi_body, validate_json
 from tempo.core.limits import CATALOG_LOOKUPS, ensure_connected
+from tempo.schedule.calendar_import import DayEvents
 from tempo.schedule.ics import to_ics
 from tempo.schedule.schemas import (
     EXAMPLE_REQUEST,
@@ -24,6 +25,8 @@ from tempo.schedule.schemas import (
 from tempo.schedule.service import (
     FieldProblem,
     InvalidSchedule,
+    check,
+    import_calendar,
     needs_catalog,
     plan_day,
     plan_day_json,
@@ -137,6 +140,12 @@ async def post_schedule(request: Request) -> Response:
         details = [{"field": "query.format", "message": message, "type": "literal_error"}]
         raise TempoError(422, "invalid_request", "invalid request: query.format", details)
     ics = wants_ics(format, request.headers.get("accept"))
+    imported = None
+    if body.calendar is not None:
+        # Before any catalog slot or database connection: parsing and expanding a calendar
+        # takes up to a second of a worker thread, and holds neither.
+        check(body)
+        imported = await import_calendar(body)
     if needs_catalog(body):
         # Catalog look-ups hold a database connection: bounded, and not for a client that
         # has already left. The session is opened here rather than declared: a declared
@@ -147,8 +156,10 @@ async def post_schedule(request: Request) -> Response:
             async with open_session(request) as session:
                 # Answered from this process's in-memory catalog, which the session
                 # reads (once) only when a load has dropped it.
-                return await answer(body, session, ics, request.state.catalog_index)
-    return await answer(body, None, ics)  # songs given in full: no database work at all
+                index = request.state.catalog_index
+                return await answer(body, session, ics, index, imported)
+    # Songs given in full: no database work at all.
+    return await answer(body, None, ics, imported=imported)
 
 
 async def multipart_body(request: Request) -> ScheduleRequest:
@@ -220,13 +231,13 @@ def _part_problem(field: str, message: str) -> InvalidSchedule:
 
 async def answer(
     body: ScheduleRequest, session: AsyncSession | None, ics: bool,
-    index: CatalogIndexes | None = None,
+    index: CatalogIndexes | None = None, imported: DayEvents | None = None,
 ) -> Response:  # fmt: skip
     if ics:
-        return ics_response(await plan_day(body, session, index), body.date)
+        return ics_response(await plan_day(body, session, index, imported), body.date)
     # Straight from the planner's records to JSON: the model and its validation are for
     # the ICS file and the pages.
-    return Response(await plan_day_json(body, session, index), media_type=JSON)
+    return Response(await plan_day_json(body, session, index, imported), media_type=JSON)
 
 
 def ics_response(plan: SchedulePlan, date: dt.date | None) -> Response:

@@ -227,26 +227,38 @@ async def resolve_music(
 
 
 async def plan_day(
-    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None = None
+    request: ScheduleRequest,
+    session: AsyncSession | None,
+    index: CatalogIndexes | None = None,
+    imported: DayEvents | None = None,
 ) -> SchedulePlan:
-    return SchedulePlan.model_validate(await _plan_tree(request, session, index))
+    """The plan; `imported` is the request's calendar when the caller has imported it
+    already (`import_calendar`), else it is imported here."""
+    return SchedulePlan.model_validate(await _plan_tree(request, session, index, imported))
 
 
 async def plan_day_json(
-    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None = None
+    request: ScheduleRequest,
+    session: AsyncSession | None,
+    index: CatalogIndexes | None = None,
+    imported: DayEvents | None = None,
 ) -> bytes:
     """The plan as `SchedulePlan.model_dump_json()` would encode it, byte for byte, without
     building the model: the tree holds only plain values of the model's field types, in its
     field order, so validating it first would only cost time (a third of a typical day's)."""
-    return pydantic_core.to_json(await _plan_tree(request, session, index))
+    return pydantic_core.to_json(await _plan_tree(request, session, index, imported))
 
 
 async def _plan_tree(
-    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None
+    request: ScheduleRequest,
+    session: AsyncSession | None,
+    index: CatalogIndexes | None,
+    imported: DayEvents | None,
 ) -> dict[str, Any]:
     """The plan as the nested dicts of a `SchedulePlan`, fields in the model's order."""
     check(request)
-    imported = await import_calendar(request)
+    if imported is None:
+        imported = await import_calendar(request)
     songs, missing = await resolve_music(request.music, session, index)
     appointments = [
         FixedItem(a.title, seconds(a.start), seconds(a.end), a.essential, f"appointments[{i}]")
