@@ -20,7 +20,7 @@ def schedule(
     file: Annotated[
         str | None,
         typer.Argument(
-            metavar="[FILE.json|-]",
+            metavar="FILE.json|-",
             help="A POST /schedule request body; - = stdin. Optional with --calendar",
         ),
     ] = None,
