@@ -393,3 +393,40 @@ async def test_a_served_tempo_answers_others_while_a_calendar_expands(
     # Typically ~8 ms, 14 ms at most (shared machine: the bound leaves room for its noise).
     assert len(pings) >= 3 and sorted(pings)[len(pings) // 2] < 0.05, pings
     assert max(pings) < 0.5, pings
+
+
+BROKEN_LINES = [
+    "DTSTART:x", "DTEND;TZID=Nowhere/Zone:20261123T100000", "RRULE:FREQ=DAILY;INTERVAL=0",
+    "RRULE:FREQ=WEEKLY;BYDAY=XX", "RRULE:FREQ=DAILY;UNTIL=garbage", "RRULE:FREQ=DAILY;COUNT=-1",
+    "EXDATE:nope", "RDATE;VALUE=PERIOD:20261123T100000Z/20261123T090000Z", "DURATION:PT-1H",
+    "DURATION:garbage", "RECURRENCE-ID:xyz", "STATUS:", "TRANSP:", "BEGIN:VALARM",
+    "END:VALARM", "BEGIN:VEVENT", "END:VEVENT", "END:VCALENDAR",
+    "DTSTART;VALUE=DATE:20261123T100000", "DTSTART;TZID=:20261123T100000", "TZOFFSETTO:+9999",
+    "RRULE:FREQ=YEARLY;BYMONTH=13", "RRULE:FREQ=MONTHLY;BYMONTHDAY=0",
+]  # fmt: skip
+
+
+def test_mangled_exports_are_read_or_refused_never_a_crash() -> None:
+    """Lines dropped, cut short or replaced by broken ones, in the Google and Outlook
+    exports: each calendar is read or refused with a CalendarProblem (the route's 422)."""
+    import random
+
+    exports = [GOOGLE.splitlines(), OUTLOOK.splitlines()]
+    rng = random.Random(20261123)
+    refused = 0
+    for _ in range(300):
+        lines = list(rng.choice(exports))
+        for _ in range(rng.randint(1, 4)):
+            k = rng.randrange(len(lines))
+            roll = rng.random()
+            if roll < 0.3 and len(lines) > 1:
+                del lines[k]
+            elif roll < 0.7:
+                lines.insert(k, rng.choice(BROKEN_LINES))
+            else:
+                lines[k] = lines[k][: rng.randrange(len(lines[k]) + 1)]
+        try:
+            day_events("\r\n".join(lines), dt.date(2026, 11, 23), rng.choice([None, "UTC"]))
+        except CalendarProblem:
+            refused += 1
+    assert 50 < refused < 250  # both outcomes were exercised

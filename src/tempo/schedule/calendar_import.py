@@ -90,10 +90,11 @@ def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
 
     try:
         found = recurring_ical_events.of(calendar).between(midnight, next_midnight)
-        occurrences = list(found)
+        return _day(list(found), day, name)
+    except CalendarProblem:
+        raise
     except Exception as error:  # noqa: BLE001 - any failure of a parser on untrusted input
         raise CalendarProblem(f"the calendar cannot be read: {_reason(error)}") from None
-    return _day(occurrences, day, name)
 
 
 def _parse(text: str) -> Any:
