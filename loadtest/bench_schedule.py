@@ -77,3 +77,67 @@ def test_post_schedule(benchmark: Any, client: Any) -> None:
     body = busy_day()
     response = benchmark(client.post, "/schedule", json=body)
     assert response.status_code == 200
+
+
+# --- A day from a calendar vs the same day as JSON ----------------------------------------
+#
+#     uv run pytest loadtest/bench_schedule.py -k calendar --benchmark-only
+#
+# 50 events on 2026-11-23, 15 minutes each, 18 minutes apart from 07:00 (Paris time): 25
+# daily from January (each expanded over ~320 days), 25 single, half of them in UTC.
+
+CALENDAR_DAY = "2026-11-23"
+CALENDAR_EVENTS = 50
+
+
+def calendar_day() -> tuple[str, list[dict[str, Any]]]:
+    """The iCalendar text of the day's 50 events, and the same events as appointments."""
+    paris = dt.timezone(dt.timedelta(hours=1))  # CET on that day: what Europe/Paris gives
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Tempo//bench//EN"]
+    appointments = []
+    for i in range(CALENDAR_EVENTS):
+        start = dt.datetime(2026, 11, 23, 7, 0) + dt.timedelta(minutes=18 * i)
+        end = start + dt.timedelta(minutes=15)
+        lines += ["BEGIN:VEVENT", f"UID:bench-{i}@tempo", "DTSTAMP:20261101T000000Z",
+                  f"SUMMARY:Event {i}"]  # fmt: skip
+        if i % 2 == 0:  # daily since January, in Paris time
+            first = start.replace(month=1, day=5)
+            lines += [f"DTSTART;TZID=Europe/Paris:{first:%Y%m%dT%H%M%S}",
+                      f"DTEND;TZID=Europe/Paris:{first + dt.timedelta(minutes=15):%Y%m%dT%H%M%S}",
+                      "RRULE:FREQ=DAILY"]  # fmt: skip
+        elif i % 4 == 1:  # once, in UTC
+            utc = start.replace(tzinfo=paris).astimezone(dt.UTC)
+            lines += [f"DTSTART:{utc:%Y%m%dT%H%M%SZ}",
+                      f"DTEND:{utc + dt.timedelta(minutes=15):%Y%m%dT%H%M%SZ}"]  # fmt: skip
+        else:  # once, in Paris time
+            lines += [f"DTSTART;TZID=Europe/Paris:{start:%Y%m%dT%H%M%S}",
+                      f"DTEND;TZID=Europe/Paris:{end:%Y%m%dT%H%M%S}"]  # fmt: skip
+        lines.append("END:VEVENT")
+        appointments.append({"title": f"Event {i}", "start": f"{start:%H:%M}",
+                             "end": f"{end:%H:%M}"})  # fmt: skip
+    lines.append("END:VCALENDAR")
+    return "\r\n".join(lines) + "\r\n", appointments
+
+
+@pytest.mark.benchmark(group="calendar vs JSON, 50 events", min_rounds=20)
+def test_post_schedule_calendar_50_events(benchmark: Any, client: Any) -> None:
+    text, _ = calendar_day()
+    body = {"date": CALENDAR_DAY, "timezone": "Europe/Paris", "calendar": text}
+    response = benchmark(client.post, "/schedule", json=body)
+    assert response.status_code == 200, response.text
+    placed = [i for i in response.json()["timeline"] if i["kind"] == "appointment"]
+    assert len(placed) == CALENDAR_EVENTS
+
+
+@pytest.mark.benchmark(group="calendar vs JSON, 50 events", min_rounds=20)
+def test_post_schedule_calendar_50_appointments_as_json(benchmark: Any, client: Any) -> None:
+    text, appointments = calendar_day()
+    body = {"date": CALENDAR_DAY, "appointments": appointments}
+    response = benchmark(client.post, "/schedule", json=body)
+    assert response.status_code == 200, response.text
+    placed = [(i["title"], i["start"], i["end"]) for i in response.json()["timeline"]
+              if i["kind"] == "appointment"]  # fmt: skip
+    from_calendar = client.post("/schedule", json={
+        "date": CALENDAR_DAY, "timezone": "Europe/Paris", "calendar": text}).json()  # fmt: skip
+    assert placed == [(i["title"], i["start"], i["end"]) for i in from_calendar["timeline"]
+                      if i["kind"] == "appointment"]  # the same day, both ways  # fmt: skip

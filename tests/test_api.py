@@ -251,7 +251,8 @@ async def test_every_route_is_documented_with_an_example(client: httpx.AsyncClie
             assert schemas[name].get("examples"), f"{method.upper()} {path}: no response example"
             if "requestBody" in operation:
                 # JSON bodies refer to a component; a multipart body describes its form inline;
-                # a route taking several media types (an image) gives each its examples.
+                # a route taking several media types (an image, POST /schedule's JSON or
+                # form) gives each its examples.
                 for media, body in operation["requestBody"]["content"].items():
                     ref = body["schema"].get("$ref")
                     form = schemas[ref.rsplit("/", 1)[-1]] if ref else body["schema"]

@@ -337,3 +337,31 @@ def test_schedule_rejects_bad_requests_naming_the_field(tmp_path: Path) -> None:
 
     assert tempo("schedule", str(tmp_path / "missing.json")).returncode == 1
     assert "not valid JSON" in tempo("schedule", str(write(tmp_path / "x.json", "{"))).stderr
+
+
+def test_schedule_takes_the_days_calendar(tmp_path: Path) -> None:
+    google = Path(__file__).resolve().parent / "data" / "calendars" / "google.ics"
+    result = tempo(
+        "schedule", "--calendar", str(google), "--date", "2026-11-23", "--timezone", "Europe/Paris"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Plan for 2026-11-23, 07:00–23:00 (Europe/Paris)"
+    assert lines[2:4] == ["All day:", "  Conference week (calendar[1])"]
+    assert any(line.split()[:4] == ["09:30", "09:45", "appt", "Stand-up"] for line in lines)
+    assert any("Design review: overlaps essential appointment 'Lunch with Sam'" in line
+               for line in lines)  # fmt: skip
+
+    request = write(tmp_path / "day.json", '{"date": "2026-11-23", "day_start": "12:00"}')
+    ics = tempo("schedule", str(request), "--calendar", str(google), "--ics")
+    assert ics.returncode == 0, ics.stderr
+    assert "SUMMARY:Lunch with Sam" in ics.stdout and "DTSTART:20261123T123000" in ics.stdout
+
+    assert "a calendar needs the date" in tempo("schedule", "--calendar", str(google)).stderr
+    zone = tempo("schedule", "--calendar", str(google), "--date", "2026-11-23",
+                 "--timezone", "Mars/Base")  # fmt: skip
+    assert zone.returncode == 1 and "unknown time zone 'Mars/Base'" in zone.stderr
+    broken = write(tmp_path / "broken.ics", "BEGIN:VCALENDAR\nBEGIN:VEVENT\nEND:VCALENDAR\n")
+    bad = tempo("schedule", "--calendar", str(broken), "--date", "2026-11-23")
+    assert bad.returncode == 1 and "not a valid iCalendar file" in bad.stderr
+    assert "give a request" in tempo("schedule").stderr

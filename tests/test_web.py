@@ -3,7 +3,9 @@ the way a browser submits it (every field of the form plus the button pressed)."
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -114,17 +116,21 @@ async def test_the_page_is_an_accessible_form(client: httpx.AsyncClient) -> None
     response = await client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert "script-src" not in response.headers["content-security-policy"]  # none at all
     doc = parse(response.text)
+    # One script, the time zone field's default, allowed by its hash: nothing else runs.
+    (script,) = doc.all("script")
+    digest = base64.b64encode(hashlib.sha256(script.text().encode()).digest()).decode()
+    policy = response.headers["content-security-policy"]
+    assert policy.endswith(f"; script-src 'sha256-{digest}'")
     assert doc.one("html").attrs["lang"] == "en"
     skip = doc.all("a")[0]
     assert skip.attrs["href"] == "#main" and doc.one(id="main").tag == "main"
-    assert not doc.all("script")
 
     labels = {node.attrs["for"]: node.text() for node in doc.all("label")}
     controls = [n for n in doc.all() if n.tag in ("input", "select")]
     visible = [n for n in controls if n.attrs.get("type") != "hidden"]
-    assert len(visible) == 4 + 3 * 4 + 3 * 5 + 3 * 3 + 1  # day, rows of each section, search
+    # day, calendar (file, time zone), rows of each section, search
+    assert len(visible) == 4 + 2 + 3 * 4 + 3 * 5 + 3 * 3 + 1
     for node in visible:
         assert labels.get(node.attrs["id"]), f"no label for {node.attrs['id']}"
         assert node.attrs["name"] == node.attrs["id"]
@@ -133,7 +139,7 @@ async def test_the_page_is_an_accessible_form(client: httpx.AsyncClient) -> None
     firsts = [next(c for c in f.children if isinstance(c, Node)) for f in doc.all("fieldset")]
     assert all(first.tag == "legend" for first in firsts)
     legends = [first.text() for first in firsts]
-    assert legends[:2] == ["Your day", "Appointments"] and "Songs" in legends
+    assert legends[:3] == ["Your day", "Your calendar", "Appointments"] and "Songs" in legends
     assert {"Appointment 1", "To-do 3", "Song 2", "Find songs in the catalog"} <= set(legends)
 
     values = form_values(doc)
@@ -574,3 +580,33 @@ def test_side_labels_are_stacked_without_overlap(wanted: list[float], limit: flo
         after_free = i == len(wanted) - 1 or want + size <= wanted[i + 1]
         if before_free and after_free and 0 <= want <= limit - size:
             assert top == want
+
+
+SAMPLE_CALENDAR = Path(__file__).resolve().parents[1] / "samples" / "day.ics"
+
+
+async def test_the_page_imports_a_calendar_without_javascript(client: httpx.AsyncClient) -> None:
+    day = {"action": "plan", "date": "2026-11-23", "day_start": "08:00", "day_end": "19:00"}
+    files = {"calendar_file": ("day.ics", SAMPLE_CALENDAR.read_bytes(), "text/calendar")}
+    response = await client.post("/", data=day, files=files)
+    assert response.status_code == 200, response.text
+    doc = parse(response.text)
+    # No time zone typed, and no script to fill it in: the calendar's own (X-WR-TIMEZONE).
+    assert doc.one(id="plan-title").text().endswith("08:00–19:00 (Europe/Paris)")
+    assert [li.text() for li in doc.one("ul", class_="all-day").all("li")] == ["Mum's birthday"]
+    rows = timeline(doc)
+    assert ("15:00", "16:00", "1 h", "Calendar", "Client call") in rows
+    assert not any("Dentist" in row[-1] for row in rows)  # cancelled
+    # Shown again (a row added), the page still holds the calendar.
+    kept = await client.post("/", data=day | {"action": "add-todo", "calendar":
+                             SAMPLE_CALENDAR.read_text(), "calendar_name": "day.ics"})  # fmt: skip
+    assert "Imported: day.ics." in kept.text
+
+    wrong = {"calendar_file": ("photo.png", b"\x89PNG\r\n", "image/png")}
+    refused = await client.post("/", data=day, files=wrong)
+    assert refused.status_code == 422
+    assert errors(parse(refused.text))["calendar_file"].startswith("photo.png is not an iCalendar")
+    broken = {"calendar_file": ("day.ics", b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n", "text/calendar")}
+    failed = await client.post("/", data=day, files=broken)
+    assert failed.status_code == 422
+    assert "Not a valid iCalendar file" in errors(parse(failed.text))["calendar_file"]

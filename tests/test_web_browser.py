@@ -354,3 +354,65 @@ async def test_the_planner_works_with_the_keyboard_alone(browser: Browser, serve
         ("11:00", "Call the bank"),
     ]
     await context.close()
+
+
+SAMPLE_CALENDAR = Path(__file__).resolve().parents[1] / "samples" / "day.ics"
+
+
+async def test_plan_a_day_around_an_imported_calendar(browser: Browser, server: str) -> None:
+    context = await browser.new_context(
+        viewport={"width": 1100, "height": 900}, timezone_id="America/New_York"
+    )
+    page = await context.new_page()
+    await page.goto(server + "/")
+    # An empty time zone field takes the browser's zone (the page's one script).
+    await expect(page.locator("#timezone")).to_have_value("America/New_York")
+    await page.fill("#timezone", "Europe/Paris")
+    await page.fill("#date", "2026-11-23")
+    await page.fill("#day_start", "08:00")
+    await page.fill("#day_end", "19:00")
+    await page.set_input_files("#calendar_file", SAMPLE_CALENDAR)
+    await page.fill("#todos-0-title", "Write the report")
+    await page.fill("#todos-0-duration", "90")
+    await page.get_by_role("button", name="Plan my day").click()
+    await expect(page.locator("#plan")).to_be_visible()
+    await expect(page.locator("#plan-title")).to_contain_text("(Europe/Paris)")
+
+    # The calendar's events where the sample has them in Paris time (the client call is
+    # 14:00 UTC), the cancelled dentist gone, yoga optional; the to-do in the first gap
+    # long enough for it.
+    expected = [
+        "08:00 | 09:00 | 1 h | Free | ",
+        "09:00 | 09:15 | 15 min | Calendar | Stand-up",
+        "09:15 | 10:45 | 1 h 30 min | To-do | Write the report",
+        "10:45 | 12:15 | 1 h 30 min | Free | ",
+        "12:15 | 13:15 | 1 h | Calendar | Team lunch",
+        "13:15 | 15:00 | 1 h 45 min | Free | ",
+        "15:00 | 16:00 | 1 h | Calendar | Client call",
+        "16:00 | 17:30 | 1 h 30 min | Free | ",
+        "17:30 | 18:30 | 1 h | Calendar | Yoga (optional)",
+        "18:30 | 19:00 | 30 min | Free | ",
+    ]
+
+    async def timeline() -> list[str]:
+        rows = page.locator("table.timeline tbody tr")
+        return [" | ".join((await row.inner_text()).split("\t")) for row in await rows.all()]
+
+    assert await timeline() == expected
+    await expect(page.locator("ul.all-day li")).to_have_text(["Mum's birthday"])
+    await expect(page.locator(".blocks li.appointment")).to_have_count(4)
+    lunch = page.locator(".blocks li.appointment", has_text="Team lunch")
+    await expect(lunch.locator(".kind")).to_have_text("Calendar")
+    await assert_accessible(page, "the planner with an imported calendar")
+    await screenshot(page, "plan-with-calendar.png", readme=True)
+
+    # The calendar stays imported when the page is shown again (a row added), and plans
+    # the same day.
+    await page.get_by_role("button", name="Add a to-do row").click()
+    await expect(page.get_by_role("status").filter(has_text="Imported: day.ics")).to_be_visible()
+    await page.get_by_role("button", name="Plan my day").click()
+    assert await timeline() == expected
+    await page.get_by_role("button", name="Remove the calendar").click()
+    await page.get_by_role("button", name="Plan my day").click()
+    assert "Stand-up" not in " ".join(await timeline())
+    await context.close()

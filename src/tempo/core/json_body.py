@@ -43,10 +43,16 @@ async def json_body(request: Request, model: type[Model], max_bytes: int) -> Mod
         if size > max_bytes:
             raise _too_large(size, max_bytes, more=True)
         chunks.append(chunk)
+    return validate_json(model, b"".join(chunks))
+
+
+def validate_json(model: type[Model], raw: bytes) -> Model:
+    """`raw` as `model`, as `json_body` validates a body (e.g. a multipart request's JSON
+    part): strictly, errors FastAPI's own 422."""
     try:
         # Strict: JSON says what it means, so "5" is not an integer and 0 not a boolean;
         # dates and times still come as ISO strings, as JSON has no type of its own for them.
-        return model.model_validate_json(b"".join(chunks), strict=True)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]

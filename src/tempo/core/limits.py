@@ -130,6 +130,10 @@ CATALOG_LOOKUPS = RouteLimit("catalog look-up", 8, queue=16)
 # ImageNet model), so two at once per worker, and a short queue.
 IMAGES = RouteLimit("image classification", 2, queue=4, wait=2.0)
 
+# Calendars sent to POST /schedule: parsed and expanded in the thread pool below, which
+# has EXPENSIVE_THREADS threads (defined further down); as many at once, twice as many wait.
+CALENDAR_IMPORTS = RouteLimit("calendar import", 4, queue=8)
+
 # (method, path prefix) → limit, for the routes limited before they are routed; the
 # planner's routes take CATALOG_LOOKUPS themselves, only once the body says it needs the
 # catalog (a day of inline songs is cheap and stays unlimited).

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING
 
 from tempo import __version__
 from tempo.schedule.schemas import SchedulePlan
-
-if TYPE_CHECKING:
-    pass
 
 
 def to_ics(plan: SchedulePlan, day: dt.date, *, now: dt.datetime | None = None) -> bytes:
@@ -37,6 +33,9 @@ def to_ics(plan: SchedulePlan, day: dt.date, *, now: dt.datetime | None = None) 
             summary += f" — {item.artist}"
         event.add("summary", summary)
         event.add("categories", [item.kind])
+        # Read back by the calendar import: Tempo's to-dos and songs are planned again from
+        # the request, never taken as appointments (tempo.schedule.calendar_import).
+        event.add("x-tempo-kind", item.kind)
         # Music and optional items do not make the person look busy to others.
         busy = item.kind != "music" and item.essential is not False
         event.add("transp", "OPAQUE" if busy else "TRANSPARENT")

@@ -6,8 +6,10 @@ import datetime as dt
 import functools
 import re
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,6 +21,35 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 MAX_ITEMS = 500
+
+
+@functools.lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`; ValueError when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"unknown time zone {name!r}: give an IANA name such as Europe/Paris"
+        ) from None
+
+
+def _zone_name(value: str) -> str:
+    zone(value)
+    return value
+
+
+ZoneName = Annotated[
+    str,
+    AfterValidator(_zone_name),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "An IANA time zone",
+            "examples": ["Europe/Paris", "America/New_York", "UTC"],
+        }
+    ),
+]
 
 # Plans are in local (floating) time, like the .ics file: a time of day carries no UTC
 # offset, and whole seconds are all the planner counts.
@@ -167,6 +198,19 @@ class MusicWant(BaseModel):
         return "inline"
 
 
+# A calendar as a calendar app exports it: an event in Paris time, one in UTC, one all-day.
+SAMPLE_CALENDAR = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example//Calendar//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:standup@example.com\r\nDTSTAMP:20261101T000000Z\r\n"
+    "DTSTART;TZID=Europe/Paris:20261123T093000\r\nDTEND;TZID=Europe/Paris:20261123T094500\r\n"
+    "RRULE:FREQ=WEEKLY;BYDAY=MO,WE\r\nSUMMARY:Stand-up\r\nEND:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nUID:call@example.com\r\nDTSTAMP:20261101T000000Z\r\n"
+    "DTSTART:20261123T130000Z\r\nDTEND:20261123T140000Z\r\nSUMMARY:Client call\r\n"
+    "END:VEVENT\r\nBEGIN:VEVENT\r\nUID:holiday@example.com\r\nDTSTAMP:20261101T000000Z\r\n"
+    "DTSTART;VALUE=DATE:20261123\r\nDTEND;VALUE=DATE:20261124\r\nSUMMARY:Team offsite week\r\n"
+    "END:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
 EXAMPLE_REQUEST: dict[str, JsonValue] = {
     "date": "2026-11-23",
     "day_start": "07:00",
@@ -194,6 +238,18 @@ class ScheduleRequest(BaseModel):
     appointments: list[Appointment] = Field(default_factory=list, max_length=MAX_ITEMS)
     todos: list[Todo] = Field(default_factory=list, max_length=MAX_ITEMS)
     music: list[MusicWant] = Field(default_factory=list, max_length=MAX_ITEMS)
+    calendar: str | None = Field(
+        default=None,
+        description="The day's calendar as iCalendar text (RFC 5545, an .ics file): its "
+        "events on `date` become appointments, its all-day events are listed in `all_day`. "
+        "Needs `date`. Or send it as the `calendar` part of a multipart/form-data request",
+        examples=[SAMPLE_CALENDAR],
+    )
+    timezone: ZoneName | None = Field(
+        default=None,
+        description="The zone the day is planned in, for the calendar's zoned and UTC times. "
+        "Unset: the calendar's X-WR-TIMEZONE, else UTC. Floating times are taken as they are",
+    )
 
     @property
     def item_count(self) -> int:
@@ -220,6 +276,13 @@ class Unplaced(BaseModel):
     title: str
     reason: str
     source: str
+
+
+class AllDay(BaseModel):
+    """An all-day event of the calendar: listed, it blocks no time."""
+
+    title: str
+    source: str = Field(description="The calendar event, e.g. calendar[0]")
 
 
 class Totals(BaseModel):
@@ -261,6 +324,12 @@ class SchedulePlan(BaseModel):
     timeline: list[TimelineItem]
     unplaced: list[Unplaced]
     totals: Totals
+    all_day: list[AllDay] = Field(
+        default_factory=list, description="The calendar's all-day events on the day"
+    )
+    timezone: str | None = Field(
+        default=None, description="The zone the calendar's times were read in; none without one"
+    )
 
 
 def _seconds(value: dt.time) -> int:

@@ -13,6 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tempo.catalog import repository as catalog
 from tempo.catalog.index import CatalogIndexes
 from tempo.core.errors import TempoError
+from tempo.core.limits import CALENDAR_IMPORTS, run_blocking
+from tempo.schedule.calendar_import import CalendarEvent, CalendarProblem, DayEvents, day_events
 from tempo.schedule.planner import (
     EssentialConflict,
     FixedItem,
@@ -21,6 +23,7 @@ from tempo.schedule.planner import (
     Plan,
     Song,
     build_plan,
+    clock,
 )
 from tempo.schedule.schemas import (
     MAX_ITEMS,
@@ -84,8 +87,52 @@ def check(request: ScheduleRequest) -> None:
         for name, value in (("earliest", t.earliest), ("latest", t.latest)):
             if value is not None and not start <= seconds(value) <= end:
                 problems.append(FieldProblem(f"body.todos.{i}.{name}", f"outside {window}"))
+    if request.calendar is not None and request.date is None:
+        message = "a calendar needs the date to plan: its events on that day are taken"
+        problems.append(FieldProblem("body.date", message))
     if problems:
         raise InvalidSchedule(problems)
+
+
+async def import_calendar(request: ScheduleRequest) -> DayEvents | None:
+    """The request's calendar on its date, parsed and expanded off the event loop (a few
+    at once per worker, see CALENDAR_IMPORTS); None without a calendar."""
+    if request.calendar is None or request.date is None:
+        return None
+    async with CALENDAR_IMPORTS.slot():
+        try:
+            return await run_blocking(day_events, request.calendar, request.date, request.timezone)
+        except CalendarProblem as problem:
+            raise InvalidSchedule(
+                [FieldProblem("body.calendar", str(problem))], code="invalid_calendar"
+            ) from None
+
+
+def calendar_appointments(
+    events: list[CalendarEvent], window: tuple[int, int], own: list[FixedItem]
+) -> tuple[list[FixedItem], list[NotPlaced]]:
+    """The calendar's timed events as appointments, clipped to the day window; those outside
+    it are reported. Where essential events overlap (the request's own, or an earlier one of
+    the calendar), the later calendar event is made optional, so that it is left out and
+    reported rather than failing the whole plan."""
+    day_start, day_end = window
+    taken = sorted((a.start, a.end) for a in own if a.essential)
+    items: list[FixedItem] = []
+    outside: list[NotPlaced] = []
+    for event in events:
+        start, end = max(event.start, day_start), min(event.end, day_end)
+        if end <= start:
+            reason = f"outside the day window {clock(day_start)}–{clock(day_end)}"
+            outside.append(NotPlaced("appointment", event.title, reason, event.source))
+            continue
+        essential = event.essential
+        if essential:
+            if any(s < end and start < e for s, e in taken):
+                essential = False
+            else:
+                taken.append((start, end))
+        items.append(FixedItem(event.title, start, end, essential, event.source))
+    return items, outside
 
 
 def needs_catalog(request: ScheduleRequest) -> bool:
@@ -180,25 +227,38 @@ async def resolve_music(
 
 
 async def plan_day(
-    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None = None
+    request: ScheduleRequest,
+    session: AsyncSession | None,
+    index: CatalogIndexes | None = None,
+    imported: DayEvents | None = None,
 ) -> SchedulePlan:
-    return SchedulePlan.model_validate(await _plan_tree(request, session, index))
+    """The plan; `imported` is the request's calendar when the caller has imported it
+    already (`import_calendar`), else it is imported here."""
+    return SchedulePlan.model_validate(await _plan_tree(request, session, index, imported))
 
 
 async def plan_day_json(
-    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None = None
+    request: ScheduleRequest,
+    session: AsyncSession | None,
+    index: CatalogIndexes | None = None,
+    imported: DayEvents | None = None,
 ) -> bytes:
     """The plan as `SchedulePlan.model_dump_json()` would encode it, byte for byte, without
     building the model: the tree holds only plain values of the model's field types, in its
     field order, so validating it first would only cost time (a third of a typical day's)."""
-    return pydantic_core.to_json(await _plan_tree(request, session, index))
+    return pydantic_core.to_json(await _plan_tree(request, session, index, imported))
 
 
 async def _plan_tree(
-    request: ScheduleRequest, session: AsyncSession | None, index: CatalogIndexes | None
+    request: ScheduleRequest,
+    session: AsyncSession | None,
+    index: CatalogIndexes | None,
+    imported: DayEvents | None,
 ) -> dict[str, Any]:
     """The plan as the nested dicts of a `SchedulePlan`, fields in the model's order."""
     check(request)
+    if imported is None:
+        imported = await import_calendar(request)
     songs, missing = await resolve_music(request.music, session, index)
     appointments = [
         FixedItem(a.title, seconds(a.start), seconds(a.end), a.essential, f"appointments[{i}]")
@@ -216,6 +276,10 @@ async def _plan_tree(
         for i, t in enumerate(request.todos)
     ]
     window = (seconds(request.day_start), seconds(request.day_end))
+    if imported is not None:
+        from_calendar, outside = calendar_appointments(imported.timed, window, appointments)
+        appointments += from_calendar
+        missing += outside
     try:
         plan = build_plan(window, request.min_gap_minutes * 60, appointments, todos, songs)
     except EssentialConflict as conflict:
@@ -251,6 +315,10 @@ async def _plan_tree(
             for u in unplaced
         ],
         "totals": _totals(plan),
+        "all_day": []
+        if imported is None
+        else [{"title": title, "source": source} for title, source in imported.all_day],
+        "timezone": None if imported is None else imported.timezone,
     }
 
 
@@ -272,4 +340,4 @@ def _field(source: str) -> str:
 
 def _order(source: str) -> tuple[int, int]:
     kind, _, index = source.rstrip("]").partition("[")
-    return ({"appointments": 0, "todos": 1, "music": 2}[kind], int(index))
+    return ({"appointments": 0, "calendar": 1, "todos": 2, "music": 3}[kind], int(index))

@@ -23,7 +23,10 @@ def _clock(value: object) -> str:
 
 def format_plan(plan: SchedulePlan) -> str:
     day = f" for {plan.date}" if plan.date else ""
-    lines = [f"Plan{day}, {_clock(plan.day_start)}–{_clock(plan.day_end)}", ""]
+    zone = f" ({plan.timezone})" if plan.timezone else ""
+    lines = [f"Plan{day}, {_clock(plan.day_start)}–{_clock(plan.day_end)}{zone}", ""]
+    if plan.all_day:
+        lines += ["All day:", *(f"  {a.title} ({a.source})" for a in plan.all_day), ""]
     rows = [("start", "end", "kind", "what")]
     for item in plan.timeline:
         what = item.title

@@ -50,8 +50,16 @@ MUSIC_KINDS = {
     "track": "A catalog track id",
 }
 ROW_NAME = re.compile(r"^(appointments|todos|music)-(\d{1,3})-([a-z_]+)$")
-DAY_DEFAULTS = {"date": "", "day_start": "07:00", "day_end": "23:00", "min_gap": "0"}
+DAY_DEFAULTS = {
+    "date": "",
+    "day_start": "07:00",
+    "day_end": "23:00",
+    "min_gap": "0",
+    "timezone": "",
+}
 DAY_LABELS = {
+    "calendar_file": "Calendar (.ics)",
+    "timezone": "Time zone",
     "date": "Date",
     "day_start": "Day starts",
     "day_end": "Day ends",
@@ -83,6 +91,8 @@ _TOP_FIELDS = {
     "day_start": "day_start",
     "day_end": "day_end",
     "min_gap_minutes": "min_gap",
+    "timezone": "timezone",
+    "calendar": "calendar_file",
 }
 _ROW_FIELDS: dict[str, dict[str | None, str]] = {
     "appointments": {
@@ -112,6 +122,7 @@ _ROW_FIELDS: dict[str, dict[str | None, str]] = {
     },
 }
 _SOURCE = re.compile(r"\b(appointments|todos|music)\[(\d+)\]")
+_CALENDAR_SOURCE = re.compile(r"calendar\[(\d+)\]")
 _CLOCK_LENGTH = re.compile(r"^(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)$")
 _ARTIST_SEPARATOR = re.compile(r"\s+[-–—]\s+")
 _WHOLE_MINUTE = re.compile(r"\b(\d{2}:\d{2}):00\b")
@@ -147,6 +158,10 @@ class PlanForm:
     q: str = ""
     # The query whose results are on the page: Enter in a changed search box searches.
     searched: str = ""
+    # The imported calendar's text and file name, kept in hidden inputs across re-renders
+    # (a browser never fills a file input in again).
+    calendar: str = ""
+    calendar_name: str = ""
 
     @classmethod
     def blank(cls, today: dt.date) -> PlanForm:
@@ -160,6 +175,8 @@ class PlanForm:
             day={name: data.get(name, default) for name, default in DAY_DEFAULTS.items()},
             q=data.get("q", ""),
             searched=data.get("searched", ""),
+            calendar=data.get("calendar", ""),
+            calendar_name=data.get("calendar_name", ""),
         )
         highest: dict[str, int] = {}
         for name in data:
@@ -201,7 +218,8 @@ class PlanForm:
 
     def field_names(self) -> Iterator[str]:
         """Every input in page order, to list errors in the order a person meets them."""
-        yield from DAY_DEFAULTS
+        yield from (name for name in DAY_DEFAULTS if name != "timezone")
+        yield from ("calendar_file", "timezone")  # the calendar's fieldset, after the day's
         for section in SECTIONS:
             for index in range(len(self.rows[section])):
                 for name in ROW_FIELDS[section]:
@@ -229,6 +247,8 @@ class PlanForm:
                     used[section].append(index)
                     items.append(item)
             body[section] = items
+        if self.calendar:
+            body["calendar"] = self.calendar
         request: ScheduleRequest | None = None
         try:
             request = ScheduleRequest.model_validate(body)
@@ -259,7 +279,8 @@ class FormRequest:
         """'todos[1]' → 'To-do 3' when the second to-do came from the form's third row."""
         match = _SOURCE.fullmatch(source)
         if match is None:
-            return source
+            calendar = _CALENDAR_SOURCE.fullmatch(source)
+            return f"Calendar event {int(calendar[1]) + 1}" if calendar else source
         section: Section = match[1]  # type: ignore[assignment]
         index = int(match[2])
         rows = self.rows[section]

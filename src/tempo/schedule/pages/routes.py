@@ -7,14 +7,18 @@ as they were typed. Problems are shown on the page itself, never as a JSON error
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from tempo.catalog import repository as catalog
@@ -36,13 +40,14 @@ from tempo.schedule.pages.forms import (
 from tempo.schedule.pages.view import PlanView, plan_view
 from tempo.schedule.schemas import SchedulePlan
 from tempo.schedule.service import InvalidSchedule, needs_catalog, plan_day
-from tempo.site.chrome import Pages, page_problem
+from tempo.site.chrome import SECURITY_HEADERS, Pages, page_problem
 
 router = APIRouter(include_in_schema=False)
 
 PAGES = Pages(Path(__file__).resolve().parent / "templates")
 SEARCH_PAGE_SIZE = 10
 MAX_QUERY = 200  # as GET /tracks; every word of a query is one more LIKE for the database
+CALENDAR_PROBLEM = "\x00calendar-problem"  # not a name a form field can have
 ADD_ROW_ACTIONS: dict[str, Section] = {
     "add-appointment": "appointments",
     "add-todo": "todos",
@@ -89,10 +94,26 @@ class Page:
     status: int = 200
 
 
+# The one script of the page: an empty time zone field takes the browser's zone. Without
+# JavaScript the field stays empty, and the calendar's own zone (else UTC) is used. The
+# page's Content-Security-Policy allows this script alone, by its hash.
+TIMEZONE_SCRIPT = (
+    "var z=document.getElementById('timezone');"
+    "if(z&&!z.value&&window.Intl){z.value=Intl.DateTimeFormat().resolvedOptions().timeZone||''}"
+)
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(TIMEZONE_SCRIPT.encode()).digest()).decode()
+PAGE_HEADERS = {
+    "Content-Security-Policy": SECURITY_HEADERS["Content-Security-Policy"]
+    + f"; script-src 'sha256-{_SCRIPT_HASH}'"
+}
+
+
 def render(page: Page) -> HTMLResponse:
     return PAGES.render(
         "page.html",
         page.status,
+        PAGE_HEADERS,
+        timezone_script=Markup(TIMEZONE_SCRIPT),
         page=page,
         form=page.form,
         errors=page.errors,
@@ -115,6 +136,9 @@ async def submit_page(request: Request, session: SessionDep) -> HTMLResponse:
         return _refused(exc)
     page = Page(PlanForm.parse(data))
     action = data.get("action", "")
+    if CALENDAR_PROBLEM in data:
+        page.errors, page.status = {"calendar_file": data[CALENDAR_PROBLEM]}, 422
+        return render(page)
     if "add_track" in data:
         action = "add-track"
     elif action == "default":
@@ -123,7 +147,9 @@ async def submit_page(request: Request, session: SessionDep) -> HTMLResponse:
         changed = page.form.q.strip() and page.form.q.strip() != page.form.searched
         action = "search" if changed else "plan"
 
-    if action in ADD_ROW_ACTIONS:
+    if action == "forget-calendar":
+        page.form.calendar = page.form.calendar_name = ""
+    elif action in ADD_ROW_ACTIONS:
         section = ADD_ROW_ACTIONS[action]
         if not page.form.add_row(section):
             page.notice = f"That is the most rows the page holds ({MAX_ROWS})."
@@ -144,6 +170,9 @@ async def download_ics(request: Request, session: SessionDep) -> Response:
     except HTTPException as exc:
         return _refused(exc)
     page = Page(PlanForm.parse(data))
+    if CALENDAR_PROBLEM in data:
+        page.errors, page.status = {"calendar_file": data[CALENDAR_PROBLEM]}, 422
+        return render(page)
     result = await _plan(page, session, request.state.catalog_index)
     if result is None:
         return render(page)
@@ -166,9 +195,29 @@ def _refused(exc: HTTPException) -> HTMLResponse:
 
 
 async def _form_data(request: Request) -> dict[str, str]:
-    """The submitted fields; files (there are none on the page) are ignored."""
+    """The submitted fields. A calendar file chosen in `calendar_file` replaces the one the
+    page holds (`calendar`, `calendar_name`); a file that cannot be one is named under
+    CALENDAR_PROBLEM. Any other file is ignored."""
     form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    data = {key: value for key, value in form.items() if isinstance(value, str)}
+    upload = form.get("calendar_file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        content = await upload.read()
+        media = (upload.content_type or "").split(";")[0].strip().lower()
+        looks_like = content.lstrip(b"\xef\xbb\xbf \r\n").upper().startswith(b"BEGIN:VCALENDAR")
+        if media not in ("text/calendar", "application/octet-stream", "") or not looks_like:
+            data[CALENDAR_PROBLEM] = (
+                f"{upload.filename} is not an iCalendar file: choose an .ics file exported "
+                "from your calendar app"
+            )
+            return data
+        try:
+            data["calendar"] = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            data[CALENDAR_PROBLEM] = f"{upload.filename} is not UTF-8 text"
+            return data
+        data["calendar_name"] = upload.filename[:200]
+    return data
 
 
 async def _plan(

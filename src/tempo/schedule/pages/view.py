@@ -76,6 +76,15 @@ class PlanView:
     totals: list[tuple[str, str]]
     placed_songs: int
     side_labels: bool  # some blocks are labelled in the lane beside the column
+    all_day: list[str]  # the calendar's all-day events, which block no time
+    timezone: str | None  # the zone the calendar's times were read in
+
+
+def _label(item: TimelineItem) -> str:
+    """'Calendar' for an appointment the imported calendar gave, else the kind's label."""
+    if item.kind == "appointment" and (item.source or "").startswith("calendar["):
+        return "Calendar"
+    return KIND_LABELS[item.kind]
 
 
 def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
@@ -115,7 +124,7 @@ def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
         blocks.append(
             Block(
                 kind=first.kind,
-                label=KIND_LABELS[first.kind],
+                label=_label(first),
                 when=f"{clock(first.start)}–{clock(last.end)}",
                 title=_what(first) if len(group) == 1 else _playlist(group),
                 top=share(begin - start),
@@ -139,7 +148,7 @@ def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
             end=clock(item.end),
             length=length(item.duration_seconds),
             kind=item.kind,
-            label=KIND_LABELS[item.kind],
+            label=_label(item),
             what=_what(item),
         )
         for item in plan.timeline
@@ -167,6 +176,8 @@ def plan_view(plan: SchedulePlan, built: FormRequest) -> PlanView:
         totals=totals,
         placed_songs=sum(1 for item in plan.timeline if item.kind == "music"),
         side_labels=bool(middles),
+        all_day=[event.title for event in plan.all_day],
+        timezone=plan.timezone,
     )
 
 

@@ -1,0 +1,252 @@
+"""One day's events from an iCalendar file (RFC 5545), for `POST /schedule`'s `calendar`.
+
+Blocking and CPU-bound (parsing, expanding recurrences): the route runs it in the pool for
+expensive work (tempo.core.limits.run_blocking). What it costs is bounded before it starts:
+expanding a rule walks every occurrence from DTSTART (python-dateutil, about 3 µs a step),
+so a rule is refused when the steps up to the day, or its occurrences on the day, would be
+too many (`estimate_rule`). icalendar and recurring_ical_events are imported here, lazily,
+never at start-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tempo.schedule.schemas import MAX_ITEMS, zone
+
+DAY = 24 * 3600
+# 0.6–1 s of expansion at 3–5 µs a step: what one calendar may cost, all rules together.
+MAX_RECURRENCE_STEPS = 200_000
+MAX_TITLE = 200
+# Tempo's own .ics marks its events with their kind (tempo.schedule.ics).
+TEMPO_KIND = "X-TEMPO-KIND"
+# Tempo's planned to-dos and songs are the plan's output, planned again from the request:
+# they do not come back as appointments.
+TEMPO_REPLANNED = frozenset({"todo", "music"})
+
+# Seconds in one period of each frequency (a month and a year at their shortest: more
+# periods, never fewer, than the calendar holds).
+PERIOD = {
+    "SECONDLY": 1,
+    "MINUTELY": 60,
+    "HOURLY": 3600,
+    "DAILY": DAY,
+    "WEEKLY": 7 * DAY,
+    "MONTHLY": 28 * DAY,
+    "YEARLY": 365 * DAY,
+}
+# The BY… parts finer than each frequency: they multiply the occurrences of one period.
+# Coarser ones only filter, and BYSETPOS only picks among them; both are left out.
+_TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
+FINER = {
+    "SECONDLY": (),
+    "MINUTELY": ("BYSECOND",),
+    "HOURLY": ("BYMINUTE", "BYSECOND"),
+    "DAILY": _TIME_PARTS,
+    "WEEKLY": ("BYDAY", *_TIME_PARTS),
+    "MONTHLY": ("BYMONTHDAY", "BYDAY", *_TIME_PARTS),
+    "YEARLY": ("BYMONTH", "BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY", *_TIME_PARTS),
+}
+
+
+class CalendarProblem(Exception):
+    """The calendar cannot be used as sent; the message says why, for the person."""
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    """A timed event on the day: seconds since the day's local midnight, clipped to it."""
+
+    title: str
+    start: int
+    end: int
+    essential: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class DayEvents:
+    timezone: str
+    timed: list[CalendarEvent]
+    all_day: list[tuple[str, str]]  # (title, source)
+
+
+def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
+    """The events of `text` that touch `day` in `timezone` (see README, Plan your day)."""
+    calendar = _parse(text)
+    name = timezone or _calendar_zone(calendar) or "UTC"
+    tz = zone(name)
+    events = calendar.walk("VEVENT")
+    if not events:
+        return DayEvents(name, [], [])
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+    next_midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    check_cost(events, midnight.replace(tzinfo=None), next_midnight.replace(tzinfo=None))
+    import recurring_ical_events  # type: ignore[import-untyped]
+
+    try:
+        found = recurring_ical_events.of(calendar).between(midnight, next_midnight)
+        return _day(list(found), day, name)
+    except CalendarProblem:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure of a parser on untrusted input
+        raise CalendarProblem(f"the calendar cannot be read: {_reason(error)}") from None
+
+
+def _parse(text: str) -> Any:
+    from icalendar import Calendar
+
+    if "BEGIN:VCALENDAR" not in text[:4096].upper():
+        raise CalendarProblem("not an iCalendar file: it has no BEGIN:VCALENDAR")
+    try:
+        calendar = Calendar.from_ical(text)
+    except Exception as error:  # noqa: BLE001 - any failure of a parser on untrusted input
+        raise CalendarProblem(f"not a valid iCalendar file: {_reason(error)}") from None
+    if getattr(calendar, "name", None) != "VCALENDAR":
+        raise CalendarProblem("not an iCalendar file: its first component is not a VCALENDAR")
+    return calendar
+
+
+def _calendar_zone(calendar: Any) -> str | None:
+    """X-WR-TIMEZONE (Google and Apple write it), when it names a zone."""
+    value = calendar.get("X-WR-TIMEZONE")
+    if value is None:
+        return None
+    try:
+        zone(str(value))
+    except ValueError:
+        return None
+    return str(value)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"an event without {error.args[0]}"
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
+def _naive(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    raise CalendarProblem(f"a date or time that is neither: {value!r}")
+
+
+def estimate_rule(rule: Any, start: dt.datetime, day_end: dt.datetime) -> tuple[int, int]:
+    """(steps to expand the rule up to `day_end`, its occurrences in one day), over- rather
+    than under-estimated. `rule` is an RRULE (icalendar's vRecur: each part a list)."""
+    freq = str((rule.get("FREQ") or [""])[0]).upper()
+    if freq not in PERIOD:
+        raise CalendarProblem(f"an RRULE with FREQ={freq or '(none)'}")
+    interval = int((rule.get("INTERVAL") or [1])[0])
+    if interval < 1:
+        raise CalendarProblem(f"an RRULE with INTERVAL={interval}")
+    period = PERIOD[freq] * interval
+    finer = math.prod(len(rule.get(part) or ()) or 1 for part in FINER[freq])
+    per_day = math.ceil(DAY / period) * finer if period < DAY else finer
+    until = rule.get("UNTIL")
+    end = min(day_end, _naive(until[0])) if until else day_end
+    periods = max(0.0, (end - start).total_seconds()) / period + 1
+    steps = math.ceil(periods) * finer
+    count = rule.get("COUNT")
+    # Without BY… parts each step is an occurrence, so COUNT stops the walk.
+    if count and not any(key.startswith("BY") for key in rule):
+        steps = min(steps, int(count[0]))
+    return steps, per_day
+
+
+def check_cost(events: list[Any], day_start: dt.datetime, day_end: dt.datetime) -> None:
+    """Refuse a calendar whose rules would take too long to expand, before expanding any."""
+    total = 0
+    for event in events:
+        rules = event.get("RRULE")
+        if rules is None:
+            continue
+        try:
+            start = _naive(event.get("DTSTART").dt)
+            for rule in rules if isinstance(rules, list) else [rules]:
+                steps, per_day = estimate_rule(rule, start, day_end)
+                if per_day > MAX_ITEMS and _naive_until(rule) >= day_start:
+                    raise CalendarProblem(
+                        f"the event '{_title(event)}' repeats about {per_day:,} times a day; "
+                        f"a day takes at most {MAX_ITEMS} events"
+                    )
+                total += steps
+        except CalendarProblem:
+            raise
+        except Exception as error:  # noqa: BLE001 - a broken DTSTART or RRULE part
+            raise CalendarProblem(
+                f"the event '{_title(event)}' has a rule that cannot be read: {_reason(error)}"
+            ) from None
+        if total > MAX_RECURRENCE_STEPS:
+            raise CalendarProblem(
+                f"the event '{_title(event)}' repeats too often since its start to expand "
+                f"(about {total:,} occurrences up to the day; at most "
+                f"{MAX_RECURRENCE_STEPS:,}): give it a later DTSTART, or an UNTIL"
+            )
+
+
+def _naive_until(rule: Any) -> dt.datetime:
+    until = rule.get("UNTIL")
+    return _naive(until[0]) if until else dt.datetime.max
+
+
+def _title(event: Any) -> str:
+    title = " ".join(str(event.get("SUMMARY", "")).split())
+    return title[:MAX_TITLE] or "(no title)"
+
+
+def _day(occurrences: list[Any], day: dt.date, name: str) -> DayEvents:
+    tz = zone(name)
+    midnight = dt.datetime.combine(day, dt.time())
+    kept: list[tuple[int, int, str, bool, bool]] = []  # start, end, title, essential, all-day
+    for event in occurrences:
+        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        if str(event.get(TEMPO_KIND, "")).lower() in TEMPO_REPLANNED:
+            continue
+        start, end = event.start, event.end
+        title = _title(event)
+        if not isinstance(start, dt.datetime):  # VALUE=DATE: the whole day
+            kept.append((0, DAY, title, False, True))
+            continue
+        first, last = _seconds(start, tz, midnight), _seconds(end, tz, midnight)
+        first, last = max(first, 0), min(last, DAY)  # clipped to the day
+        if last <= first:
+            continue  # lasts no time on this day (a reminder, or a DST fold)
+        kept.append((first, last, title, _busy(event), False))
+    if len(kept) > MAX_ITEMS:
+        raise CalendarProblem(
+            f"{len(kept):,} events on {day}; a day takes at most {MAX_ITEMS} from a calendar"
+        )
+    kept.sort(key=lambda k: (k[0], k[1], k[2]))
+    timed: list[CalendarEvent] = []
+    all_day: list[tuple[str, str]] = []
+    for index, (first, last, title, essential, whole_day) in enumerate(kept):
+        source = f"calendar[{index}]"
+        if whole_day:
+            all_day.append((title, source))
+        else:
+            timed.append(CalendarEvent(title, first, last, essential, source))
+    return DayEvents(name, timed, all_day)
+
+
+def _seconds(value: dt.datetime, tz: ZoneInfo, midnight: dt.datetime) -> int:
+    """Seconds from the day's local midnight to `value` on the local clock; a floating
+    time (no zone) is read as local already."""
+    if value.tzinfo is not None:
+        value = value.astimezone(tz).replace(tzinfo=None)
+    return int((value - midnight).total_seconds())
+
+
+def _busy(event: Any) -> bool:
+    """Opaque events are essential; transparent ones (and Outlook's 'free') are not."""
+    if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+        return False
+    return str(event.get("X-MICROSOFT-CDO-BUSYSTATUS", "BUSY")).upper() != "FREE"
