@@ -22,10 +22,10 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -60,12 +60,40 @@ class Fault(enum.Enum):
     FREEZE_SERVER = "SIGSTOP of every server process"
 
 
+T = TypeVar("T")
+
+# What a client sees of a server that is restarting after a crash: a backend SIGKILLed makes
+# the postmaster end every other one and recover, and a connection made just before that
+# is closed under its first query, one made during it refused ("in recovery mode").
+RESTARTING = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
+
+
+async def _until_answered(work: Callable[[], Awaitable[T]], within: float = 30) -> T:
+    """`work` done once the server answers, retried while it restarts (at most `within` s)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await work()
+        except RESTARTING:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 async def _admin(pg: OwnPostgres, sql: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(pg.url), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    async def run() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(pg.url), timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await _until_answered(run)
 
 
 @pytest.fixture(scope="module")
@@ -204,15 +232,13 @@ async def _after_recovery(scene: Scene, blocker: asyncpg.Connection) -> None:
 
 
 async def _check_nothing_changed(scene: Scene, *, runs: int = 0) -> None:
+    await _until_answered(lambda: _check_board_and_locks(scene))
+    await _check_runs(scene, runs)
+
+
+async def _check_board_and_locks(scene: Scene) -> None:
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            conn = await asyncpg.connect(scene.dsn, timeout=5)
-            break
-        except (OSError, asyncpg.PostgresError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+    conn = await asyncpg.connect(scene.dsn, timeout=5)
     try:
         board = await conn.fetch("SELECT rank, user_id, name, messages FROM leaderboard ORDER BY 1")
         assert [tuple(r) for r in board] == OLD_BOARD
@@ -232,6 +258,9 @@ async def _check_nothing_changed(scene: Scene, *, runs: int = 0) -> None:
             await asyncio.sleep(0.1)
     finally:
         await conn.close()
+
+
+async def _check_runs(scene: Scene, runs: int) -> None:
     if runs:
         # As a client asks for them, once the database answers again: none left `running`.
         engine = create_engine(scene.url)
