@@ -43,6 +43,8 @@ BUNDLED_MODEL = MODEL_DIR / "digits.onnx"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_GREY_MEAN = 0.449  # the three channels' mean and std, averaged, for a grey input
+IMAGENET_GREY_STD = 0.226
 CROP_RATIO = 0.875  # 224 of 256: the usual ImageNet evaluation crop
 FIT_DECODED_SIDE = 256
 METADATA_KEY = "tempo"
@@ -273,10 +275,19 @@ def preprocessing(doc: dict[str, Any], shape: list[Any], where: str) -> Preproce
     if layout == "flat" and _dimension(shape[1]) not in (None, width * height * channels):
         raise ModelError(f"{where}: a flat input of {shape[1]} values is not {width}×{height}")
     imagenet = not doc
-    mean = tuple(norm.get("mean", IMAGENET_MEAN if imagenet else (0.0,) * channels))
-    std = tuple(norm.get("std", IMAGENET_STD if imagenet else (1.0,) * channels))
+    default_mean: tuple[float, ...]
+    default_std: tuple[float, ...]
+    if imagenet:
+        # A grey input takes ImageNet's figures averaged over its three channels.
+        default_mean = IMAGENET_MEAN if channels == 3 else (IMAGENET_GREY_MEAN,)
+        default_std = IMAGENET_STD if channels == 3 else (IMAGENET_GREY_STD,)
+    else:
+        default_mean, default_std = (0.0,) * channels, (1.0,) * channels
+    mean = tuple(norm.get("mean", default_mean))
+    std = tuple(norm.get("std", default_std))
     if len(mean) not in (1, channels) or len(std) not in (1, channels) or 0 in std:
-        raise ModelError(f"{where}: mean and std need 1 or {channels} values, std none zero")
+        counts = "1 value" if channels == 1 else f"1 or {channels} values"
+        raise ModelError(f"{where}: mean and std need {counts} each, and no std of 0")
     resize = given.get("resize", "crop" if imagenet else "stretch")
     if resize not in ("stretch", "crop", "fit"):
         raise ModelError(f"{where}: resize {resize!r} is not stretch, crop or fit")
