@@ -194,3 +194,19 @@ def test_a_grey_model_without_a_json_takes_imagenets_figures_averaged(tmp_path: 
     assert (pre.channels, pre.layout, pre.width, pre.height) == (1, "NCHW", 28, 28)
     assert pre.mean == (0.449,) and pre.std == (0.226,)
     assert loaded.labels == ["0", "1"]
+
+
+async def test_an_image_field_without_a_filename_is_told_what_to_change(
+    client: httpx.AsyncClient,
+) -> None:
+    # A hand-made form's part without a filename is a text field to the parser, and was
+    # answered as if the field were missing.
+    body = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="image"\r\n\r\n'
+        + digit_file(0)
+        + b"\r\n--b0undary--\r\n"
+    )
+    response = await client.post("/images/classify", content=body, headers=FORM)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "no_image"
+    assert "is a text field, not a file" in message(response)
+    assert 'filename="' in message(response)

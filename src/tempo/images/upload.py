@@ -109,6 +109,15 @@ async def _form_image(request: Request, max_bytes: int, fields: dict[str, str] |
         if fields is not None:
             fields.update((k, v) for k, v in form.multi_items() if isinstance(v, str))
         upload = form.get(FIELD)
+        if isinstance(upload, str):
+            # A part without a filename is a text field to the form parser: its bytes are
+            # gone (decoded as text, at most 1 MiB), so say what to change.
+            raise ImageError(
+                422,
+                "no_image",
+                f"the field `{FIELD}` is a text field, not a file: send the image as a file "
+                f'part (Content-Disposition: form-data; name="{FIELD}"; filename="…")',
+            )
         if not isinstance(upload, UploadFile):
             raise no_image()
         data = await upload.read(max_bytes + 1)
