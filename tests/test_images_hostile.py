@@ -210,3 +210,42 @@ async def test_an_image_field_without_a_filename_is_told_what_to_change(
     assert response.status_code == 422 and response.json()["error"]["code"] == "no_image"
     assert "is a text field, not a file" in message(response)
     assert 'filename="' in message(response)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"input": "abc"}, "digits.json: input: should be a JSON object (got 'abc')"),
+        ({"output": ["x"]}, "digits.json: output: should be a JSON object (got ['x'])"),
+        ({"input.width": "8"}, "digits.json: input.width: Input should be a valid integer"),
+        ({"input.width": True}, "digits.json: input.width: Input should be a valid integer"),
+        ({"input.channels": "1"}, "digits.json: input.channels: Input should be 1 or 3"),
+        ({"normalization.mean": "0"}, "digits.json: normalization.mean: Input should be a"),
+        ({"accuracy": "97%"}, "digits.json: accuracy: should be a JSON object"),
+    ],
+)
+def test_a_json_of_the_wrong_types_is_named_by_its_key(
+    tmp_path: Path, change: dict[str, object], said: str
+) -> None:
+    # These failed with a traceback (AttributeError), with a message about the model's input
+    # shape, or were taken (an accuracy of "97%" then broke GET /images/model with a 500).
+    import json
+    import shutil
+
+    from tempo.images.errors import ModelError
+    from tempo.images.model import BUNDLED_MODEL, load
+
+    model = tmp_path / "digits.onnx"
+    shutil.copy(BUNDLED_MODEL, model)
+    shutil.copy(BUNDLED_MODEL.with_suffix(".labels.txt"), tmp_path)
+    doc = json.loads(BUNDLED_MODEL.with_suffix(".json").read_text())
+    ((key, value),) = change.items()
+    *parents, last = key.split(".")
+    target = doc
+    for parent in parents:
+        target = target[parent]
+    target[last] = value
+    model.with_suffix(".json").write_text(json.dumps(doc))
+    with pytest.raises(ModelError) as refused:
+        load(model)
+    assert refused.value.message.startswith(said), refused.value.message

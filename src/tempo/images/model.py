@@ -28,7 +28,9 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from tempo.images.errors import ModelError
 
@@ -150,6 +152,44 @@ def _fit_to_ink(image: Image, invert: bool) -> Image:
     return square
 
 
+class _Doc(BaseModel):
+    # Strict: "8" is not a width nor `true` a size; keys Tempo does not read are allowed.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _InputDoc(_Doc):
+    name: str | None = None
+    width: Annotated[int, Field(ge=1)] | None = None
+    height: Annotated[int, Field(ge=1)] | None = None
+    channels: Literal[1, 3] | None = None
+    color: Literal["grayscale", "RGB"] | None = None
+    layout: Layout | None = None
+    resize: Resize | None = None
+    crop_ratio: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class _NormalizationDoc(_Doc):
+    invert: bool | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+
+class _OutputDoc(_Doc):
+    name: str | None = None
+    kind: OutputKind | None = None
+
+
+class _SidecarDoc(_Doc):
+    name: str | None = None
+    version: str | int | None = None
+    description: str | None = None
+    labels: str | None = None
+    input: _InputDoc | None = None
+    normalization: _NormalizationDoc | None = None
+    output: _OutputDoc | None = None
+    accuracy: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class Description:
     """What GET /images/model says, and what loading decided."""
@@ -235,7 +275,26 @@ def _sidecar(path: Path, session: ort.InferenceSession) -> tuple[dict[str, Any],
         raise ModelError(f"{where} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ModelError(f"{where} must hold a JSON object")
+    _check_description(doc, where)
     return doc, kind
+
+
+def _check_description(doc: dict[str, Any], where: str) -> None:
+    """ModelError naming the first key of the JSON that has the wrong type or value: a
+    string for a number, `true` for a size, a list for an object would otherwise fail later
+    with a message about something else, or a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        _SidecarDoc.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        place = ".".join(str(part) for part in first["loc"])
+        said = "should be a JSON object" if first["type"] in _OBJECT_ERRORS else first["msg"]
+        raise ModelError(f"{where}: {place}: {said} (got {first['input']!r:.60})") from None
+
+
+_OBJECT_ERRORS = frozenset({"model_type", "model_attributes_type", "dict_type"})
 
 
 def _dimension(value: object) -> int | None:
