@@ -143,7 +143,7 @@ async def test_corrupt_truncated_and_missing_images_are_422(client: httpx.AsyncC
     assert empty.status_code == 422 and error(empty) == "no_image"
     wrong_field = await client.post("/images/classify", files={"file": ("d.png", png)})
     assert wrong_field.status_code == 422 and error(wrong_field) == "no_image"
-    no_type = await client.post("/images/classify", content=png)
+    no_type = await client.post("/images/classify", content=b"")  # with bytes: told by them
     assert no_type.status_code == 422 and error(no_type) == "no_image"
 
 

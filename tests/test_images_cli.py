@@ -4,6 +4,7 @@ progress bar on a terminal."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -103,3 +104,18 @@ def test_serve_refuses_to_start_with_a_model_its_labels_do_not_fit(
         "error: four.txt has 4 labels but colours.onnx outputs 3 classes: use the labels file "
         "that came with the model\n"
     )
+
+
+def test_a_directory_a_fifo_and_a_device_are_refused_unread(tmp_path: Path) -> None:
+    # A FIFO used to block the command for ever, /dev/zero to be read until memory ran out.
+    (good, label), = digits(tmp_path, 1)  # fmt: skip
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    result = tempo("classify", str(fifo), "/dev/zero", str(tmp_path), str(good), timeout=60)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{good}: {label} (")
+    assert result.stderr.splitlines() == [
+        f"error: {fifo}: cannot read the file: it is not a regular file",
+        "error: /dev/zero: cannot read the file: it is not a regular file",
+        f"error: {tmp_path}: cannot read the file: it is a directory",
+    ]

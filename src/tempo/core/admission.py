@@ -39,6 +39,7 @@ class BodyTooLarge(HTTPException):
     the error handlers (any other exception there becomes a 400 'error parsing the body')."""
 
     def __init__(self, size: int, limit: int, *, more: bool) -> None:
+        self.size, self.limit, self.more = size, limit, more
         at_least = "at least " if more else ""
         super().__init__(413, f"the body is {at_least}{size:,} bytes; this route takes {limit:,}")
 

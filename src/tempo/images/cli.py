@@ -4,6 +4,7 @@ import: see tempo.core.cli.support)."""
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -83,11 +84,20 @@ def _classify(
     from tempo.images.service import classify
     from tempo.images.upload import too_large
 
+    limit = settings.image_max_bytes
     try:
-        size = path.stat().st_size
-        if size > settings.image_max_bytes:
-            return too_large(size, settings.image_max_bytes, more=False)
-        data = path.read_bytes()
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode):
+            # A directory, a FIFO (which would block), a device such as /dev/zero (which
+            # would be read without end): none is an image file.
+            what = "a directory" if stat.S_ISDIR(found.st_mode) else "not a regular file"
+            return ImageError(404, "unreadable", f"cannot read the file: it is {what}")
+        if found.st_size > limit:
+            return too_large(found.st_size, limit, more=False)
+        with path.open("rb") as file:
+            data = file.read(limit + 1)  # the file may have grown since
+        if len(data) > limit:
+            return too_large(len(data), limit, more=True)
     except OSError as exc:
         return ImageError(404, "unreadable", f"cannot read the file: {exc.strerror or exc}")
     try:

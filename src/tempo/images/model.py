@@ -28,7 +28,9 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from tempo.images.errors import ModelError
 
@@ -43,6 +45,8 @@ BUNDLED_MODEL = MODEL_DIR / "digits.onnx"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_GREY_MEAN = 0.449  # the three channels' mean and std, averaged, for a grey input
+IMAGENET_GREY_STD = 0.226
 CROP_RATIO = 0.875  # 224 of 256: the usual ImageNet evaluation crop
 FIT_DECODED_SIDE = 256
 METADATA_KEY = "tempo"
@@ -148,6 +152,44 @@ def _fit_to_ink(image: Image, invert: bool) -> Image:
     return square
 
 
+class _Doc(BaseModel):
+    # Strict: "8" is not a width nor `true` a size; keys Tempo does not read are allowed.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _InputDoc(_Doc):
+    name: str | None = None
+    width: Annotated[int, Field(ge=1)] | None = None
+    height: Annotated[int, Field(ge=1)] | None = None
+    channels: Literal[1, 3] | None = None
+    color: Literal["grayscale", "RGB"] | None = None
+    layout: Layout | None = None
+    resize: Resize | None = None
+    crop_ratio: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class _NormalizationDoc(_Doc):
+    invert: bool | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+
+class _OutputDoc(_Doc):
+    name: str | None = None
+    kind: OutputKind | None = None
+
+
+class _SidecarDoc(_Doc):
+    name: str | None = None
+    version: str | int | None = None
+    description: str | None = None
+    labels: str | None = None
+    input: _InputDoc | None = None
+    normalization: _NormalizationDoc | None = None
+    output: _OutputDoc | None = None
+    accuracy: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class Description:
     """What GET /images/model says, and what loading decided."""
@@ -233,7 +275,26 @@ def _sidecar(path: Path, session: ort.InferenceSession) -> tuple[dict[str, Any],
         raise ModelError(f"{where} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ModelError(f"{where} must hold a JSON object")
+    _check_description(doc, where)
     return doc, kind
+
+
+def _check_description(doc: dict[str, Any], where: str) -> None:
+    """ModelError naming the first key of the JSON that has the wrong type or value: a
+    string for a number, `true` for a size, a list for an object would otherwise fail later
+    with a message about something else, or a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        _SidecarDoc.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        place = ".".join(str(part) for part in first["loc"])
+        said = "should be a JSON object" if first["type"] in _OBJECT_ERRORS else first["msg"]
+        raise ModelError(f"{where}: {place}: {said} (got {first['input']!r:.60})") from None
+
+
+_OBJECT_ERRORS = frozenset({"model_type", "model_attributes_type", "dict_type"})
 
 
 def _dimension(value: object) -> int | None:
@@ -273,10 +334,19 @@ def preprocessing(doc: dict[str, Any], shape: list[Any], where: str) -> Preproce
     if layout == "flat" and _dimension(shape[1]) not in (None, width * height * channels):
         raise ModelError(f"{where}: a flat input of {shape[1]} values is not {width}×{height}")
     imagenet = not doc
-    mean = tuple(norm.get("mean", IMAGENET_MEAN if imagenet else (0.0,) * channels))
-    std = tuple(norm.get("std", IMAGENET_STD if imagenet else (1.0,) * channels))
+    default_mean: tuple[float, ...]
+    default_std: tuple[float, ...]
+    if imagenet:
+        # A grey input takes ImageNet's figures averaged over its three channels.
+        default_mean = IMAGENET_MEAN if channels == 3 else (IMAGENET_GREY_MEAN,)
+        default_std = IMAGENET_STD if channels == 3 else (IMAGENET_GREY_STD,)
+    else:
+        default_mean, default_std = (0.0,) * channels, (1.0,) * channels
+    mean = tuple(norm.get("mean", default_mean))
+    std = tuple(norm.get("std", default_std))
     if len(mean) not in (1, channels) or len(std) not in (1, channels) or 0 in std:
-        raise ModelError(f"{where}: mean and std need 1 or {channels} values, std none zero")
+        counts = "1 value" if channels == 1 else f"1 or {channels} values"
+        raise ModelError(f"{where}: mean and std need {counts} each, and no std of 0")
     resize = given.get("resize", "crop" if imagenet else "stretch")
     if resize not in ("stretch", "crop", "fit"):
         raise ModelError(f"{where}: resize {resize!r} is not stretch, crop or fit")

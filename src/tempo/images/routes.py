@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
 from tempo.core.api_errors import error_responses
 from tempo.core.deps import SettingsDep
 from tempo.core.limits import IMAGES, ensure_connected, run_blocking
+from tempo.core.paging import WHOLE_NUMBER
 from tempo.images.schemas import CLASSIFICATION_EXAMPLE, Classification, ModelInfo
 from tempo.images.service import TOP_K_MAX, ModelChoice, classify, model_info
 from tempo.images.upload import read_image
@@ -48,6 +50,16 @@ REQUEST_BODY: dict[str, Any] = {
             }
             for media in ("image/png", "image/jpeg", "image/webp")
         },
+        "application/octet-stream": {
+            "schema": _BINARY,
+            "examples": {
+                "raw": {
+                    "summary": "Bytes of an unnamed type, told by their first bytes (as is a "
+                    "body without Content-Type)",
+                    "value": "(the bytes of a PNG, JPEG or WebP file)",
+                }
+            },
+        },
     },
 }
 
@@ -71,7 +83,10 @@ async def classify_image(
     request: Request,
     settings: SettingsDep,
     top_k: Annotated[
-        int, Query(ge=1, le=TOP_K_MAX, description="How many labels to answer with")
+        int,
+        Field(ge=1, le=TOP_K_MAX),
+        WHOLE_NUMBER,
+        Query(description="How many labels to answer with"),
     ] = 3,
 ) -> Classification:
     data = await read_image(request, settings.image_max_bytes)
