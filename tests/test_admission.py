@@ -381,3 +381,64 @@ async def test_the_token_routes_document_what_the_admission_layer_answers(
     }  # fmt: skip
     for route in WRITE_ROUTES:
         assert "413" in paths[route]["post"]["responses"]
+
+
+def _slow_body(port: int, path: str, media: str, declared: int, pieces: list[bytes],
+               pause: float) -> tuple[int, float, bool]:  # fmt: skip
+    """Headers, then `pieces` of the body `pause` s apart (and no more): (status, seconds
+    from the headers to the answer, whether the server then closed the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: tempo\r\nContent-Type: {media}\r\n"
+            f"Content-Length: {declared}\r\n\r\n"
+        )
+        conn.sendall(head.encode())
+        started = time.monotonic()
+        received = b""
+        for piece in pieces:
+            readable, _, _ = select.select([conn], [], [], pause)
+            if readable:
+                break  # answered already
+            conn.sendall(piece)
+        while b"\r\n\r\n" not in received:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        seconds = time.monotonic() - started
+        conn.settimeout(2)  # well before the server's keep-alive timeout (5 s)
+        try:
+            while conn.recv(65536):
+                pass
+            closed = True
+        except TimeoutError:
+            closed = False
+    return int(received.split(b" ", 2)[1]), seconds, closed
+
+
+@pytest.mark.slow
+def test_a_body_that_stalls_or_trickles_is_a_408_within_seconds(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A client that sends its headers and then stops, or sends a byte now and then (a
+    slowloris), gets a 408 and a closed connection once BODY_TIMEOUT_SECONDS pass without
+    a byte, or once its average falls under BODY_MIN_RATE; a whole body is planned."""
+    settings = {"BODY_TIMEOUT_SECONDS": "1", "BODY_MIN_RATE": "200"}
+    with tempo_serve(database_url, tmp_path, **settings) as base:
+        port = int(base.rsplit(":", 1)[1])
+        # Stalls: 10 of 1,000 bytes, then nothing.
+        status, seconds, closed = _slow_body(
+            port, "/schedule", "application/json", 1000, [b"{" * 10], 30
+        )
+        assert status == 408 and 0.9 < seconds < 5 and closed
+        # Trickles: a byte every 0.4 s never stalls for 1 s, but 2.5 bytes/s is under 200.
+        trickle = [b"x"] * 60
+        status, seconds, closed = _slow_body(
+            port, "/images/classify", "image/png", 1000, trickle, 0.4
+        )
+        assert status == 408 and 0.9 < seconds < 5 and closed
+        # The same route, its body sent at once: planned.
+        day = httpx.post(f"{base}/schedule", json={"appointments": []}, timeout=10)
+        assert day.status_code == 200
+        # Refused with the error shape, and the server serves on.
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200

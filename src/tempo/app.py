@@ -19,7 +19,7 @@ from tempo.analytics.pages.routes import router as analytics_page_router
 from tempo.analytics.routes import router as analytics_router
 from tempo.catalog.index import CatalogIndexes
 from tempo.catalog.routes import router as catalog_router
-from tempo.core.admission import AdmissionMiddleware, token_routes
+from tempo.core.admission import AdmissionMiddleware, BodyPace, token_routes
 from tempo.core.api_errors import install_error_handlers
 from tempo.core.cache import CHANNELS, ResponseCache, ResponseCacheMiddleware, listen_for_changes
 from tempo.core.db import asyncpg_dsn, create_engine, database_url, migrate
@@ -112,9 +112,10 @@ class TempoAPI(FastAPI):
 
     def __init__(self, *, response_cache: ResponseCache, catalog_index: CatalogIndexes,
                  access_log_sample_rate: float, token_guard: TokenGuard,
-                 body_limits: dict[str, int], metrics: Metrics | None = None,
-                 **kwargs: Any) -> None:  # fmt: skip
+                 body_limits: dict[str, int], body_pace: BodyPace,
+                 metrics: Metrics | None = None, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
+        self.body_pace = body_pace
         self.metrics = metrics
         self.response_cache = response_cache
         self.catalog_index = catalog_index
@@ -132,6 +133,7 @@ class TempoAPI(FastAPI):
             tokens=token_routes(self.routes),
             limits=self.body_limits,
             default_limit=DEFAULT_BODY_LIMIT,
+            pace=self.body_pace,
         )
         cached = ResponseCacheMiddleware(
             admitted, self.response_cache, reads=CACHED_READS, writes=TOPIC_WRITES
@@ -201,6 +203,7 @@ def create_app(settings: Settings | None = None) -> TempoAPI:
         access_log_sample_rate=settings.resolved_access_log_sample_rate,
         token_guard=guard,
         body_limits=body_limits(settings),
+        body_pace=BodyPace(settings.body_timeout_seconds, settings.body_min_rate),
         metrics=metrics,
         title="Tempo",
         version=__version__,

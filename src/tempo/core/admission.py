@@ -19,7 +19,9 @@ the error shape and the upload page.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
@@ -42,6 +44,28 @@ class BodyTooLarge(HTTPException):
         self.size, self.limit, self.more = size, limit, more
         at_least = "at least " if more else ""
         super().__init__(413, f"the body is {at_least}{size:,} bytes; this route takes {limit:,}")
+
+
+class BodyTooSlow(HTTPException):
+    """Raised from `receive` when the body stalls or trickles (see `_capped`)."""
+
+    def __init__(self, received: int, seconds: float, *, stalled: bool) -> None:
+        why = (
+            f"no byte of it for {seconds:g} s" if stalled
+            else f"{received:,} bytes in {seconds:.0f} s, slower than this server takes"
+        )  # fmt: skip
+        # Closed after the answer: the rest of the body is not waited for.
+        message = f"the request body did not arrive in time: {why}"
+        super().__init__(408, message, headers={"Connection": "close"})
+
+
+@dataclass(frozen=True)
+class BodyPace:
+    """How fast a body must come: a byte at least every `idle` seconds, and from then on
+    `min_rate` bytes a second on average since the request began."""
+
+    idle: float
+    min_rate: int
 
 
 def token_routes(routes: Sequence[BaseRoute]) -> frozenset[tuple[str, str]]:
@@ -70,12 +94,14 @@ class AdmissionMiddleware:
         tokens: frozenset[tuple[str, str]],
         limits: Mapping[str, int],
         default_limit: int,
+        pace: BodyPace,
     ) -> None:
         self.app = app
         self.guard = guard
         self.tokens = tokens
         self.limits = limits
         self.default_limit = default_limit
+        self.pace = pace
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,25 +123,42 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limits.get(path, self.default_limit)
-        await self.app(scope, _capped(scope, receive, limit), send)
+        await self.app(scope, _capped(scope, receive, limit, self.pace), send)
 
 
-def _capped(scope: Scope, receive: Receive, limit: int) -> Receive:
+def _capped(scope: Scope, receive: Receive, limit: int, pace: BodyPace) -> Receive:
     declared: int | None = None
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit():
             declared = int(value)
     size = 0
+    done = declared == 0
+    loop = asyncio.get_running_loop()
+    began = last = loop.time()
 
     async def receive_capped() -> Message:
-        nonlocal size
+        nonlocal size, done, last
         if declared is not None and declared > limit:
             raise BodyTooLarge(declared, limit, more=False)
-        message = await receive()
+        if done:  # the body is in: what is left to receive is the client leaving
+            return await receive()
+        # The next chunk is due within `idle` of the last one, and before the average
+        # since the start falls under `min_rate` (once `idle` has passed).
+        due = min(last + pace.idle, began + pace.idle + size / pace.min_rate)
+        try:
+            async with asyncio.timeout_at(due):
+                message = await receive()
+        except TimeoutError:
+            now = loop.time()
+            stalled = now - last >= pace.idle
+            seconds = now - last if stalled else now - began
+            raise BodyTooSlow(size, seconds, stalled=stalled) from None
         if message["type"] == "http.request":
+            last = loop.time()
             size += len(message.get("body", b""))
             if size > limit:
                 raise BodyTooLarge(size, limit, more=True)
+            done = not message.get("more_body", False)
         return message
 
     return receive_capped

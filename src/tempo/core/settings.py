@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     raw_bucket: str = "tempo-raw"
     result_bucket: str = "tempo-results"
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    # A request body must keep coming: no byte for this many seconds, or on average fewer
+    # than BODY_MIN_RATE bytes a second once that long has passed, is a 408 (a slow client
+    # holds a connection and a buffer, never a worker). 4 KiB/s lets a 100 MB upload take 7 h.
+    body_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    body_min_rate: int = Field(default=4096, gt=0)
     run_on_upload: bool = True
     # Prometheus metrics at GET /metrics. Unless METRICS_PUBLIC is true, a scrape needs the
     # API token (`Authorization: Bearer …`); unset, it is public in development only.
