@@ -209,10 +209,14 @@ async def test_multipart_with_a_calendar_file(client: httpx.AsyncClient) -> None
           "calendar": ("day.ics", GOOGLE.encode(), "text/calendar")}, 422, "body.date", ""),
         ({"calendar": ("day.ics", "é".encode("latin-1"), "text/calendar")}, 422,
          "body.calendar", "not UTF-8"),
+        ([("request", (None, '{"date": "2026-11-23"}', "application/json")),
+          ("calendar", ("a.ics", GOOGLE.encode(), "text/calendar")),
+          ("calendar", ("b.ics", OUTLOOK.encode(), "text/calendar"))], 422, "body.calendar",
+         "the calendar part is given more than once"),
     ],
 )  # fmt: skip
 async def test_multipart_problems_are_named(
-    client: httpx.AsyncClient, files: dict[str, Any], status: int, field: str | None, words: str
+    client: httpx.AsyncClient, files: Any, status: int, field: str | None, words: str
 ) -> None:
     response = await client.post("/schedule", files=files)
     assert response.status_code == status, response.text
