@@ -255,6 +255,37 @@ async def test_calendar_problems_are_422s_naming_them(
     assert words in error["details"][0]["message"]
 
 
+async def test_a_calendar_with_a_byte_order_mark_in_the_json_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    """The multipart part and the command line drop a UTF-8 BOM; the JSON string keeps it
+    (U+FEFF), and the calendar is the same without it."""
+    response = await plan(client, calendar="\ufeff" + GOOGLE, timezone="Europe/Paris")
+    assert response.status_code == 200, response.text
+    assert response.json() == (await plan(client, calendar=GOOGLE, timezone="Europe/Paris")).json()
+
+
+async def test_an_x_wr_timezone_that_names_no_zone_is_ignored(
+    client: httpx.AsyncClient,
+) -> None:
+    """Floating times are then taken as written, in `timezone` or UTC, as without one."""
+    meeting = {"summary": "Floating", "dtstart": dt.datetime(2026, 11, 23, 10, 0),
+               "dtend": dt.datetime(2026, 11, 23, 11, 0)}  # fmt: skip
+    for name in ("Nowhere/Land", "Romance Standard Time", "../../etc/passwd"):
+        response = await plan(client, calendar=written(meeting, **{"x-wr-timezone": name}))
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["timezone"] == "UTC"
+        assert rows(response.json()) == [("Floating", "10:00", "11:00", True, "calendar[0]")]
+
+
+async def test_the_last_date_there_is_is_a_422_not_a_crash(client: httpx.AsyncClient) -> None:
+    response = await plan(client, calendar=GOOGLE, date="9999-12-31")
+    assert response.status_code == 422, response.text
+    assert "9999-12-31 is the last day" in response.json()["error"]["details"][0]["message"]
+    for edge in ("9999-12-30", "0001-01-01"):  # answered, too: a 422 naming the problem
+        assert (await plan(client, calendar=GOOGLE, date=edge)).status_code == 422
+
+
 def costly(rule: dict[str, Any], start: dt.datetime) -> str:
     return written({"summary": "Ping", "dtstart": start,
                     "dtend": start + dt.timedelta(seconds=30), "rrule": rule})  # fmt: skip

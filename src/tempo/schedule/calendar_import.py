@@ -77,6 +77,8 @@ class DayEvents:
 
 def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
     """The events of `text` that touch `day` in `timezone` (see README, Plan your day)."""
+    if day >= dt.date.max:
+        raise CalendarProblem(f"{day} is the last day a date can hold: plan an earlier one")
     calendar = _parse(text)
     name = timezone or _calendar_zone(calendar) or "UTC"
     tz = zone(name)
@@ -100,6 +102,8 @@ def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
 def _parse(text: str) -> Any:
     from icalendar import Calendar
 
+    # A byte order mark (Windows editors write one) is no part of the calendar.
+    text = text.removeprefix("\ufeff")
     if "BEGIN:VCALENDAR" not in text[:4096].upper():
         raise CalendarProblem("not an iCalendar file: it has no BEGIN:VCALENDAR")
     try:
@@ -112,13 +116,15 @@ def _parse(text: str) -> Any:
 
 
 def _calendar_zone(calendar: Any) -> str | None:
-    """X-WR-TIMEZONE (Google and Apple write it), when it names a zone."""
+    """X-WR-TIMEZONE (Google and Apple write it), when it names a zone. One that names none
+    is dropped: recurring_ical_events would read floating times in it, and fail."""
     value = calendar.get("X-WR-TIMEZONE")
     if value is None:
         return None
     try:
         zone(str(value))
     except ValueError:
+        del calendar["X-WR-TIMEZONE"]
         return None
     return str(value)
 
