@@ -333,6 +333,50 @@ async def test_a_costly_calendar_leaves_the_event_loop_free(client: httpx.AsyncC
     assert len(pings) >= 3 and max(pings) < 0.25, pings  # answered while it was expanding
 
 
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"freq": "daily", "bymonth": 2, "bymonthday": 30},  # 3 s, walked to 9999
+        {"freq": "hourly", "bymonth": 4, "bymonthday": 31},  # 8 s
+        {"freq": "daily", "interval": 7, "byday": "TU"},  # from a Sunday: never a Tuesday
+        {"freq": "daily", "until": dt.datetime(2020, 1, 5, tzinfo=dt.UTC),
+         "bymonth": 2, "bymonthday": 30},  # an UNTIL does not stop the walk
+    ],
+)  # fmt: skip
+async def test_a_rule_that_never_matches_is_refused_at_once(
+    client: httpx.AsyncClient, rule: dict[str, Any]
+) -> None:
+    """python-dateutil walks such a rule to the year 9999 looking for its next occurrence:
+    seconds of a worker thread for each, which the estimate before expansion cannot see."""
+    calendar = costly(rule, dt.datetime(2020, 1, 5, 10, tzinfo=dt.UTC))
+    began = time.perf_counter()
+    response = await plan(client, calendar=calendar)
+    assert time.perf_counter() - began < 1.5
+    assert response.status_code == 422, response.text
+    assert "has no occurrence for too long after the day" in response.text
+
+
+def test_rare_but_real_rules_are_still_expanded() -> None:
+    day = dt.date(2044, 2, 29)  # a Monday: the rule's next occurrence is 28 years on
+    rare = costly({"freq": "daily", "bymonth": 2, "bymonthday": 29, "byday": "MO"},
+                  dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC))  # fmt: skip
+    assert [(e.start, e.end) for e in day_events(rare, day, None).timed] == [(36000, 36030)]
+    assert day_events(rare, dt.date(2026, 11, 23), None).timed == []
+    # Last weekday of the month, a century-spaced rule, one starting long after the day;
+    # and python-dateutil outside a calendar import is its own.
+    for rule, on in [
+        ({"freq": "monthly", "byday": ["MO", "TU", "WE", "TH", "FR"], "bysetpos": -1},
+         dt.date(2026, 11, 30)),
+        ({"freq": "yearly", "interval": 100}, dt.date(2126, 11, 1)),
+    ]:  # fmt: skip
+        found = day_events(costly(rule, dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC)), on, None)
+        assert len(found.timed) == 1, rule
+    from dateutil.rrule import rrulestr
+
+    never = rrulestr("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", dtstart=dt.datetime(2026, 1, 1))
+    assert never.after(dt.datetime(2026, 1, 1)) is None
+
+
 def test_the_cost_bound_is_what_expansion_takes() -> None:
     # The steps counted are the steps walked: at the bound, expansion stays well under 2 s.
     start = dt.datetime(2026, 11, 23) - dt.timedelta(hours=MAX_RECURRENCE_STEPS - 100)

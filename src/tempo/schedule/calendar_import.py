@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -91,7 +94,8 @@ def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
     import recurring_ical_events  # type: ignore[import-untyped]
 
     try:
-        found = recurring_ical_events.of(calendar).between(midnight, next_midnight)
+        with _walk_ends_near(day):
+            found = recurring_ical_events.of(calendar).between(midnight, next_midnight)
         return _day(list(found), day, name)
     except CalendarProblem:
         raise
@@ -196,6 +200,60 @@ def check_cost(events: list[Any], day_start: dt.datetime, day_end: dt.datetime) 
                 f"(about {total:,} occurrences up to the day; at most "
                 f"{MAX_RECURRENCE_STEPS:,}): give it a later DTSTART, or an UNTIL"
             )
+
+
+# How far past the day rules may be walked to find their next occurrences, all rules of one
+# calendar together, in steps as `estimate_rule` counts them (one per period). A rule that
+# never matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) or only centuries apart would
+# otherwise be walked to the year 9999, whatever its UNTIL (python-dateutil stops at an
+# occurrence past the end, or at that year): 3 s for DAILY, 8 s for HOURLY, per rule,
+# unseen by `estimate_rule`. The walk is counted where python-dateutil rebuilds its masks
+# (`_iterinfo.rebuild`): at every period of a YEARLY or MONTHLY rule, at every month a
+# finer one crosses. It reads ten occurrences ahead (its cache): a DAILY rule for 29
+# February on a Monday (every 28 years) costs about 100,000 steps, the most a real
+# calendar's rule was found to need.
+MAX_STEPS_PAST_THE_DAY = MAX_RECURRENCE_STEPS
+# Steps (periods) between two rebuilds, by python-dateutil's frequency (YEARLY = 0 …).
+_STEPS_PER_REBUILD = (1, 1, 5, 31, 31, 31, 31)
+_walk = threading.local()
+
+
+@contextmanager
+def _walk_ends_near(day: dt.date) -> Iterator[None]:
+    """Expansion in this thread is refused once its rules have been walked
+    MAX_STEPS_PAST_THE_DAY steps past the month after `day`. Outside a calendar import,
+    python-dateutil's class behaves as its own."""
+    from dateutil import rrule  # type: ignore[import-untyped]
+
+    if not getattr(rrule._iterinfo, "bounded", False):
+        rrule._iterinfo = _bounded_iterinfo(rrule._iterinfo)
+    _walk.past = day.year * 12 + day.month + 1
+    _walk.steps = 0
+    try:
+        yield
+    finally:
+        _walk.past = None
+
+
+def _bounded_iterinfo(base: type) -> type:
+    # No __slots__ of its own: the base's __init__ sets every name in `self.__slots__`.
+    class BoundedIterInfo(base):  # type: ignore[misc]
+        bounded = True
+
+        def rebuild(self, year: int, month: int) -> None:
+            past = getattr(_walk, "past", None)  # None outside a calendar import
+            if past is not None and year * 12 + month > past:
+                _walk.steps += _STEPS_PER_REBUILD[self.rrule._freq]
+                if _walk.steps > MAX_STEPS_PAST_THE_DAY:
+                    rule = getattr(self.rrule, "string", None) or "a recurrence rule"
+                    raise CalendarProblem(
+                        f"the rule {rule} has no occurrence for too long after the day "
+                        "(it would be walked up to the year 9999 to find one): a rule that "
+                        "never matches, such as BYMONTH=2;BYMONTHDAY=30?"
+                    )
+            super().rebuild(year, month)
+
+    return BoundedIterInfo
 
 
 def _naive_until(rule: Any) -> dt.datetime:
