@@ -233,7 +233,11 @@ async def test_multipart_problems_are_named(
         ({"calendar": GOOGLE, "timezone": "Mars/Olympus_Mons"}, "body.timezone",
          "unknown time zone 'Mars/Olympus_Mons'"),
         ({"calendar": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:tomorrow\r\nEND:VEVENT\r\n"
-                      "END:VCALENDAR\r\n"}, "body.calendar", "cannot be read"),
+                      "END:VCALENDAR\r\n"}, "body.calendar",
+         "a DTSTART that cannot be read (Wrong date format"),
+        ({"calendar": written({"summary": "x", "dtstart": dt.datetime(2026, 11, 23, 9)})
+          .replace("END:VEVENT", "DURATION:soon\r\nEND:VEVENT")}, "body.calendar",
+         "a DURATION that cannot be read"),
         ({"calendar": "hello"}, "body.calendar", "not an iCalendar file"),
         ({"calendar": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VCALENDAR\r\n"}, "body.calendar",
          "not a valid iCalendar file"),
@@ -253,6 +257,7 @@ async def test_calendar_problems_are_422s_naming_them(
     error = response.json()["error"]
     assert error["details"][0]["field"] == field
     assert words in error["details"][0]["message"]
+    assert "vDDDTypes" not in error["details"][0]["message"]  # the parser's own type names
 
 
 async def test_a_calendar_with_a_byte_order_mark_in_the_json_is_read(

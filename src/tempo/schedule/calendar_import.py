@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,11 +134,21 @@ def _calendar_zone(calendar: Any) -> str | None:
     return str(value)
 
 
+# icalendar's words for a property it could not parse, type names included:
+# "Cannot access 'dt' on broken property 'DTSTART' (expected 'vDDDTypes'): Wrong date
+# format tomorrow".
+_BROKEN_PROPERTY = re.compile(r"broken property '([^']+)' \(expected '[^']*'\): (.*)")
+
+
 def _reason(error: Exception) -> str:
-    if isinstance(error, KeyError):
+    if type(error) is KeyError:  # not its subclasses, such as ZoneInfoNotFoundError
         return f"an event without {error.args[0]}"
     text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:300]
+    reason = text[0] if text else type(error).__name__
+    broken = _BROKEN_PROPERTY.search(reason)
+    if broken:
+        reason = f"a {broken[1]} that cannot be read ({broken[2]})"
+    return reason[:300]
 
 
 def _naive(value: Any) -> dt.datetime:
