@@ -209,10 +209,14 @@ async def test_multipart_with_a_calendar_file(client: httpx.AsyncClient) -> None
           "calendar": ("day.ics", GOOGLE.encode(), "text/calendar")}, 422, "body.date", ""),
         ({"calendar": ("day.ics", "é".encode("latin-1"), "text/calendar")}, 422,
          "body.calendar", "not UTF-8"),
+        ([("request", (None, '{"date": "2026-11-23"}', "application/json")),
+          ("calendar", ("a.ics", GOOGLE.encode(), "text/calendar")),
+          ("calendar", ("b.ics", OUTLOOK.encode(), "text/calendar"))], 422, "body.calendar",
+         "the calendar part is given more than once"),
     ],
 )  # fmt: skip
 async def test_multipart_problems_are_named(
-    client: httpx.AsyncClient, files: dict[str, Any], status: int, field: str | None, words: str
+    client: httpx.AsyncClient, files: Any, status: int, field: str | None, words: str
 ) -> None:
     response = await client.post("/schedule", files=files)
     assert response.status_code == status, response.text
@@ -229,7 +233,11 @@ async def test_multipart_problems_are_named(
         ({"calendar": GOOGLE, "timezone": "Mars/Olympus_Mons"}, "body.timezone",
          "unknown time zone 'Mars/Olympus_Mons'"),
         ({"calendar": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:tomorrow\r\nEND:VEVENT\r\n"
-                      "END:VCALENDAR\r\n"}, "body.calendar", "cannot be read"),
+                      "END:VCALENDAR\r\n"}, "body.calendar",
+         "a DTSTART that cannot be read (Wrong date format"),
+        ({"calendar": written({"summary": "x", "dtstart": dt.datetime(2026, 11, 23, 9)})
+          .replace("END:VEVENT", "DURATION:soon\r\nEND:VEVENT")}, "body.calendar",
+         "a DURATION that cannot be read"),
         ({"calendar": "hello"}, "body.calendar", "not an iCalendar file"),
         ({"calendar": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VCALENDAR\r\n"}, "body.calendar",
          "not a valid iCalendar file"),
@@ -249,6 +257,38 @@ async def test_calendar_problems_are_422s_naming_them(
     error = response.json()["error"]
     assert error["details"][0]["field"] == field
     assert words in error["details"][0]["message"]
+    assert "vDDDTypes" not in error["details"][0]["message"]  # the parser's own type names
+
+
+async def test_a_calendar_with_a_byte_order_mark_in_the_json_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    """The multipart part and the command line drop a UTF-8 BOM; the JSON string keeps it
+    (U+FEFF), and the calendar is the same without it."""
+    response = await plan(client, calendar="\ufeff" + GOOGLE, timezone="Europe/Paris")
+    assert response.status_code == 200, response.text
+    assert response.json() == (await plan(client, calendar=GOOGLE, timezone="Europe/Paris")).json()
+
+
+async def test_an_x_wr_timezone_that_names_no_zone_is_ignored(
+    client: httpx.AsyncClient,
+) -> None:
+    """Floating times are then taken as written, in `timezone` or UTC, as without one."""
+    meeting = {"summary": "Floating", "dtstart": dt.datetime(2026, 11, 23, 10, 0),
+               "dtend": dt.datetime(2026, 11, 23, 11, 0)}  # fmt: skip
+    for name in ("Nowhere/Land", "Romance Standard Time", "../../etc/passwd"):
+        response = await plan(client, calendar=written(meeting, **{"x-wr-timezone": name}))
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["timezone"] == "UTC"
+        assert rows(response.json()) == [("Floating", "10:00", "11:00", True, "calendar[0]")]
+
+
+async def test_the_last_date_there_is_is_a_422_not_a_crash(client: httpx.AsyncClient) -> None:
+    response = await plan(client, calendar=GOOGLE, date="9999-12-31")
+    assert response.status_code == 422, response.text
+    assert "9999-12-31 is the last day" in response.json()["error"]["details"][0]["message"]
+    for edge in ("9999-12-30", "0001-01-01"):  # answered, too: a 422 naming the problem
+        assert (await plan(client, calendar=GOOGLE, date=edge)).status_code == 422
 
 
 def costly(rule: dict[str, Any], start: dt.datetime) -> str:
@@ -296,6 +336,50 @@ async def test_a_costly_calendar_leaves_the_event_loop_free(client: httpx.AsyncC
     assert len(rows(response.json())) == 16  # hourly, within 07:00–23:00
     assert elapsed < 3, elapsed
     assert len(pings) >= 3 and max(pings) < 0.25, pings  # answered while it was expanding
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"freq": "daily", "bymonth": 2, "bymonthday": 30},  # 3 s, walked to 9999
+        {"freq": "hourly", "bymonth": 4, "bymonthday": 31},  # 8 s
+        {"freq": "daily", "interval": 7, "byday": "TU"},  # from a Sunday: never a Tuesday
+        {"freq": "daily", "until": dt.datetime(2020, 1, 5, tzinfo=dt.UTC),
+         "bymonth": 2, "bymonthday": 30},  # an UNTIL does not stop the walk
+    ],
+)  # fmt: skip
+async def test_a_rule_that_never_matches_is_refused_at_once(
+    client: httpx.AsyncClient, rule: dict[str, Any]
+) -> None:
+    """python-dateutil walks such a rule to the year 9999 looking for its next occurrence:
+    seconds of a worker thread for each, which the estimate before expansion cannot see."""
+    calendar = costly(rule, dt.datetime(2020, 1, 5, 10, tzinfo=dt.UTC))
+    began = time.perf_counter()
+    response = await plan(client, calendar=calendar)
+    assert time.perf_counter() - began < 1.5
+    assert response.status_code == 422, response.text
+    assert "has no occurrence for too long after the day" in response.text
+
+
+def test_rare_but_real_rules_are_still_expanded() -> None:
+    day = dt.date(2044, 2, 29)  # a Monday: the rule's next occurrence is 28 years on
+    rare = costly({"freq": "daily", "bymonth": 2, "bymonthday": 29, "byday": "MO"},
+                  dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC))  # fmt: skip
+    assert [(e.start, e.end) for e in day_events(rare, day, None).timed] == [(36000, 36030)]
+    assert day_events(rare, dt.date(2026, 11, 23), None).timed == []
+    # Last weekday of the month, a century-spaced rule, one starting long after the day;
+    # and python-dateutil outside a calendar import is its own.
+    for rule, on in [
+        ({"freq": "monthly", "byday": ["MO", "TU", "WE", "TH", "FR"], "bysetpos": -1},
+         dt.date(2026, 11, 30)),
+        ({"freq": "yearly", "interval": 100}, dt.date(2126, 11, 1)),
+    ]:  # fmt: skip
+        found = day_events(costly(rule, dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC)), on, None)
+        assert len(found.timed) == 1, rule
+    from dateutil.rrule import rrulestr
+
+    never = rrulestr("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", dtstart=dt.datetime(2026, 1, 1))
+    assert never.after(dt.datetime(2026, 1, 1)) is None
 
 
 def test_the_cost_bound_is_what_expansion_takes() -> None:

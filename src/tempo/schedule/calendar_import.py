@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,6 +81,8 @@ class DayEvents:
 
 def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
     """The events of `text` that touch `day` in `timezone` (see README, Plan your day)."""
+    if day >= dt.date.max:
+        raise CalendarProblem(f"{day} is the last day a date can hold: plan an earlier one")
     calendar = _parse(text)
     name = timezone or _calendar_zone(calendar) or "UTC"
     tz = zone(name)
@@ -89,7 +95,8 @@ def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
     import recurring_ical_events  # type: ignore[import-untyped]
 
     try:
-        found = recurring_ical_events.of(calendar).between(midnight, next_midnight)
+        with _walk_ends_near(day):
+            found = recurring_ical_events.of(calendar).between(midnight, next_midnight)
         return _day(list(found), day, name)
     except CalendarProblem:
         raise
@@ -100,6 +107,8 @@ def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
 def _parse(text: str) -> Any:
     from icalendar import Calendar
 
+    # A byte order mark (Windows editors write one) is no part of the calendar.
+    text = text.removeprefix("\ufeff")
     if "BEGIN:VCALENDAR" not in text[:4096].upper():
         raise CalendarProblem("not an iCalendar file: it has no BEGIN:VCALENDAR")
     try:
@@ -112,22 +121,34 @@ def _parse(text: str) -> Any:
 
 
 def _calendar_zone(calendar: Any) -> str | None:
-    """X-WR-TIMEZONE (Google and Apple write it), when it names a zone."""
+    """X-WR-TIMEZONE (Google and Apple write it), when it names a zone. One that names none
+    is dropped: recurring_ical_events would read floating times in it, and fail."""
     value = calendar.get("X-WR-TIMEZONE")
     if value is None:
         return None
     try:
         zone(str(value))
     except ValueError:
+        del calendar["X-WR-TIMEZONE"]
         return None
     return str(value)
 
 
+# icalendar's words for a property it could not parse, type names included:
+# "Cannot access 'dt' on broken property 'DTSTART' (expected 'vDDDTypes'): Wrong date
+# format tomorrow".
+_BROKEN_PROPERTY = re.compile(r"broken property '([^']+)' \(expected '[^']*'\): (.*)")
+
+
 def _reason(error: Exception) -> str:
-    if isinstance(error, KeyError):
+    if type(error) is KeyError:  # not its subclasses, such as ZoneInfoNotFoundError
         return f"an event without {error.args[0]}"
     text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:300]
+    reason = text[0] if text else type(error).__name__
+    broken = _BROKEN_PROPERTY.search(reason)
+    if broken:
+        reason = f"a {broken[1]} that cannot be read ({broken[2]})"
+    return reason[:300]
 
 
 def _naive(value: Any) -> dt.datetime:
@@ -190,6 +211,60 @@ def check_cost(events: list[Any], day_start: dt.datetime, day_end: dt.datetime) 
                 f"(about {total:,} occurrences up to the day; at most "
                 f"{MAX_RECURRENCE_STEPS:,}): give it a later DTSTART, or an UNTIL"
             )
+
+
+# How far past the day rules may be walked to find their next occurrences, all rules of one
+# calendar together, in steps as `estimate_rule` counts them (one per period). A rule that
+# never matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) or only centuries apart would
+# otherwise be walked to the year 9999, whatever its UNTIL (python-dateutil stops at an
+# occurrence past the end, or at that year): 3 s for DAILY, 8 s for HOURLY, per rule,
+# unseen by `estimate_rule`. The walk is counted where python-dateutil rebuilds its masks
+# (`_iterinfo.rebuild`): at every period of a YEARLY or MONTHLY rule, at every month a
+# finer one crosses. It reads ten occurrences ahead (its cache): a DAILY rule for 29
+# February on a Monday (every 28 years) costs about 100,000 steps, the most a real
+# calendar's rule was found to need.
+MAX_STEPS_PAST_THE_DAY = MAX_RECURRENCE_STEPS
+# Steps (periods) between two rebuilds, by python-dateutil's frequency (YEARLY = 0 …).
+_STEPS_PER_REBUILD = (1, 1, 5, 31, 31, 31, 31)
+_walk = threading.local()
+
+
+@contextmanager
+def _walk_ends_near(day: dt.date) -> Iterator[None]:
+    """Expansion in this thread is refused once its rules have been walked
+    MAX_STEPS_PAST_THE_DAY steps past the month after `day`. Outside a calendar import,
+    python-dateutil's class behaves as its own."""
+    from dateutil import rrule  # type: ignore[import-untyped]
+
+    if not getattr(rrule._iterinfo, "bounded", False):
+        rrule._iterinfo = _bounded_iterinfo(rrule._iterinfo)
+    _walk.past = day.year * 12 + day.month + 1
+    _walk.steps = 0
+    try:
+        yield
+    finally:
+        _walk.past = None
+
+
+def _bounded_iterinfo(base: type) -> type:
+    # No __slots__ of its own: the base's __init__ sets every name in `self.__slots__`.
+    class BoundedIterInfo(base):  # type: ignore[misc]
+        bounded = True
+
+        def rebuild(self, year: int, month: int) -> None:
+            past = getattr(_walk, "past", None)  # None outside a calendar import
+            if past is not None and year * 12 + month > past:
+                _walk.steps += _STEPS_PER_REBUILD[self.rrule._freq]
+                if _walk.steps > MAX_STEPS_PAST_THE_DAY:
+                    rule = getattr(self.rrule, "string", None) or "a recurrence rule"
+                    raise CalendarProblem(
+                        f"the rule {rule} has no occurrence for too long after the day "
+                        "(it would be walked up to the year 9999 to find one): a rule that "
+                        "never matches, such as BYMONTH=2;BYMONTHDAY=30?"
+                    )
+            super().rebuild(year, month)
+
+    return BoundedIterInfo
 
 
 def _naive_until(rule: Any) -> dt.datetime:

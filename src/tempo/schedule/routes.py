@@ -184,6 +184,10 @@ async def multipart_body(request: Request) -> ScheduleRequest:
     if unknown:
         message = f"unknown part {unknown[0]!r}: the parts are request (JSON) and calendar"
         raise _part_problem("body", message)
+    repeated = sorted(name for name in set(form.keys()) if len(form.getlist(name)) > 1)
+    if repeated:
+        message = f"the {repeated[0]} part is given more than once: send one"
+        raise _part_problem(f"body.{repeated[0]}", message)
     raw = form.get("request")
     text = await _part_text(raw, "request", JSON_TYPES) if raw is not None else "{}"
     body = validate_json(ScheduleRequest, text.encode())
