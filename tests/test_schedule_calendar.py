@@ -175,6 +175,34 @@ async def test_the_exported_plan_reimports_to_the_same_day(client: httpx.AsyncCl
     ]  # fmt: skip
 
 
+async def test_the_exported_plan_keeps_the_calendars_all_day_events(
+    client: httpx.AsyncClient,
+) -> None:
+    calendar = Calendar()
+    calendar.add("prodid", "-//Test//EN")
+    calendar.add("version", "2.0")
+    for summary, start, end in (
+        ("Mum's birthday", dt.date(2026, 11, 23), dt.date(2026, 11, 24)),
+        ("Offsite week", dt.date(2026, 11, 20), dt.date(2026, 11, 27)),
+        ("Dentist", dt.datetime(2026, 11, 23, 10), dt.datetime(2026, 11, 23, 10, 30)),
+    ):
+        event = Event()
+        event.add("uid", f"{summary}@test")
+        event.add("dtstamp", dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+        event.add("dtstart", start)
+        event.add("dtend", end)
+        event.add("summary", summary)
+        calendar.add_component(event)
+    request = {"date": DAY, "calendar": calendar.to_ical().decode()}
+    first = (await client.post("/schedule", json=request)).json()
+    ics = await client.post("/schedule?format=ics", json=request)
+    second = (await client.post("/schedule", json={"date": DAY, "calendar": ics.text})).json()
+    assert sorted(a["title"] for a in first["all_day"]) == ["Mum's birthday", "Offsite week"]
+    assert [a["title"] for a in second["all_day"]] == [a["title"] for a in first["all_day"]]
+    assert [(i["title"], i["start"], i["end"]) for i in second["timeline"] if i["kind"] ==
+            "appointment"] == [("Dentist", "10:00:00", "10:30:00")]  # fmt: skip
+
+
 async def test_multipart_with_a_calendar_file(client: httpx.AsyncClient) -> None:
     request = json.dumps({"date": DAY, "timezone": "Europe/Paris"})
     files = {
@@ -334,8 +362,10 @@ async def test_a_costly_calendar_leaves_the_event_loop_free(client: httpx.AsyncC
     elapsed = time.perf_counter() - began
     assert response.status_code == 200, response.text
     assert len(rows(response.json())) == 16  # hourly, within 07:00–23:00
-    assert elapsed < 3, elapsed
-    assert len(pings) >= 3 and max(pings) < 0.25, pings  # answered while it was expanding
+    # Answered while it was expanding: a blocked event loop would hold one ping for about
+    # the whole expansion. Relative, not absolute, bounds: the machine may be loaded.
+    assert len(pings) >= 3 and max(pings) < elapsed / 3, (pings, elapsed)
+    assert elapsed < 20, elapsed
 
 
 @pytest.mark.parametrize(
@@ -356,9 +386,10 @@ async def test_a_rule_that_never_matches_is_refused_at_once(
     calendar = costly(rule, dt.datetime(2020, 1, 5, 10, tzinfo=dt.UTC))
     began = time.perf_counter()
     response = await plan(client, calendar=calendar)
-    assert time.perf_counter() - began < 1.5
+    # Before the bound: a 200 after 3 to 8 s a rule, found at last in the year 9999's walk.
     assert response.status_code == 422, response.text
     assert "has no occurrence for too long after the day" in response.text
+    assert time.perf_counter() - began < 5
 
 
 def test_rare_but_real_rules_are_still_expanded() -> None:
@@ -470,13 +501,14 @@ async def test_a_served_tempo_answers_others_while_a_calendar_expands(
             response = await task
             elapsed = time.perf_counter() - began
     assert response.status_code == 200, response.text
-    assert elapsed < 3, elapsed
+    assert elapsed < 20, elapsed
     # The refusal parses its small calendar in the thread pool too, sharing the GIL with
     # the expansion: some tens of ms here, well before the heavy one is done.
-    assert refused.status_code == 422 and refusal < 1, (refused.text, refusal)
-    # Typically ~8 ms, 14 ms at most (shared machine: the bound leaves room for its noise).
-    assert len(pings) >= 3 and sorted(pings)[len(pings) // 2] < 0.05, pings
-    assert max(pings) < 0.5, pings
+    assert refused.status_code == 422 and refusal < elapsed / 2, (refused.text, refusal)
+    # Typically ~8 ms, 14 ms at most on a quiet machine; the bounds are relative to the
+    # expansion, which a blocked event loop would make every ping wait out.
+    assert len(pings) >= 3 and sorted(pings)[len(pings) // 2] < elapsed / 10, (pings, elapsed)
+    assert max(pings) < elapsed / 3, (pings, elapsed)
 
 
 BROKEN_LINES = [

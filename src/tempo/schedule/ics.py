@@ -40,4 +40,16 @@ def to_ics(plan: SchedulePlan, day: dt.date, *, now: dt.datetime | None = None) 
         busy = item.kind != "music" and item.essential is not False
         event.add("transp", "OPAQUE" if busy else "TRANSPARENT")
         calendar.add_component(event)
+    for all_day in plan.all_day:
+        # The imported calendar's all-day events, as all-day events again (free, not busy):
+        # the file re-imported lists them in `all_day` as the plan did.
+        event = Event()
+        key = f"{day.isoformat()}|all-day|{all_day.source}|{all_day.title}"
+        event.add("uid", f"{hashlib.sha256(key.encode()).hexdigest()[:32]}@tempo")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", day)
+        event.add("dtend", day + dt.timedelta(days=1))
+        event.add("summary", all_day.title)
+        event.add("transp", "TRANSPARENT")
+        calendar.add_component(event)
     return bytes(calendar.to_ical())
