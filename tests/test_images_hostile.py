@@ -67,6 +67,29 @@ async def test_billions_of_pixels_are_refused_in_the_settings_words_in_every_for
         assert error["details"]["max_pixels"] == 16_000_000
 
 
+async def test_a_pixel_bomb_is_refused_without_waiting_for_a_classification_slot(
+    client: httpx.AsyncClient,
+) -> None:
+    """Its header is read before the slot is asked for: with every slot taken, the bomb is
+    still a 413 (it used to wait its turn in the queue, and be a 503 busy past it)."""
+    from tempo.core.limits import IMAGES
+
+    held = [IMAGES.slot() for _ in range(IMAGES.concurrency)]
+    for slot in held:
+        await slot.__aenter__()
+    try:
+        response = await client.post("/images/classify", content=png_claiming(90_000, 90_000),
+                                     headers={"Content-Type": PNG})  # fmt: skip
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["code"] == "too_many_pixels"
+        busy = await client.post("/images/classify", content=digit_file(0),
+                                 headers={"Content-Type": PNG})  # fmt: skip
+        assert busy.status_code == 503  # a real image does wait for a slot, and is refused
+    finally:
+        for slot in held:
+            await slot.__aexit__(None, None, None)
+
+
 async def test_an_unreadable_header_is_said_without_pillows_internals(
     client: httpx.AsyncClient,
 ) -> None:

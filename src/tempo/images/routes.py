@@ -89,7 +89,7 @@ async def classify_image(
         Query(description="How many labels to answer with"),
     ] = 3,
 ) -> Classification:
-    data = await read_image(request, settings.image_max_bytes)
+    data = await read_image(request, settings.image_max_bytes, settings.image_max_pixels)
     async with IMAGES.slot():
         await ensure_connected(request, "before classifying")  # it may have waited its turn
         model = await run_blocking(ModelChoice.of(settings).load)

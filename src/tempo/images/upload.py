@@ -15,7 +15,14 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from tempo.core.admission import BodyTooLarge
-from tempo.images.decode import MEDIA_TYPES, SUPPORTED_WORDS, sniff, unsupported, what_it_is
+from tempo.images.decode import (
+    MEDIA_TYPES,
+    SUPPORTED_WORDS,
+    refuse_oversized,
+    sniff,
+    unsupported,
+    what_it_is,
+)
 from tempo.images.errors import ImageError
 
 FIELD = "image"
@@ -55,10 +62,11 @@ def no_image() -> ImageError:
 
 
 async def read_image(
-    request: Request, max_bytes: int, fields: dict[str, str] | None = None
+    request: Request, max_bytes: int, max_pixels: int, fields: dict[str, str] | None = None
 ) -> bytes:
-    """The image's bytes, of a supported type by their first bytes; ImageError otherwise.
-    A form's text fields go into `fields`, if given (the page's choice of top_k)."""
+    """The image's bytes, of a supported type by their first bytes and within `max_pixels`
+    by its header; ImageError otherwise. A form's text fields go into `fields`, if given
+    (the page's choice of top_k)."""
     content_type = request.headers.get("content-type") or ""
     media = content_type.split(";", 1)[0].strip().lower()
     try:
@@ -73,8 +81,10 @@ async def read_image(
         raise too_large(exc.size, max_bytes, more=exc.more, framing=media == FORM) from None
     if not data:
         raise no_image()
-    if sniff(data[:16]) is None:
+    format = sniff(data[:16])
+    if format is None:
         raise unsupported(what_it_is(data[:512]))
+    refuse_oversized(data, format, max_pixels)  # before a classification slot is taken
     return data
 
 

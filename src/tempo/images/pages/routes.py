@@ -73,7 +73,9 @@ async def classify_upload(request: Request, settings: SettingsDep) -> HTMLRespon
     fields: dict[str, str] = {}
     top_k = DEFAULT_TOP_K
     try:
-        data = await read_image(request, settings.image_max_bytes, fields)
+        data = await read_image(
+            request, settings.image_max_bytes, settings.image_max_pixels, fields
+        )
         top_k = _top_k(fields.get("top_k", ""))
         async with IMAGES.slot():
             model = await run_blocking(ModelChoice.of(settings).load)
