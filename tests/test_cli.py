@@ -360,7 +360,10 @@ def test_schedule_takes_the_days_calendar(tmp_path: Path) -> None:
     assert "a calendar needs the date" in tempo("schedule", "--calendar", str(google)).stderr
     zone = tempo("schedule", "--calendar", str(google), "--date", "2026-11-23",
                  "--timezone", "Mars/Base")  # fmt: skip
-    assert zone.returncode == 1 and "unknown time zone 'Mars/Base'" in zone.stderr
+    assert zone.returncode == 1
+    assert zone.stderr.startswith(
+        "error: invalid option: --timezone: unknown time zone 'Mars/Base'"
+    )
     broken = write(tmp_path / "broken.ics", "BEGIN:VCALENDAR\nBEGIN:VEVENT\nEND:VCALENDAR\n")
     bad = tempo("schedule", "--calendar", str(broken), "--date", "2026-11-23")
     assert bad.returncode == 1 and "not a valid iCalendar file" in bad.stderr

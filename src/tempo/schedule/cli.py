@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -96,9 +96,19 @@ def schedule(
         errors = exc.errors()
         if errors[0]["type"] == "json_invalid":
             fail(f"{file}: not valid JSON: {errors[0]['ctx']['error']}")
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}" for err in errors
-        )
+        # A field an option set is named as the option, not as the file's.
+        options = {field: f"--{field}" for field in overrides if field != "calendar"}
+
+        def field(err: Any) -> str:
+            dotted = ".".join(str(p) for p in err["loc"]) or "request"
+            return options.get(dotted, dotted)
+
+        def said(err: Any) -> str:
+            return str(err["msg"]).removeprefix("Value error, ")
+
+        problems = "; ".join(f"{field(err)}: {said(err)}" for err in errors)
+        if all(field(err) in options.values() for err in errors):
+            fail(f"invalid option: {problems}")
         fail(f"{name}: invalid request: {problems}")
 
     async def run() -> SchedulePlan:
