@@ -169,6 +169,24 @@ async def test_pages_that_are_not_there(client: httpx.AsyncClient, tmp_path: Pat
     assert parse(blank.text).one("caption").text() == "Users 1 to 25 of 61"
 
 
+async def test_a_nul_byte_in_a_pages_address_is_said_in_a_page(
+    client: httpx.AsyncClient,
+) -> None:
+    """Refused before routing on every path; a browser (Accept: text/html) gets a page in
+    words, an API client the JSON error."""
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for path in ("/board?page=%00", "/?q=a%00b", "/classify?top_k=%00", "/datamart?table=%00"):
+        page = await client.get(path, headers=browser)
+        assert page.status_code == 422, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "contains a NUL byte (%00)" in page.text and 'href="/"' in page.text
+        assert "<title>Invalid address · Tempo</title>" in page.text
+        api = await client.get(path)
+        assert api.status_code == 422 and api.json()["error"]["code"] == "invalid_request"
+    sneaky = await client.get("/board?%3Cscript%3E=%00", headers=browser)  # a name is said
+    assert "<script>" not in sneaky.text and "&lt;script&gt;" in sneaky.text
+
+
 async def test_an_empty_ranking_has_its_first_page_only(
     client: httpx.AsyncClient, data_dir: Path, auth: dict[str, str]
 ) -> None:

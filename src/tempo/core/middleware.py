@@ -10,8 +10,10 @@ import random
 import re
 import time
 from collections.abc import Sequence
+from html import escape
 from urllib.parse import parse_qsl
 
+from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,7 +77,7 @@ class RequestContextMiddleware:
                 self._done(scope, status, started, scope["path"])
                 REQUEST_ID.reset(token)
             return
-        app = _nul_refused(query) if nul else self.app
+        app = _nul_refused(query, _wants_html(scope)) if nul else self.app
         # HEAD is GET without the body (RFC 9110 §9.3.2): the routes are declared for GET,
         # so inside they see a GET, and its body is dropped on the way out, its length kept.
         head = scope["method"] == "HEAD"
@@ -144,7 +146,15 @@ def _allow_head(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]
     return allowed
 
 
-def _nul_refused(query: bytes) -> ASGIApp:
+def _wants_html(scope: Scope) -> bool:
+    """A browser's navigation (Accept names text/html): a page, not JSON, says the error."""
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/html" in value.lower()
+    return False
+
+
+def _nul_refused(query: bytes, html: bool = False) -> ASGIApp:
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
     names = sorted({name for name, value in pairs if "\x00" in name or "\x00" in value})
     errors = [
@@ -153,6 +163,17 @@ def _nul_refused(query: bytes) -> ASGIApp:
         for name in names or ["?"]
     ]  # fmt: skip
     fields = ", ".join(error["field"] for error in errors)
-    return error_response(
-        422, "invalid_request", f"invalid request: {fields} contains a NUL byte (%00)", errors
-    )
+    message = f"invalid request: {fields} contains a NUL byte (%00)"
+    if html:
+        # Refused before routing, for every path: a plain page of its own (the site's
+        # chrome is a layer above this one), with the same words as the JSON.
+        words = escape(message)
+        page = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>Invalid address · Tempo</title></head><body><main><h1>Invalid address</h1>"
+            f'<p>{words}. Remove it from the address.</p><p><a href="/">Back to Tempo</a></p>'
+            "</main></body></html>"
+        )
+        return HTMLResponse(page, status_code=422)
+    return error_response(422, "invalid_request", message, errors)
