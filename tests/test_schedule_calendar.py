@@ -413,6 +413,28 @@ def test_rare_but_real_rules_are_still_expanded() -> None:
     assert never.after(dt.datetime(2026, 1, 1)) is None
 
 
+def test_a_calendar_sent_again_is_read_once() -> None:
+    """The worker keeps its last calendars' day events, and their refusals, by digest."""
+    from tempo.schedule.calendar_import import forget_calendars
+
+    text = GOOGLE
+    forget_calendars()
+    first = day_events(text, dt.date(2026, 11, 23), "Europe/Paris")
+    assert day_events(text, dt.date(2026, 11, 23), "Europe/Paris") is first
+    # Another day or zone is another reading, and an answer equal to a fresh one.
+    other = day_events(text, dt.date(2026, 11, 23), "America/New_York")
+    assert other is not first and other.timezone == "America/New_York"
+    forget_calendars()
+    assert day_events(text, dt.date(2026, 11, 23), "Europe/Paris") == first
+    hostile = costly({"freq": "minutely"}, dt.datetime(1990, 1, 1, tzinfo=dt.UTC))
+    refusals = []
+    for _ in range(2):
+        with pytest.raises(CalendarProblem) as refused:
+            day_events(hostile, dt.date(2026, 11, 23), None)
+        refusals.append(str(refused.value))
+    assert refusals[0] == refusals[1] and "repeats" in refusals[0]
+
+
 def test_the_cost_bound_is_what_expansion_takes() -> None:
     # The steps counted are the steps walked: at the bound, expansion stays well under 2 s.
     start = dt.datetime(2026, 11, 23) - dt.timedelta(hours=MAX_RECURRENCE_STEPS - 100)

@@ -11,9 +11,11 @@ never at start-up.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,8 +81,45 @@ class DayEvents:
     all_day: list[tuple[str, str]]  # (title, source)
 
 
+# The last calendars read, per worker: the planner page sends its calendar again at every
+# re-render (a row added, a song searched), and a client re-plans one day with other to-dos.
+# Keyed by the text's SHA-256, so no text is kept; refusals are kept too, so a hostile
+# calendar sent again costs a hash (1 MiB: about 1 ms) rather than its parse.
+RECENT_CALENDARS = 64
+_recent: OrderedDict[tuple[bytes, dt.date, str | None], DayEvents | CalendarProblem]
+_recent = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def forget_calendars() -> None:
+    """Empty the last calendars read (for measuring a first read)."""
+    with _recent_lock:
+        _recent.clear()
+
+
 def day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
-    """The events of `text` that touch `day` in `timezone` (see README, Plan your day)."""
+    """The events of `text` that touch `day` in `timezone` (see README, Plan your day), from
+    the last calendars read when it is one of them. The answer is shared: not to be changed."""
+    key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest(), day, timezone)
+    with _recent_lock:
+        known = _recent.get(key)
+        if known is not None:
+            _recent.move_to_end(key)
+    if known is None:
+        try:
+            known = _day_events(text, day, timezone)
+        except CalendarProblem as problem:
+            known = problem
+        with _recent_lock:
+            _recent[key] = known
+            while len(_recent) > RECENT_CALENDARS:
+                _recent.popitem(last=False)
+    if isinstance(known, CalendarProblem):
+        raise CalendarProblem(str(known))
+    return known
+
+
+def _day_events(text: str, day: dt.date, timezone: str | None) -> DayEvents:
     if day >= dt.date.max:
         raise CalendarProblem(f"{day} is the last day a date can hold: plan an earlier one")
     calendar = _parse(text)
