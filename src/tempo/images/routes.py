@@ -9,10 +9,10 @@ from pydantic import Field
 
 from tempo.core.api_errors import error_responses
 from tempo.core.deps import SettingsDep
-from tempo.core.limits import IMAGES, ensure_connected, run_blocking
+from tempo.core.limits import run_blocking
 from tempo.core.paging import WHOLE_NUMBER
 from tempo.images.schemas import CLASSIFICATION_EXAMPLE, Classification, ModelInfo
-from tempo.images.service import TOP_K_MAX, ModelChoice, classify, model_info
+from tempo.images.service import TOP_K_MAX, ModelChoice, classify, in_turn, model_info
 from tempo.images.upload import read_image
 
 router = APIRouter(tags=["images"])
@@ -90,10 +90,7 @@ async def classify_image(
     ] = 3,
 ) -> Classification:
     data = await read_image(request, settings.image_max_bytes, settings.image_max_pixels)
-    async with IMAGES.slot():
-        await ensure_connected(request, "before classifying")  # it may have waited its turn
-        model = await run_blocking(ModelChoice.of(settings).load)
-        return await run_blocking(classify, model, data, top_k, settings.image_max_pixels)
+    return await in_turn(settings, classify, data, top_k, request)
 
 
 @router.get(

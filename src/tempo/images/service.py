@@ -3,10 +3,14 @@ classes. Blocking work: the routes run it off the event loop (tempo.core.limits)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from fastapi import Request
+
+from tempo.core.limits import IMAGES, ensure_connected, run_blocking
 from tempo.images.decode import SUPPORTED, Decoded, decode
 from tempo.images.model import Model, configured
 from tempo.images.schemas import (
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     from tempo.core.settings import Settings
 
 TOP_K_MAX = 10
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,29 @@ class ModelChoice:
         return configured(self.model, self.labels)
 
 
+async def in_turn(
+    settings: Settings, work: Callable[[Model, bytes, int, int], T], data: bytes, top_k: int,
+    request: Request | None = None,
+) -> T:  # fmt: skip
+    """`work` (classify, or classify_with_preview for the page) on the configured model, in
+    one of the worker's classification slots (IMAGES) and one trip to the thread pool,
+    model loading included; `request`, if given, must still be there once its turn comes."""
+    choice = ModelChoice.of(settings)
+    async with IMAGES.slot():
+        if request is not None:
+            await ensure_connected(request, "before classifying")  # it may have waited
+        return await run_blocking(
+            lambda: work(choice.load(), data, top_k, settings.image_max_pixels)
+        )
+
+
 def classify(model: Model, data: bytes, top_k: int, max_pixels: int) -> Classification:
+    return _answer(model, _decoded(model, data, max_pixels), top_k)
+
+
+def _decoded(model: Model, data: bytes, max_pixels: int) -> Decoded:
     pre = model.description.preprocessing
-    decoded = decode(data, max_pixels=max_pixels, color=pre.color, at_least=pre.decoded_at_least)
-    return _answer(model, decoded, top_k)
+    return decode(data, max_pixels=max_pixels, color=pre.color, at_least=pre.decoded_at_least)
 
 
 def _answer(model: Model, decoded: Decoded, top_k: int) -> Classification:
@@ -114,8 +138,7 @@ def classify_with_preview(model: Model, data: bytes, top_k: int, max_pixels: int
 
     from PIL import Image
 
-    pre = model.description.preprocessing
-    decoded = decode(data, max_pixels=max_pixels, color=pre.color, at_least=pre.decoded_at_least)
+    decoded = _decoded(model, data, max_pixels)
     classification = _answer(model, decoded, top_k)
     image = decoded.image
     scale = PREVIEW_SIDE / max(image.size)

@@ -18,9 +18,15 @@ from starlette.requests import ClientDisconnect
 from tempo.core.api_errors import CLIENT_CLOSED_REQUEST
 from tempo.core.deps import SettingsDep
 from tempo.core.errors import TempoError
-from tempo.core.limits import IMAGES, run_blocking
+from tempo.core.limits import run_blocking
 from tempo.core.settings import Settings
-from tempo.images.service import TOP_K_MAX, ModelChoice, classify_with_preview, model_info
+from tempo.images.service import (
+    TOP_K_MAX,
+    ModelChoice,
+    classify_with_preview,
+    in_turn,
+    model_info,
+)
 from tempo.images.upload import read_image
 from tempo.site.chrome import Pages, page_problem
 
@@ -77,11 +83,7 @@ async def classify_upload(request: Request, settings: SettingsDep) -> HTMLRespon
             request, settings.image_max_bytes, settings.image_max_pixels, fields
         )
         top_k = _top_k(fields.get("top_k", ""))
-        async with IMAGES.slot():
-            model = await run_blocking(ModelChoice.of(settings).load)
-            answer = await run_blocking(
-                classify_with_preview, model, data, top_k, settings.image_max_pixels
-            )
+        answer = await in_turn(settings, classify_with_preview, data, top_k)
     except TempoError as exc:
         problem = page_problem(exc, PAGE_WORDING)
         return await _page(settings, problem.status, problem=problem.message, top_k=top_k)
