@@ -33,17 +33,27 @@ async def json_body(request: Request, model: type[Model], max_bytes: int) -> Mod
     refused = not_json(request.headers.get("content-type"))
     if refused is not None:
         raise refused
+    return validate_json(model, await capped_body(request, max_bytes))
+
+
+async def capped_body(
+    request: Request, max_bytes: int, too_large: Callable[..., Exception] | None = None
+) -> bytes:
+    """The whole body, refused before it is held in memory past `max_bytes`: by its declared
+    length before a byte is read, else at the chunk that passes it. The refusal is
+    `too_large(size, max_bytes, more=…)`, by default the 413 `too_large` of any route."""
+    refuse = too_large or _too_large
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(int(declared), max_bytes)
+        raise refuse(int(declared), max_bytes, more=False)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():  # chunked bodies declare no length: count
         size += len(chunk)
         if size > max_bytes:
-            raise _too_large(size, max_bytes, more=True)
+            raise refuse(size, max_bytes, more=True)
         chunks.append(chunk)
-    return validate_json(model, b"".join(chunks))
+    return b"".join(chunks)
 
 
 def validate_json(model: type[Model], raw: bytes) -> Model:

@@ -15,6 +15,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from tempo.core.admission import BodyTooLarge
+from tempo.core.json_body import capped_body
 from tempo.images.decode import (
     MEDIA_TYPES,
     SUPPORTED_WORDS,
@@ -73,7 +74,7 @@ async def read_image(
         if media == FORM:
             data = await _form_image(request, max_bytes, fields)
         elif media in MEDIA_TYPES or media in ("", GENERIC):
-            data = await _raw_image(request, max_bytes)
+            data = await capped_body(request, max_bytes, too_large)
         else:
             raise _unsupported_media(media)
     except BodyTooLarge as exc:
@@ -96,19 +97,6 @@ def _unsupported_media(media: str) -> ImageError:
         f"image/png, image/jpeg or image/webp, or none) or in a {FORM} field `{FIELD}`",
         {"content_type": media[:100]},
     )
-
-
-async def _raw_image(request: Request, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(int(declared), max_bytes, more=False)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large(size, max_bytes, more=True)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _form_image(request: Request, max_bytes: int, fields: dict[str, str] | None) -> bytes:
